@@ -1,0 +1,257 @@
+//! Turns numbers into what people read: Telegram HTML (SPEC §2, §3), the same text without
+//! tags for the terminal, the channel footer in configurable time zones, and CSV.
+//! Nothing here queries; every function takes figures and returns text.
+
+use std::fmt::Write as _;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::stats::{ChatType, Counters, Download, OtherData, Period, Ranking, Summary, UserCard};
+
+/// Escapes text for Telegram's HTML parse mode.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The HTML without its tags and entities: what the terminal shows.
+pub fn to_plain(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+/// The seven-line block of SPEC §2.
+pub fn block(c: &Counters) -> String {
+    format!(
+        "Chats: <b>{}</b>\nMusic: <b>{}</b>\n┗ Unique: <b>{}</b>\nVideos: <b>{}</b>\n┗ Unique: <b>{}</b>\n┗ Images: <b>{}</b>\n    ┗ Unique: <b>{}</b>\n",
+        c.chats, c.music, c.music_unique, c.videos, c.videos_unique, c.images, c.images_unique
+    )
+}
+
+fn titled_summary(title: &str, s: &Summary) -> String {
+    format!(
+        "<b>{title}</b>\n{}\n<b>Groups</b>\n{}",
+        block(&s.users),
+        block(&s.groups)
+    )
+}
+
+/// "Overall Stats": all-time figures for people, then groups.
+pub fn overall(s: &Summary) -> String {
+    titled_summary("📊Overall Stats", s)
+}
+
+/// "Last 24 Hours": the same for the last 86400 seconds.
+pub fn daily(s: &Summary) -> String {
+    titled_summary("📊Last 24 Hours", s)
+}
+
+/// Quick Stats: overall, a blank line, daily.
+pub fn quick_stats(overall_s: &Summary, daily_s: &Summary) -> String {
+    format!("{}\n{}", overall(overall_s), daily(daily_s))
+}
+
+/// A Detailed View screen: one block with a heading naming the choice.
+pub fn detailed(chat: ChatType, period: Period, c: &Counters) -> String {
+    let who = match chat {
+        ChatType::Users => "👥 Users",
+        ChatType::Groups => "👥 Groups",
+        ChatType::All => "🌐 All chats",
+    };
+    let when = match period {
+        Period::Day => "last 24 hours",
+        Period::Week => "last week",
+        Period::Month => "last month",
+        Period::All => "all time",
+    };
+    format!("<b>📋 {who}, {when}</b>\n{}", block(c))
+}
+
+/// One time zone line of the channel footer.
+#[derive(Debug, Clone)]
+pub struct FooterZone {
+    /// Shown before the time, usually a flag.
+    pub label: String,
+    pub zone: TimeZone,
+    /// `hh:MM:SS AM` instead of `HH:MM:SS`.
+    pub twelve_hour: bool,
+}
+
+/// The default footer zones: Prague (24-hour) and Los Angeles (12-hour), as the original.
+pub fn default_zones() -> Vec<FooterZone> {
+    parse_zones(DEFAULT_ZONES).expect("built-in zones are valid")
+}
+
+/// The default value of the `TIME_ZONES` setting.
+pub const DEFAULT_ZONES: &str = "🇨🇿=Europe/Prague,🇺🇸=America/Los_Angeles:12h";
+
+/// Parses `LABEL=Area/City[:12h]` items separated by commas.
+pub fn parse_zones(spec: &str) -> Result<Vec<FooterZone>, String> {
+    let mut zones = Vec::new();
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (label, rest) = item
+            .split_once('=')
+            .ok_or_else(|| format!("'{item}' should look like 🇨🇿=Europe/Prague or 🇺🇸=America/Los_Angeles:12h"))?;
+        let (name, twelve_hour) = match rest.strip_suffix(":12h") {
+            Some(n) => (n, true),
+            None => (rest.strip_suffix(":24h").unwrap_or(rest), false),
+        };
+        let zone = TimeZone::get(name.trim())
+            .map_err(|_| format!("unknown time zone '{}' (expected a name like Europe/Prague)", name.trim()))?;
+        zones.push(FooterZone { label: label.trim().to_string(), zone, twelve_hour });
+    }
+    if zones.is_empty() {
+        return Err("no time zone given".to_string());
+    }
+    Ok(zones)
+}
+
+/// The timestamp footer appended to channel messages (SPEC §2).
+pub fn footer(now: i64, zones: &[FooterZone]) -> String {
+    let ts = Timestamp::from_second(now).unwrap_or(Timestamp::UNIX_EPOCH);
+    let lines: Vec<String> = zones
+        .iter()
+        .map(|z| {
+            let fmt = if z.twelve_hour { "%I:%M:%S %p / %d %B %Y" } else { "%H:%M:%S / %d %B %Y" };
+            format!("{} {}", z.label, ts.to_zoned_datetime(z.zone.clone()).strftime(fmt))
+        })
+        .collect();
+    format!("\n\n<code>{}</code>", lines.join("\n"))
+}
+
+/// `DD.MM.YYYY HH:MM:SS UTC`.
+pub fn utc_datetime(t: i64) -> String {
+    match Timestamp::from_second(t) {
+        Ok(ts) => ts.strftime("%d.%m.%Y %H:%M:%S UTC").to_string(),
+        Err(_) => format!("{t} (out of range)"),
+    }
+}
+
+/// The User Search card.
+pub fn user_card(u: &UserCard) -> String {
+    let mut s = format!(
+        "<b>👤 User Stats</b>\nID: <code>{}</code>\nVideos: <b>{}</b>\nImages: <b>{}</b>\nMusic: <b>{}</b>\nLanguage: <b>{}</b>\n",
+        u.user_id,
+        u.videos,
+        u.images,
+        u.music,
+        escape(if u.lang.is_empty() { "unknown" } else { &u.lang })
+    );
+    if let Some(r) = &u.referral {
+        let _ = writeln!(s, "Referral: <code>{}</code>", escape(r));
+    }
+    let _ = writeln!(s, "File mode: <b>{}</b>", if u.file_mode { "on" } else { "off" });
+    match u.registered_at {
+        Some(t) => {
+            let _ = write!(s, "Registered: <b>{}</b>", utc_datetime(t));
+        }
+        None => s.push_str("Registered: <b>unknown</b>"),
+    }
+    s
+}
+
+/// The user's download history as CSV: header `Time,Video`, oldest first.
+pub fn history_csv(rows: &[Download]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(["Time", "Video"]);
+    for d in rows {
+        let time = d.downloaded_at.map(|t| {
+            Timestamp::from_second(t)
+                .map(|ts| ts.strftime("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_else(|_| t.to_string())
+        });
+        let _ = w.write_record([time.as_deref().unwrap_or(""), &d.link]);
+    }
+    w.into_inner().unwrap_or_default()
+}
+
+/// Top referral links.
+pub fn referrals(top: &Ranking<String>) -> String {
+    let mut s = String::from("<b>🗣 Top Referrals</b>\n");
+    if top.is_empty() {
+        s.push_str("No referrals yet.");
+    }
+    for (i, (link, n)) in top.iter().enumerate() {
+        let _ = writeln!(s, "{}. <code>{}</code>: <b>{n}</b>", i + 1, escape(link));
+    }
+    s.trim_end().to_string()
+}
+
+/// File mode, languages and top chats.
+pub fn other(o: &OtherData) -> String {
+    let mut s = format!(
+        "<b>🗃 Other Data</b>\nFile mode on: <b>{}</b>\n\n<b>Languages</b>\n",
+        o.file_mode_users
+    );
+    if o.languages.is_empty() {
+        s.push_str("No users yet.\n");
+    }
+    for (lang, n) in &o.languages {
+        let name = if lang.is_empty() { "unknown" } else { lang };
+        let _ = writeln!(s, "{}: <b>{n}</b>", escape(name));
+    }
+    s.push_str("\n<b>Top chats by downloads</b>\n");
+    if o.top_chats.is_empty() {
+        s.push_str("No downloads yet.\n");
+    }
+    for (i, (id, n)) in o.top_chats.iter().enumerate() {
+        let _ = writeln!(s, "{}. <code>{id}</code>: <b>{n}</b>", i + 1);
+    }
+    s.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_matches_spec_layout() {
+        let c = Counters { chats: 1234, music: 567, music_unique: 234, videos: 8901, videos_unique: 789, images: 456, images_unique: 123 };
+        assert_eq!(
+            block(&c),
+            "Chats: <b>1234</b>\nMusic: <b>567</b>\n┗ Unique: <b>234</b>\nVideos: <b>8901</b>\n┗ Unique: <b>789</b>\n┗ Images: <b>456</b>\n    ┗ Unique: <b>123</b>\n"
+        );
+    }
+
+    #[test]
+    fn footer_uses_both_zones() {
+        // 2026-03-04 13:32:15 UTC: 14:32:15 in Prague (CET), 05:32:15 AM in Los Angeles (PST).
+        let f = footer(1_772_631_135, &default_zones());
+        assert_eq!(
+            f,
+            "\n\n<code>🇨🇿 14:32:15 / 04 March 2026\n🇺🇸 05:32:15 AM / 04 March 2026</code>"
+        );
+    }
+
+    #[test]
+    fn plain_strips_tags_and_entities() {
+        assert_eq!(to_plain("<b>a &lt;b&gt;</b> &amp; c"), "a <b> & c");
+    }
+
+    #[test]
+    fn zones_reject_unknown_names() {
+        assert!(parse_zones("X=Mars/Olympus").unwrap_err().contains("Mars/Olympus"));
+    }
+}
