@@ -51,7 +51,7 @@ pub fn ddl(schema: Schema, postgres: bool) -> Vec<String> {
 /// Creates the three tt-bot tables of `schema` if they do not exist.
 pub async fn create_tables(pool: &Pool, schema: Schema) -> Result<()> {
     for stmt in ddl(schema, pool.is_postgres()) {
-        on_pool!(pool, p => sqlx::query(&stmt).execute(p).await)
+        on_pool!(pool, p => sqlx::query(&stmt).execute(p).await.map(drop))
             .map_err(Error::query("creating the tt-bot tables"))?;
     }
     Ok(())
