@@ -7,12 +7,14 @@
 //! [`stats`] and [`text`], §3 the bot in [`bot`], §4 graphs in [`graph`], §5 the channel
 //! messages in [`schedule`] and Botstat in [`botstat`], §6 configuration in [`config`].
 
+pub mod bot;
 pub mod botstat;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod graph;
+pub mod schedule;
 pub mod seed;
 pub mod stats;
 pub mod text;

@@ -1,0 +1,1 @@
+//! The operators' Telegram bot (SPEC §3).

@@ -1,0 +1,1 @@
+//! Scheduled channel messages (SPEC §5).

@@ -1,0 +1,1 @@
+//! Fresh test databases (PostgreSQL and SQLite, both tt-bot schemas) with known rows.
