@@ -728,3 +728,63 @@ pub fn sample_dataset(now: i64) -> Dataset {
     d.music(ZERO, None);
     d
 }
+
+/// A deterministic pseudo-random dataset of about `n` rows per table spread over the last
+/// 60 days (plus some NULL, future and chat-0 rows): volume for the cross-checks.
+pub fn random_dataset(now: i64, seed: u64, n: usize) -> Dataset {
+    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    let mut next = move |m: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % m
+    };
+    let mut d = Dataset::default();
+    let chat = |r: u64| -> i64 {
+        match r % 10 {
+            0 => -(1_000_000_000_000 + (r / 10 % 40) as i64),
+            1 if r % 97 == 1 => 0,
+            _ => 1 + (r / 10 % 400) as i64,
+        }
+    };
+    let time = |r: u64| -> Option<i64> {
+        match r % 50 {
+            0 => None,
+            1 => Some(now + (r / 50 % 7_200) as i64),
+            _ => Some(now - (r / 50 % (60 * 86_400)) as i64),
+        }
+    };
+    let langs = ["en", "ru", "uk", "es", "de", "ar"];
+    let links = [
+        None,
+        Some(""),
+        Some("ads1"),
+        Some("ads2"),
+        Some("friend"),
+        Some("x"),
+    ];
+    let mut seen = BTreeSet::new();
+    for _ in 0..n {
+        let id = chat(next(1 << 40));
+        if !seen.insert(id) {
+            continue;
+        }
+        let t = time(next(1 << 40));
+        let lang = langs[next(langs.len() as u64) as usize];
+        let link = links[next(links.len() as u64) as usize];
+        let fm = next(3) == 0;
+        d.user(id, t, lang, link, fm);
+    }
+    for _ in 0..n {
+        let id = chat(next(1 << 40));
+        let t = time(next(1 << 40));
+        let img = next(4) == 0;
+        d.video(id, t, img);
+    }
+    for _ in 0..n {
+        let id = chat(next(1 << 40));
+        let t = time(next(1 << 40));
+        d.music(id, t);
+    }
+    d
+}
