@@ -187,10 +187,18 @@ async fn an_unreachable_server_is_a_clear_error() {
     assert!(started.elapsed().as_secs() < 5);
 }
 
+/// (BOT_TOKEN, BOTSTAT, ADMIN_IDS, the variable the error must name)
+type Case = (
+    Option<&'static str>,
+    Option<&'static str>,
+    &'static [i64],
+    &'static str,
+);
+
 #[test]
 fn missing_settings_name_the_variable() {
     let url = "http://127.0.0.1:9";
-    let cases: [(Option<&str>, Option<&str>, &[i64], &str); 5] = [
+    let cases: [Case; 5] = [
         (None, Some(KEY), &[1], "BOT_TOKEN"),
         (Some("  "), Some(KEY), &[1], "BOT_TOKEN"),
         (Some(TOKEN), None, &[1], "BOTSTAT"),
