@@ -106,6 +106,8 @@ async fn report_prints_overall_and_daily_stats() {
     let data = sample_dataset(now());
     for (backend, schema) in ALL {
         let t = sample_db(backend, schema, &data).await;
+        let file = t.sqlite_file();
+        let before = file.as_ref().map(|f| std::fs::read(f).unwrap());
         run_timed(&t.url, &["report"], |now| {
             let o = data.expected_summary(None);
             let d = data.expected_summary(since(now, Period::Day));
@@ -116,6 +118,13 @@ async fn report_prints_overall_and_daily_stats() {
             let d = data.expected_summary(since(now, Period::Day));
             format!("{}\n", text::quick_stats(&o, &d))
         });
+        if let Some(f) = &file {
+            let after = std::fs::read(f).unwrap();
+            assert!(
+                before.as_ref() == Some(&after),
+                "reading changed the SQLite file"
+            );
+        }
         t.cleanup().await;
     }
 }

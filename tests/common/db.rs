@@ -121,11 +121,12 @@ pub struct TestDb {
 impl TestDb {
     /// Creates a new database with the tt-bot tables of `schema` and no rows.
     pub async fn new(backend: Backend, schema: Schema) -> TestDb {
-        let db = TestDb::empty(backend).await;
+        let mut db = TestDb::empty(backend).await;
         tt_stats::seed::create_tables(&db.pool, schema)
             .await
             .expect("creating the tt-bot tables");
-        TestDb { schema, ..db }
+        db.schema = schema;
+        db
     }
 
     /// A new database with no tables at all (for tests of foreign layouts). `schema` is
@@ -184,6 +185,14 @@ impl TestDb {
         let db = TestDb::new(backend, schema).await;
         db.insert(data).await;
         db
+    }
+
+    /// SQLite: the database file.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        match &self.db_url {
+            DbUrl::Sqlite(p) => Some(p.clone()),
+            DbUrl::Postgres(_) => None,
+        }
     }
 
     /// Runs one statement through the read-write pool (DDL of odd layouts and the like).
@@ -280,17 +289,41 @@ impl TestDb {
     }
 
     /// Closes the pool and removes the database (PostgreSQL) or its directory (SQLite).
-    pub async fn cleanup(self) {
+    /// Dropping a `TestDb` does the same (a failed test leaves nothing behind), but
+    /// without closing the pool first.
+    pub async fn cleanup(mut self) {
         self.pool.close().await;
-        if let Some(name) = &self.pg_name
-            && let Ok(mut admin) = sqlx::PgConnection::connect(&test_pg_url()).await
-        {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut admin)
-                .await;
-            let _ = admin.close().await;
+        if let Some(name) = self.pg_name.take() {
+            drop_pg_database(&name).await;
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            // Drop may run inside an async test or while unwinding: do the async work on a
+            // runtime of its own, on a thread of its own.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(drop_pg_database(&name));
+                }
+            })
+            .join();
         }
         // SQLite: dropping `dir` removes the file.
+    }
+}
+
+async fn drop_pg_database(name: &str) {
+    if let Ok(mut admin) = sqlx::PgConnection::connect(&test_pg_url()).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await;
+        let _ = admin.close().await;
     }
 }
 
