@@ -81,7 +81,7 @@ fn fails(o: &Output, needles: &[&str], what: &str) -> String {
 /// would be: nobody else has it open).
 async fn sample_db(backend: Backend, schema: Schema, data: &Dataset) -> TestDb {
     let t = TestDb::with(backend, schema, data).await;
-    t.pool.close().await;
+    t.close_pool().await;
     t
 }
 

@@ -187,6 +187,37 @@ impl TestDb {
         db
     }
 
+    /// Closes the read-write pool, and for SQLite waits until the last connection has
+    /// checkpointed its write-ahead log into the file: afterwards nothing but the code
+    /// under test touches the database.
+    pub async fn close_pool(&self) {
+        self.pool.close().await;
+        if let Some(file) = self.sqlite_file() {
+            let wal = PathBuf::from(format!("{}-wal", file.display()));
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while wal.exists() {
+                if std::time::Instant::now() > deadline {
+                    let holders: Vec<String> = std::fs::read_dir("/proc")
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .filter_map(|p| {
+                            let fds = std::fs::read_dir(p.path().join("fd")).ok()?;
+                            let hit = fds.flatten().any(|fd| {
+                                std::fs::read_link(fd.path())
+                                    .is_ok_and(|l| l.starts_with(file.parent().unwrap()))
+                            });
+                            let cmd = std::fs::read_to_string(p.path().join("cmdline")).ok()?;
+                            hit.then(|| format!("{:?} {}", p.file_name(), cmd.replace('\0', " ")))
+                        })
+                        .collect();
+                    panic!("{} stays; held by {holders:?}", wal.display());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+
     /// SQLite: the database file.
     pub fn sqlite_file(&self) -> Option<PathBuf> {
         match &self.db_url {
