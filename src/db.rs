@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{ConnectOptions as _, Connection as _};
 
 use crate::stats::{
     ChatType, Counters, Download, GraphKind, OtherData, Period, Ranking, Series, Summary, UserCard,
@@ -169,6 +170,13 @@ impl Pool {
                 if access == Access::ReadOnly {
                     opts = opts.options([("default_transaction_read_only", "on")]);
                 }
+                // The pool retries a refused connection until its timeout; one direct
+                // attempt first reports the real cause (refused, unknown database) at once.
+                let probe = tokio::time::timeout(CONNECT_TIMEOUT, opts.connect())
+                    .await
+                    .map_err(|_| fail(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
+                    .map_err(|e| fail(describe_connect_error(&e)))?;
+                let _ = probe.close().await;
                 let pool = PgPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(CONNECT_TIMEOUT)
@@ -186,11 +194,11 @@ impl Pool {
                         path.display()
                     )));
                 }
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    if access == Access::ReadWrite {
-                        std::fs::create_dir_all(dir)
-                            .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
-                    }
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                    && access == Access::ReadWrite
+                {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
                 }
                 let opts = SqliteConnectOptions::new()
                     .filename(path)
@@ -359,7 +367,15 @@ impl Db {
     /// Opens `url` read-only and detects its schema.
     pub async fn open(url: &DbUrl) -> Result<Db> {
         let pool = Pool::connect(url, Access::ReadOnly).await?;
-        Db::from_pool(pool).await
+        // SQLite opens any file lazily: a file that is not a database fails at the first
+        // query, which must still name the file.
+        Db::from_pool(pool).await.map_err(|e| match e {
+            Error::Query { source, .. } => Error::Connect {
+                target: url.display(),
+                reason: describe_connect_error(&source),
+            },
+            e => e,
+        })
     }
 
     /// Wraps an open pool, detecting the schema.
