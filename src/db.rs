@@ -186,11 +186,11 @@ impl Pool {
                         path.display()
                     )));
                 }
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    if access == Access::ReadWrite {
-                        std::fs::create_dir_all(dir)
-                            .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
-                    }
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                    && access == Access::ReadWrite
+                {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
                 }
                 let opts = SqliteConnectOptions::new()
                     .filename(path)
@@ -222,7 +222,7 @@ impl Pool {
     }
 
     /// `(table, column)` pairs of the tt-bot tables that exist.
-    async fn columns(&self) -> Result<Vec<(String, String)>> {
+    pub(crate) async fn columns(&self) -> Result<Vec<(String, String)>> {
         let what = "the table layout";
         on_pool!(self, p => {
             let sql = if self.is_postgres() {
@@ -262,6 +262,20 @@ pub enum Schema {
     Legacy,
     /// tt-bot v6 (TypeScript): `videos.shared_link`, `videos.media_kind`.
     Current,
+}
+
+impl FromStr for Schema {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "legacy" | "v5" => Ok(Schema::Legacy),
+            "current" | "v6" => Ok(Schema::Current),
+            other => Err(format!(
+                "unknown schema '{other}': expected legacy or current"
+            )),
+        }
+    }
 }
 
 const COMMON_COLUMNS: &[(&str, &str)] = &[
