@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
+use sqlx::{ConnectOptions as _, Connection as _};
 
 use crate::db::{Pool, Schema};
 use crate::{Error, Result, on_pool};
@@ -464,8 +465,8 @@ impl Plan {
         let u = format!(
             "CASE WHEN {} % 100 < 45 THEN pu - 1 - {} ELSE {} END",
             st("h", 5),
-            zipf(3),
-            zipf(4)
+            zipf(2),
+            zipf(3)
         );
         let r = format!("{} % 1000", st("h", 6));
         let br = match (&chats.sample, chats.real) {
@@ -855,7 +856,17 @@ pub async fn seed(
         (Table::Music, opts.music),
     ];
     on_pool!(pool, p => {
-        let mut tx = p.begin().await.map_err(Error::query("a transaction to seed"))?;
+        // A connection of its own, without sqlx's slow-statement warnings: every chunk is a
+        // multi-second statement by design.
+        let mut conn = p
+            .connect_options()
+            .as_ref()
+            .clone()
+            .disable_statement_logging()
+            .connect()
+            .await
+            .map_err(Error::query("a connection to seed"))?;
+        let mut tx = conn.begin().await.map_err(Error::query("a transaction to seed"))?;
         for (table, n) in jobs {
             if let Some(pb) = progress {
                 pb.set_message(table.name());
@@ -880,27 +891,28 @@ pub async fn seed(
             }
         }
         tx.commit().await.map_err(Error::query("the seeded rows (commit)"))?;
+        if plan.pg {
+            // Explicit pk_ids leave the serial sequences behind; tt-bot's own inserts need
+            // them past the new rows.
+            for table in ["videos", "music"] {
+                sqlx::query(&format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'pk_id'), MAX(pk_id)) \
+                     FROM {table} HAVING MAX(pk_id) IS NOT NULL"
+                ))
+                .execute(&mut conn)
+                .await
+                .map_err(Error::query("the pk_id sequences"))?;
+            }
+            if let Some(pb) = progress {
+                pb.set_message("analyze");
+            }
+            sqlx::query("ANALYZE users, videos, music")
+                .execute(&mut conn)
+                .await
+                .map_err(Error::query("table statistics (ANALYZE)"))?;
+        }
+        conn.close().await.map_err(Error::query("the end of seeding"))?;
     });
-
-    if let Pool::Postgres(p) = pool {
-        // Explicit pk_ids leave the serial sequences behind; tt-bot's own inserts need them
-        // past the new rows.
-        for table in ["videos", "music"] {
-            sqlx::query(&format!(
-                "SELECT setval(pg_get_serial_sequence('{table}', 'pk_id'), MAX(pk_id)) FROM {table} HAVING MAX(pk_id) IS NOT NULL"
-            ))
-            .execute(p)
-            .await
-            .map_err(Error::query("the pk_id sequences"))?;
-        }
-        if let Some(pb) = progress {
-            pb.set_message("analyze");
-        }
-        sqlx::query("ANALYZE users, videos, music")
-            .execute(p)
-            .await
-            .map_err(Error::query("table statistics (ANALYZE)"))?;
-    }
     Ok(SeedReport {
         users: opts.users,
         videos: opts.videos,
