@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand};
 
 use crate::botstat::BotstatClient;
 use crate::config::{BotstatConfig, DbConfig, FooterConfig, parse_log_level};
-use crate::db::Db;
+use crate::db::{Access, Db, Pool, Schema};
+use crate::seed::SeedOptions;
 use crate::stats::{ChatType, GraphKind, Period, parse_user_id};
 use crate::{graph, text};
 
@@ -88,6 +89,34 @@ pub enum Command {
     Referrals,
     /// Users with file mode on, languages, and the top 10 chats by downloads.
     Other,
+    /// Fill the database with a deterministic synthetic tt-bot dataset (refuses tables that
+    /// already hold rows unless --append).
+    Seed {
+        /// Rows of users (chats) to add.
+        #[arg(long, default_value_t = 10_000)]
+        users: u64,
+        /// Rows of videos to add.
+        #[arg(long, default_value_t = 100_000)]
+        videos: u64,
+        /// Rows of music to add.
+        #[arg(long, default_value_t = 20_000)]
+        music: u64,
+        /// Table layout: legacy (tt-bot v5) or current (tt-bot v6).
+        #[arg(long, default_value = "current")]
+        schema: Schema,
+        /// Days of history the rows span.
+        #[arg(long, default_value_t = 400)]
+        days: i64,
+        /// Unix time of the newest rows (default: now).
+        #[arg(long)]
+        end: Option<i64>,
+        /// Same seed and options give the same rows.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Add rows after the existing ones (ids after the largest, times near --end).
+        #[arg(long)]
+        append: bool,
+    },
     /// Upload the list of every chat id to Botstat.
     Botstat {
         #[command(flatten)]
@@ -179,6 +208,28 @@ pub async fn run(cli: Cli) -> Result<()> {
             print_text(&text::other(&db.other_data(10).await?), false);
             Ok(())
         }
+        Command::Seed {
+            users,
+            videos,
+            music,
+            schema,
+            days,
+            end,
+            seed,
+            append,
+        } => {
+            let opts = SeedOptions {
+                users,
+                videos,
+                music,
+                schema,
+                days,
+                end: end.unwrap_or_else(now),
+                seed,
+                append,
+            };
+            seed_command(&cli.db, &opts).await
+        }
         Command::Botstat { cfg } => {
             let client = BotstatClient::new(
                 &cfg.botstat_api_url,
@@ -239,6 +290,36 @@ async fn write_graph(series: &crate::stats::Series, path: &Path) -> Result<()> {
     let s = series.clone();
     let png = tokio::task::spawn_blocking(move || graph::render_png(&s)).await??;
     write_file(path, &png).await
+}
+
+async fn seed_command(cfg: &DbConfig, opts: &SeedOptions) -> Result<()> {
+    let pool = Pool::connect(&cfg.db_url, Access::ReadWrite).await?;
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>8} [{bar:40}] {human_pos}/{human_len} rows, {per_sec}, eta {eta}",
+        )
+        .expect("valid progress template")
+        .progress_chars("=> "),
+    );
+    let result = crate::seed::seed(&pool, opts, Some(&bar)).await;
+    bar.finish_and_clear();
+    pool.close().await;
+    let r = result?;
+    println!(
+        "seeded {} ({} schema): {} users, {} videos, {} music in {:.1}s",
+        cfg.db_url.display(),
+        match opts.schema {
+            Schema::Legacy => "legacy",
+            Schema::Current => "current",
+        },
+        r.users,
+        r.videos,
+        r.music,
+        r.elapsed.as_secs_f64()
+    );
+    Ok(())
 }
 
 async fn demo(_db: &DbConfig, _out: &Path) -> Result<()> {

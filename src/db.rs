@@ -230,7 +230,7 @@ impl Pool {
     }
 
     /// `(table, column)` pairs of the tt-bot tables that exist.
-    async fn columns(&self) -> Result<Vec<(String, String)>> {
+    pub(crate) async fn columns(&self) -> Result<Vec<(String, String)>> {
         let what = "the table layout";
         on_pool!(self, p => {
             let sql = if self.is_postgres() {
@@ -270,6 +270,20 @@ pub enum Schema {
     Legacy,
     /// tt-bot v6 (TypeScript): `videos.shared_link`, `videos.media_kind`.
     Current,
+}
+
+impl FromStr for Schema {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "legacy" | "v5" => Ok(Schema::Legacy),
+            "current" | "v6" => Ok(Schema::Current),
+            other => Err(format!(
+                "unknown schema '{other}': expected legacy or current"
+            )),
+        }
+    }
 }
 
 const COMMON_COLUMNS: &[(&str, &str)] = &[
