@@ -306,13 +306,7 @@ async fn on_message(bot: Bot, msg: Message, app: Arc<App>) {
     };
     if let Err(e) = result {
         tracing::warn!(admin, "cannot answer a message: {e:#}");
-        let _ = say(
-            &bot,
-            chat,
-            &format!("⚠️ {}", escape(&format!("{e:#}"))),
-            None,
-        )
-        .await;
+        let _ = say(&bot, chat, &format!("⚠️ {}", escape(&format!("{e}"))), None).await;
     }
 }
 
@@ -427,7 +421,7 @@ async fn on_callback(bot: Bot, q: CallbackQuery, app: Arc<App>) {
             data = q.data.as_deref().unwrap_or(""),
             "button failed: {e:#}"
         );
-        answer.send(Some(&format!("⚠️ {e:#}")), true).await;
+        answer.send(Some(&format!("⚠️ {e}")), true).await;
     }
     answer.send(None, false).await;
 }
@@ -572,7 +566,7 @@ async fn graph(
         let s = series.clone();
         let png = tokio::task::spawn_blocking(move || crate::graph::render_png(&s))
             .await
-            .context("the graph renderer stopped")??;
+            .map_err(|e| anyhow::anyhow!("the graph renderer stopped: {e}"))??;
         Ok((series, png))
     }
     .await;
@@ -606,7 +600,7 @@ async fn graph(
             tracing::warn!("cannot draw {title}: {e:#}");
             let body = format!(
                 "⚠️ Cannot draw {title}: {}\n\n{menu_text}",
-                escape(&format!("{e:#}"))
+                escape(&format!("{e}"))
             );
             edit(bot, chat, mid, &body, Some(menu_keyboard), answer).await
         }
