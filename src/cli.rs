@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 
 use crate::botstat::BotstatClient;
-use crate::config::{BotstatConfig, DbConfig, FooterConfig, parse_log_level};
+use crate::config::{BotConfig, BotstatConfig, DbConfig, FooterConfig, parse_log_level};
 use crate::db::{Access, Db, Pool, Schema};
 use crate::seed::SeedOptions;
 use crate::stats::{ChatType, GraphKind, Period, parse_user_id};
@@ -121,6 +121,27 @@ pub enum Command {
     Botstat {
         #[command(flatten)]
         cfg: BotstatConfig,
+    },
+    /// Run the statistics bot (and the channel updates when STATS_CHAT is set) until
+    /// SIGINT or SIGTERM.
+    Bot {
+        #[command(flatten)]
+        bot: BotConfig,
+        #[command(flatten)]
+        footer: FooterConfig,
+        #[command(flatten)]
+        botstat: BotstatConfig,
+    },
+    /// Post the overall and daily stats messages in a chat and print the settings that
+    /// make the bot keep them up to date.
+    ChannelSetup {
+        /// Chat (channel or group) id, such as -1001234567890; the bot must be allowed to post.
+        #[arg(allow_hyphen_values = true)]
+        chat: i64,
+        #[command(flatten)]
+        bot: BotConfig,
+        #[command(flatten)]
+        footer: FooterConfig,
     },
 }
 
@@ -247,6 +268,129 @@ pub async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Bot {
+            bot,
+            footer,
+            botstat,
+        } => {
+            let settings = bot_settings(&bot, &footer, &botstat)?;
+            let db = open(&cli.db).await?;
+            crate::bot::run(db, settings, shutdown_signal()).await
+        }
+        Command::ChannelSetup { chat, bot, footer } => {
+            anyhow::ensure!(chat != 0, "the chat id must not be 0");
+            let token = bot_token(&bot)?;
+            let db = open(&cli.db).await?;
+            let tg = crate::bot::make_bot(&token, &bot.tg_server)?;
+            let ch = crate::schedule::setup_channel(&tg, &db, chat, &footer.time_zones.0).await?;
+            println!("STATS_CHAT={}", ch.chat_id);
+            println!("STATS_MESSAGE_ID={}", ch.overall_message_id);
+            println!("DAILY_STATS_MESSAGE_ID={}", ch.daily_message_id);
+            Ok(())
+        }
+    }
+}
+
+fn bot_token(cfg: &BotConfig) -> Result<String> {
+    cfg.stats_bot_token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            crate::Error::Config {
+                name: "STATS_BOT_TOKEN",
+                reason:
+                    "not set; put the statistics bot's token from @BotFather in STATS_BOT_TOKEN"
+                        .into(),
+            }
+            .into()
+        })
+}
+
+/// Checks the bot's settings. An empty `STATS_IDS` is allowed when the channel messages
+/// are configured (a channel-only deployment is legitimate) and refused otherwise, since
+/// the process would then do nothing at all.
+pub fn bot_settings(
+    bot: &BotConfig,
+    footer: &FooterConfig,
+    botstat: &BotstatConfig,
+) -> Result<crate::bot::BotSettings> {
+    let token = bot_token(bot)?;
+    let channel = (bot.stats_chat != 0)
+        .then_some(crate::schedule::Channel {
+            chat_id: bot.stats_chat,
+            overall_message_id: bot.stats_message_id,
+            daily_message_id: bot.daily_stats_message_id,
+        })
+        .filter(|c| c.overall_message_id != 0 || c.daily_message_id != 0);
+    if bot.stats_chat != 0 && channel.is_none() {
+        tracing::warn!(
+            "STATS_CHAT is set but STATS_MESSAGE_ID and DAILY_STATS_MESSAGE_ID are 0: no channel updates (run `tt-stats channel-setup <chat>` to create the messages)"
+        );
+    }
+    if bot.stats_ids.0.is_empty() {
+        if channel.is_none() {
+            return Err(crate::Error::Config {
+                name: "STATS_IDS",
+                reason: "empty and no channel configured, so the bot would answer nobody; set STATS_IDS to a JSON list of admin ids such as [123456789]".into(),
+            }
+            .into());
+        }
+        tracing::warn!(
+            "STATS_IDS is empty: the bot will answer nobody, only the channel messages are updated"
+        );
+    }
+    let client = BotstatClient::new(
+        &botstat.botstat_api_url,
+        botstat.bot_token.as_deref(),
+        botstat.key().as_deref(),
+        &botstat.admin_ids.0,
+    );
+    let client = match client {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::info!("/botstat is off: {e}");
+            None
+        }
+    };
+    Ok(crate::bot::BotSettings {
+        token,
+        api_url: bot.tg_server.clone(),
+        admins: bot.stats_ids.0.clone(),
+        channel,
+        overall_interval: bot.overall_interval,
+        daily_interval: bot.daily_interval,
+        zones: footer.time_zones.0.clone(),
+        botstat: client,
+    })
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (`docker stop`).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received"),
+        _ = term => tracing::info!("SIGTERM received"),
     }
 }
 
