@@ -16,10 +16,11 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{ConnectOptions as _, Connection as _};
 
 use crate::stats::{
-    ChatType, Counters, Download, GraphKind, OtherData, Period, Ranking, Series, Summary,
-    UserCard, floor_to,
+    ChatType, Counters, Download, GraphKind, OtherData, Period, Ranking, Series, Summary, UserCard,
+    floor_to,
 };
 use crate::{Error, Result};
 
@@ -42,7 +43,10 @@ impl FromStr for DbUrl {
     type Err = Error;
 
     fn from_str(raw: &str) -> Result<Self> {
-        let bad = |reason: String| Error::Config { name: "DB_URL", reason };
+        let bad = |reason: String| Error::Config {
+            name: "DB_URL",
+            reason,
+        };
         let url = raw.trim();
         let Some((scheme, rest)) = url.split_once(':') else {
             return Err(bad(format!(
@@ -51,11 +55,18 @@ impl FromStr for DbUrl {
             )));
         };
         match scheme.to_ascii_lowercase().as_str() {
-            "postgres" | "postgresql" | "postgresql+asyncpg" | "postgresql+psycopg"
-            | "postgresql+psycopg2" | "postgres+asyncpg" => {
+            "postgres"
+            | "postgresql"
+            | "postgresql+asyncpg"
+            | "postgresql+psycopg"
+            | "postgresql+psycopg2"
+            | "postgres+asyncpg" => {
                 let normalised = format!("postgres:{rest}");
                 PgConnectOptions::from_str(&normalised).map_err(|e| {
-                    bad(format!("'{}' is not a valid PostgreSQL URL: {e}", redact(url)))
+                    bad(format!(
+                        "'{}' is not a valid PostgreSQL URL: {e}",
+                        redact(url)
+                    ))
                 })?;
                 if !rest.starts_with("//") || rest.len() <= 2 {
                     return Err(bad(format!(
@@ -147,7 +158,10 @@ impl Pool {
     /// database and the cause.
     pub async fn connect(url: &DbUrl, access: Access) -> Result<Pool> {
         let target = url.display();
-        let fail = |reason: String| Error::Connect { target: target.clone(), reason };
+        let fail = |reason: String| Error::Connect {
+            target: target.clone(),
+            reason,
+        };
         match url {
             DbUrl::Postgres(u) => {
                 let mut opts = PgConnectOptions::from_str(u)
@@ -156,15 +170,20 @@ impl Pool {
                 if access == Access::ReadOnly {
                     opts = opts.options([("default_transaction_read_only", "on")]);
                 }
+                // The pool retries a refused connection until its timeout; one direct
+                // attempt first reports the real cause (refused, unknown database) at once.
+                let probe = tokio::time::timeout(CONNECT_TIMEOUT, opts.connect())
+                    .await
+                    .map_err(|_| fail(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
+                    .map_err(|e| fail(describe_connect_error(&e)))?;
+                let _ = probe.close().await;
                 let pool = PgPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(CONNECT_TIMEOUT)
                     .connect_with(opts);
                 let pool = tokio::time::timeout(CONNECT_TIMEOUT, pool)
                     .await
-                    .map_err(|_| {
-                        fail(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()))
-                    })?
+                    .map_err(|_| fail(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
                     .map_err(|e| fail(describe_connect_error(&e)))?;
                 Ok(Pool::Postgres(pool))
             }
@@ -175,12 +194,11 @@ impl Pool {
                         path.display()
                     )));
                 }
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    if access == Access::ReadWrite {
-                        std::fs::create_dir_all(dir).map_err(|e| {
-                            fail(format!("cannot create {}: {e}", dir.display()))
-                        })?;
-                    }
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                    && access == Access::ReadWrite
+                {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
                 }
                 let opts = SqliteConnectOptions::new()
                     .filename(path)
@@ -212,7 +230,7 @@ impl Pool {
     }
 
     /// `(table, column)` pairs of the tt-bot tables that exist.
-    async fn columns(&self) -> Result<Vec<(String, String)>> {
+    pub(crate) async fn columns(&self) -> Result<Vec<(String, String)>> {
         let what = "the table layout";
         on_pool!(self, p => {
             let sql = if self.is_postgres() {
@@ -252,6 +270,20 @@ pub enum Schema {
     Legacy,
     /// tt-bot v6 (TypeScript): `videos.shared_link`, `videos.media_kind`.
     Current,
+}
+
+impl FromStr for Schema {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "legacy" | "v5" => Ok(Schema::Legacy),
+            "current" | "v6" => Ok(Schema::Current),
+            other => Err(format!(
+                "unknown schema '{other}': expected legacy or current"
+            )),
+        }
+    }
 }
 
 const COMMON_COLUMNS: &[(&str, &str)] = &[
@@ -349,7 +381,15 @@ impl Db {
     /// Opens `url` read-only and detects its schema.
     pub async fn open(url: &DbUrl) -> Result<Db> {
         let pool = Pool::connect(url, Access::ReadOnly).await?;
-        Db::from_pool(pool).await
+        // SQLite opens any file lazily: a file that is not a database fails at the first
+        // query, which must still name the file.
+        Db::from_pool(pool).await.map_err(|e| match e {
+            Error::Query { source, .. } => Error::Connect {
+                target: url.display(),
+                reason: describe_connect_error(&source),
+            },
+            e => e,
+        })
     }
 
     /// Wraps an open pool, detecting the schema.
@@ -390,8 +430,13 @@ impl Db {
 
     /// Overall (`since = None`) or windowed figures for people and groups.
     pub async fn summary(&self, since: Option<i64>) -> Result<Summary> {
-        let c = self.counters(&[ChatType::Users, ChatType::Groups], since).await?;
-        Ok(Summary { users: c[0], groups: c[1] })
+        let c = self
+            .counters(&[ChatType::Users, ChatType::Groups], since)
+            .await?;
+        Ok(Summary {
+            users: c[0],
+            groups: c[1],
+        })
     }
 
     async fn count_chats(&self, types: &[ChatType], since: Option<i64>) -> Result<Vec<i64>> {
@@ -404,7 +449,8 @@ impl Db {
             cols.join(", "),
             since_clause("registered_at", since)
         );
-        self.fetch_i64s(&sql, since, types.len(), "the number of chats").await
+        self.fetch_i64s(&sql, since, types.len(), "the number of chats")
+            .await
     }
 
     /// Per chat type: `[rows, unique chats, image rows, unique image chats]`. Rows are
@@ -424,9 +470,13 @@ impl Db {
         let mut cols = Vec::new();
         for t in types {
             let f = t.sql_filter();
-            cols.push(format!("CAST(COALESCE(SUM(CASE WHEN {f} THEN n END), 0) AS BIGINT)"));
+            cols.push(format!(
+                "CAST(COALESCE(SUM(CASE WHEN {f} THEN n END), 0) AS BIGINT)"
+            ));
             cols.push(format!("COUNT(CASE WHEN {f} THEN 1 END)"));
-            cols.push(format!("CAST(COALESCE(SUM(CASE WHEN {f} THEN i END), 0) AS BIGINT)"));
+            cols.push(format!(
+                "CAST(COALESCE(SUM(CASE WHEN {f} THEN i END), 0) AS BIGINT)"
+            ));
             cols.push(format!("COUNT(CASE WHEN {f} AND i > 0 THEN 1 END)"));
         }
         let sql = format!(
@@ -435,7 +485,11 @@ impl Db {
             cols.join(", "),
             since_clause("downloaded_at", since)
         );
-        let what = if table == "music" { "music downloads" } else { "video downloads" };
+        let what = if table == "music" {
+            "music downloads"
+        } else {
+            "video downloads"
+        };
         let flat = self.fetch_i64s(&sql, since, types.len() * 4, what).await?;
         Ok(flat.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
     }
@@ -497,7 +551,7 @@ impl Db {
         on_pool!(&self.pool, p => {
             let user = sqlx::query_as::<_, (String, Option<String>, Option<i64>, i64)>(
                 "SELECT COALESCE(lang, ''), link, registered_at, \
-                 CASE WHEN file_mode THEN 1 ELSE 0 END FROM users WHERE user_id = $1",
+                 CAST(CASE WHEN file_mode THEN 1 ELSE 0 END AS BIGINT) FROM users WHERE user_id = $1",
             )
             .bind(user_id)
             .fetch_optional(p)
@@ -547,7 +601,10 @@ impl Db {
         });
         Ok(rows
             .into_iter()
-            .map(|(downloaded_at, link)| Download { downloaded_at, link })
+            .map(|(downloaded_at, link)| Download {
+                downloaded_at,
+                link,
+            })
             .collect())
     }
 
@@ -555,7 +612,7 @@ impl Db {
     pub async fn top_referrals(&self, limit: i64) -> Result<Ranking<String>> {
         on_pool!(&self.pool, p => {
             sqlx::query_as(
-                "SELECT link, COUNT(*) AS n FROM users WHERE link IS NOT NULL AND link <> '' \
+                "SELECT link, COUNT(*) AS n FROM users WHERE user_id <> 0 AND link IS NOT NULL AND link <> '' \
                  GROUP BY link ORDER BY n DESC, link LIMIT $1",
             )
             .bind(limit)
@@ -570,12 +627,13 @@ impl Db {
         let what = "other data";
         on_pool!(&self.pool, p => {
             let (file_mode_users,): (i64,) =
-                sqlx::query_as("SELECT COUNT(*) FROM users WHERE file_mode")
+                sqlx::query_as("SELECT COUNT(*) FROM users WHERE file_mode AND user_id <> 0")
                     .fetch_one(p)
                     .await
                     .map_err(Error::query(what))?;
             let languages = sqlx::query_as(
-                "SELECT COALESCE(lang, '') AS l, COUNT(*) AS n FROM users GROUP BY l ORDER BY n DESC, l",
+                "SELECT COALESCE(lang, '') AS l, COUNT(*) AS n FROM users WHERE user_id <> 0 \
+                 GROUP BY l ORDER BY n DESC, l",
             )
             .fetch_all(p)
             .await
@@ -595,7 +653,7 @@ impl Db {
     /// Every `users.user_id`, ascending (the Botstat upload, SPEC §5).
     pub async fn all_user_ids(&self) -> Result<Vec<i64>> {
         on_pool!(&self.pool, p => {
-            sqlx::query_scalar("SELECT user_id FROM users ORDER BY user_id")
+            sqlx::query_scalar("SELECT user_id FROM users WHERE user_id <> 0 ORDER BY user_id")
                 .fetch_all(p)
                 .await
                 .map_err(Error::query("the list of users"))
@@ -629,10 +687,19 @@ mod tests {
             "postgresql://u:p@localhost:5432/db",
             "postgresql+asyncpg://u:p@localhost/db",
         ] {
-            assert!(matches!(u.parse::<DbUrl>(), Ok(DbUrl::Postgres(n)) if n.starts_with("postgres://")), "{u}");
+            assert!(
+                matches!(u.parse::<DbUrl>(), Ok(DbUrl::Postgres(n)) if n.starts_with("postgres://")),
+                "{u}"
+            );
         }
-        assert_eq!("sqlite://a.db".parse::<DbUrl>().unwrap(), DbUrl::Sqlite("a.db".into()));
-        assert_eq!("sqlite:///tmp/a.db".parse::<DbUrl>().unwrap(), DbUrl::Sqlite("/tmp/a.db".into()));
+        assert_eq!(
+            "sqlite://a.db".parse::<DbUrl>().unwrap(),
+            DbUrl::Sqlite("a.db".into())
+        );
+        assert_eq!(
+            "sqlite:///tmp/a.db".parse::<DbUrl>().unwrap(),
+            DbUrl::Sqlite("/tmp/a.db".into())
+        );
         assert_eq!(
             "sqlite+aiosqlite:///rel.db".parse::<DbUrl>().unwrap(),
             DbUrl::Sqlite("rel.db".into())
@@ -649,14 +716,19 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact("postgres://bob:secret@h/db"), "postgres://bob:***@h/db");
+        assert_eq!(
+            redact("postgres://bob:secret@h/db"),
+            "postgres://bob:***@h/db"
+        );
         assert_eq!(redact("postgres://h/db"), "postgres://h/db");
     }
 
     #[test]
     fn schema_detection_names_missing_columns() {
         let cols = |v: &[(&str, &str)]| -> Vec<(String, String)> {
-            v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
         };
         let mut all: Vec<(&str, &str)> = COMMON_COLUMNS.to_vec();
         all.extend(LEGACY_COLUMNS);
@@ -664,7 +736,12 @@ mod tests {
         let mut cur: Vec<(&str, &str)> = COMMON_COLUMNS.to_vec();
         cur.extend(CURRENT_COLUMNS);
         assert_eq!(Schema::detect(&cols(&cur)).unwrap(), Schema::Current);
-        let err = Schema::detect(&cols(&[("users", "user_id")])).unwrap_err().to_string();
-        assert!(err.contains("table videos") && err.contains("column users.lang"), "{err}");
+        let err = Schema::detect(&cols(&[("users", "user_id")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("table videos") && err.contains("column users.lang"),
+            "{err}"
+        );
     }
 }
