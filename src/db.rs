@@ -17,6 +17,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+use crate::rollup::Rollup;
 use crate::stats::{
     ChatType, Counters, Download, GraphKind, OtherData, Period, Ranking, Series, Summary, UserCard,
     floor_to,
@@ -186,11 +187,11 @@ impl Pool {
                         path.display()
                     )));
                 }
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    if access == Access::ReadWrite {
-                        std::fs::create_dir_all(dir)
-                            .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
-                    }
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                    && access == Access::ReadWrite
+                {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
                 }
                 let opts = SqliteConnectOptions::new()
                     .filename(path)
@@ -353,6 +354,9 @@ fn graph_source(kind: GraphKind) -> (&'static str, &'static str) {
 pub struct Db {
     pool: Pool,
     schema: Schema,
+    /// When attached, the download counters and graphs come from it (the same numbers,
+    /// read from tt-stats' own aggregates instead of scanning the tables).
+    rollup: Option<Rollup>,
 }
 
 impl Db {
@@ -366,7 +370,31 @@ impl Db {
     pub async fn from_pool(pool: Pool) -> Result<Db> {
         let schema = Schema::detect(&pool.columns().await?)?;
         tracing::info!(schema = schema.name(), "tt-bot schema detected");
-        Ok(Db { pool, schema })
+        Ok(Db {
+            pool,
+            schema,
+            rollup: None,
+        })
+    }
+
+    /// Answers the download counters and graphs from `rollup` from now on.
+    pub fn with_rollup(mut self, rollup: Rollup) -> Db {
+        self.rollup = Some(rollup);
+        self
+    }
+
+    /// The same database with every figure queried directly (the reference the rollup is
+    /// checked against).
+    pub fn without_rollup(&self) -> Db {
+        Db {
+            pool: self.pool.clone(),
+            schema: self.schema,
+            rollup: None,
+        }
+    }
+
+    pub fn rollup(&self) -> Option<&Rollup> {
+        self.rollup.as_ref()
     }
 
     pub fn schema(&self) -> Schema {
@@ -377,11 +405,28 @@ impl Db {
         &self.pool
     }
 
-    /// The counters of SPEC §2 for several chat types at once, in one scan per table.
-    /// `since` is `now - period` (rows strictly after it count), `None` for all time.
+    /// The counters of SPEC §2 for several chat types at once. `since` is `now - period`
+    /// (rows strictly after it count), `None` for all time. From the rollup when one is
+    /// attached and can answer exactly, otherwise directly.
     pub async fn counters(&self, types: &[ChatType], since: Option<i64>) -> Result<Vec<Counters>> {
+        if let Some(r) = &self.rollup {
+            match r.counters(self, types, since).await {
+                Ok(Some(c)) => return Ok(c),
+                Ok(None) => {}
+                Err(e) => r.note_failure(&e),
+            }
+        }
+        self.direct_counters(types, since).await
+    }
+
+    /// [`Self::counters`] straight from the tables, in one scan per table.
+    pub async fn direct_counters(
+        &self,
+        types: &[ChatType],
+        since: Option<i64>,
+    ) -> Result<Vec<Counters>> {
         let (chats, music, videos) = tokio::try_join!(
-            self.count_chats(types, since),
+            self.direct_chats(types, since),
             self.count_downloads("music", None, types, since),
             self.count_downloads("videos", Some(self.schema.image_predicate()), types, since),
         )?;
@@ -409,7 +454,12 @@ impl Db {
         })
     }
 
-    async fn count_chats(&self, types: &[ChatType], since: Option<i64>) -> Result<Vec<i64>> {
+    /// The Chats counter (rows of `users`) per chat type.
+    pub(crate) async fn direct_chats(
+        &self,
+        types: &[ChatType],
+        since: Option<i64>,
+    ) -> Result<Vec<i64>> {
         let cols: Vec<String> = types
             .iter()
             .map(|t| format!("COUNT(CASE WHEN {} THEN 1 END)", t.sql_filter()))
@@ -485,14 +535,28 @@ impl Db {
         })
     }
 
-    /// Counts `kind` by bucket for the graph of `period` (SPEC §4), ending at `now`.
+    /// Counts `kind` by bucket for the graph of `period` (SPEC §4), ending at `now`. From
+    /// the rollup when one is attached and can answer exactly, otherwise directly.
     pub async fn series(&self, kind: GraphKind, period: Period, now: i64) -> Result<Series> {
+        if let Some(r) = &self.rollup {
+            match r.series(self, kind, period, now).await {
+                Ok(Some(s)) => return Ok(s),
+                Ok(None) => {}
+                Err(e) => r.note_failure(&e),
+            }
+        }
+        self.direct_series(kind, period, now).await
+    }
+
+    /// [`Self::series`] straight from the table (GROUP BY bucket in the database).
+    pub async fn direct_series(&self, kind: GraphKind, period: Period, now: i64) -> Result<Series> {
         let window = period.graph_window();
         let (table, col) = graph_source(kind);
         let b = window.bucket;
         let lower = window.range.map(|r| now - r);
+        // Floor, not truncating division, so that times before 1970 land in their bucket.
         let sql = format!(
-            "SELECT ({col} / {b}) * {b} AS bucket, COUNT(*) FROM {table} \
+            "SELECT {col} - (({col} % {b}) + {b}) % {b} AS bucket, COUNT(*) FROM {table} \
              WHERE user_id <> 0 AND {col} <= $1{} GROUP BY bucket ORDER BY bucket",
             match lower {
                 Some(_) => format!(" AND {col} > $2"),

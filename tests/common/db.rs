@@ -282,13 +282,13 @@ impl TestDb {
     /// Closes the pool and removes the database (PostgreSQL) or its directory (SQLite).
     pub async fn cleanup(self) {
         self.pool.close().await;
-        if let Some(name) = &self.pg_name {
-            if let Ok(mut admin) = sqlx::PgConnection::connect(&test_pg_url()).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await;
-                let _ = admin.close().await;
-            }
+        if let Some(name) = &self.pg_name
+            && let Ok(mut admin) = sqlx::PgConnection::connect(&test_pg_url()).await
+        {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin)
+                .await;
+            let _ = admin.close().await;
         }
         // SQLite: dropping `dir` removes the file.
     }
