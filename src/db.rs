@@ -695,6 +695,125 @@ impl Db {
     }
 }
 
+/// An index that makes a direct query cheap; created only by `tt-stats db indexes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub name: &'static str,
+    pub table: &'static str,
+    pub column: &'static str,
+    /// Which figures it speeds up.
+    pub why: &'static str,
+}
+
+/// The indexes `tt-stats db indexes` creates.
+pub const INDEXES: &[IndexSpec] = &[
+    IndexSpec {
+        name: "tt_stats_users_registered_at",
+        table: "users",
+        column: "registered_at",
+        why: "Chats in a period, the registrations graph",
+    },
+    IndexSpec {
+        name: "tt_stats_videos_downloaded_at",
+        table: "videos",
+        column: "downloaded_at",
+        why: "video counters in a period, the videos graph",
+    },
+    IndexSpec {
+        name: "tt_stats_music_downloaded_at",
+        table: "music",
+        column: "downloaded_at",
+        why: "music counters in a period, the music graph",
+    },
+    IndexSpec {
+        name: "tt_stats_videos_user_id",
+        table: "videos",
+        column: "user_id",
+        why: "the user card and download history",
+    },
+    IndexSpec {
+        name: "tt_stats_music_user_id",
+        table: "music",
+        column: "user_id",
+        why: "the user card",
+    },
+];
+
+impl IndexSpec {
+    /// The statement that creates it: concurrently on PostgreSQL, so tt-bot keeps writing.
+    pub fn create_sql(&self, postgres: bool) -> String {
+        let concurrently = if postgres { "CONCURRENTLY " } else { "" };
+        format!(
+            "CREATE INDEX {concurrently}IF NOT EXISTS {} ON {} ({})",
+            self.name, self.table, self.column
+        )
+    }
+}
+
+impl Pool {
+    /// `(table, column, index)` for every index of the tt-bot tables by its first column,
+    /// so an index tt-bot already has is not duplicated.
+    pub async fn leading_index_columns(&self) -> Result<Vec<(String, String, String)>> {
+        let sql = if self.is_postgres() {
+            "SELECT t.relname::text, a.attname::text, c.relname::text FROM pg_index i \
+             JOIN pg_class t ON t.oid = i.indrelid JOIN pg_class c ON c.oid = i.indexrelid \
+             JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0] \
+             WHERE t.relname IN ('users', 'videos', 'music') AND i.indisvalid \
+             AND t.relnamespace = current_schema()::regnamespace"
+        } else {
+            "SELECT m.name, ii.name, il.name FROM sqlite_master m, pragma_index_list(m.name) il, \
+             pragma_index_info(il.name) ii \
+             WHERE m.type = 'table' AND m.name IN ('users', 'videos', 'music') AND ii.seqno = 0"
+        };
+        on_pool!(self, p => {
+            sqlx::query_as::<_, (String, String, String)>(sql)
+                .fetch_all(p)
+                .await
+                .map_err(Error::query("the existing indexes"))
+        })
+    }
+
+    /// Creates one index (the pool must be read-write). On PostgreSQL it is built
+    /// concurrently, outside any transaction; an invalid leftover of an interrupted build
+    /// is dropped and built again.
+    pub async fn create_index(&self, spec: &IndexSpec) -> Result<()> {
+        let what = "creating an index";
+        match self {
+            Pool::Postgres(p) => {
+                let invalid: Option<bool> = sqlx::query_scalar(
+                    "SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                     WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace",
+                )
+                .bind(spec.name)
+                .fetch_optional(p)
+                .await
+                .map_err(Error::query(what))?;
+                if invalid == Some(true) {
+                    tracing::warn!(
+                        index = spec.name,
+                        "dropping an invalid index left by an interrupted build"
+                    );
+                    sqlx::raw_sql(&format!("DROP INDEX CONCURRENTLY IF EXISTS {}", spec.name))
+                        .execute(p)
+                        .await
+                        .map_err(Error::query(what))?;
+                }
+                sqlx::raw_sql(&spec.create_sql(true))
+                    .execute(p)
+                    .await
+                    .map_err(Error::query(what))?;
+            }
+            Pool::Sqlite(p) => {
+                sqlx::query(&spec.create_sql(false))
+                    .execute(p)
+                    .await
+                    .map_err(Error::query(what))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 fn since_clause(col: &str, since: Option<i64>) -> String {
     match since {
         Some(_) => format!(" AND {col} > $1"),

@@ -635,3 +635,138 @@ async fn check_and_rebuild_postgres() {
 async fn check_and_rebuild_sqlite() {
     check_and_rebuild(Backend::Sqlite, Schema::Current).await;
 }
+
+fn cli(args: &[&str], db_url: &str, rollup: &str, cwd: &std::path::Path) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tt-stats"))
+        .args(args)
+        .env("DB_URL", db_url)
+        .env("ROLLUP_PATH", rollup)
+        .env("LOG_LEVEL", "warn")
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn url_text(url: &DbUrl) -> String {
+    match url {
+        DbUrl::Postgres(u) => u.clone(),
+        DbUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
+    }
+}
+
+/// `report` prints the same text with and without the rollup, and the second process
+/// reuses the state file the first one built; `db check` and `db status` work.
+async fn cli_report(backend: Backend, schema: Schema) {
+    let mut src = Source::new(backend, schema).await;
+    let mut rng = Rng(5);
+    let now = jiff::Timestamp::now().as_second();
+    src.add_users(&users_of(now - 3_600)).await;
+    // Processes start seconds apart: keep rows away from the window edges and `now`.
+    let far = |t: Option<i64>| {
+        t.is_none_or(|t| {
+            [0, 86_400, 604_800, 2_678_400, 172_800, 691_200, 2_764_800]
+                .iter()
+                .all(|p| (t - (now - p)).abs() > 600)
+        })
+    };
+    let rows: Vec<Row> = gen_rows(&mut rng, 1, 300, now, 3 * 86_400, &[])
+        .into_iter()
+        .filter(|r| far(r.t))
+        .collect();
+    src.add("videos", &rows).await;
+    src.add("music", &rows[..100]).await;
+    let url = url_text(&src.url);
+    let state = src.dir.join("cli-state.sqlite");
+    let state = state.to_str().unwrap();
+    for args in [
+        &["report"][..],
+        &["report", "--chat-type", "groups", "--period", "week"],
+    ] {
+        let (ok, direct, err) = cli(args, &url, "off", &src.dir);
+        assert!(ok, "{err}");
+        let (ok, first, err) = cli(args, &url, state, &src.dir);
+        assert!(ok, "{err}");
+        let (ok, second, err) = cli(args, &url, state, &src.dir);
+        assert!(ok, "{err}");
+        assert_eq!(first, direct, "{args:?}");
+        assert_eq!(second, direct, "{args:?}");
+        let want = expect_counters(&src.data, ChatType::Users, None).videos;
+        assert!(
+            args.len() > 1 || direct.contains(&format!("Videos: {want}\n")),
+            "{direct}"
+        );
+    }
+    assert!(std::path::Path::new(state).exists());
+    let (ok, out, err) = cli(&["db", "check"], &url, state, &src.dir);
+    assert!(ok && out.contains("consistent"), "{out}{err}");
+    src.delete("videos", rows.iter().find(|r| r.user > 0).unwrap().pk)
+        .await;
+    let (ok, out, err) = cli(&["db", "check"], &url, state, &src.dir);
+    assert!(
+        ok && out.contains("mismatch") && out.contains("rebuilt"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = cli(&["db", "status"], &url, state, &src.dir);
+    assert!(ok && out.contains("watermarks"), "{out}{err}");
+    let (ok, _, err) = cli(&["db", "check"], &url, "off", &src.dir);
+    assert!(!ok && err.contains("ROLLUP_PATH"), "{err}");
+    src.drop_db().await;
+}
+
+#[tokio::test]
+async fn cli_report_postgres() {
+    cli_report(Backend::Postgres, Schema::Current).await;
+}
+
+#[tokio::test]
+async fn cli_report_sqlite() {
+    cli_report(Backend::Sqlite, Schema::Legacy).await;
+}
+
+/// `db indexes --dry-run` prints and changes nothing; `db indexes` creates each index once.
+async fn db_indexes(backend: Backend) {
+    let src = Source::new(backend, Schema::Current).await;
+    let url = url_text(&src.url);
+    let leading = |pool: Pool| async move {
+        let cols = pool.leading_index_columns().await.unwrap();
+        tt_stats::db::INDEXES
+            .iter()
+            .filter(|s| cols.iter().any(|(t, c, _)| t == s.table && c == s.column))
+            .count()
+    };
+    let (ok, out, err) = cli(&["db", "indexes", "--dry-run"], &url, "off", &src.dir);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.matches("CREATE INDEX").count(),
+        tt_stats::db::INDEXES.len(),
+        "{out}"
+    );
+    if backend == Backend::Postgres {
+        assert!(out.contains("CONCURRENTLY"), "{out}");
+    }
+    assert_eq!(leading(src.rw.clone()).await, 0, "dry run created nothing");
+    let (ok, out, err) = cli(&["db", "indexes"], &url, "off", &src.dir);
+    assert!(ok, "{out}{err}");
+    assert_eq!(leading(src.rw.clone()).await, tt_stats::db::INDEXES.len());
+    let (ok, out, err) = cli(&["db", "indexes"], &url, "off", &src.dir);
+    assert!(
+        ok && !out.contains("CREATE INDEX") && out.contains("already indexed"),
+        "{out}{err}"
+    );
+    src.drop_db().await;
+}
+
+#[tokio::test]
+async fn db_indexes_postgres() {
+    db_indexes(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn db_indexes_sqlite() {
+    db_indexes(Backend::Sqlite).await;
+}
