@@ -244,7 +244,10 @@ impl Plan {
 
         // A single point still gets a visible range around it.
         let (x0, x1) = if n <= 1 {
-            (series.start - series.bucket, series.start + series.bucket)
+            (
+                series.start.saturating_sub(series.bucket),
+                series.start.saturating_add(series.bucket),
+            )
         } else {
             (series.start, last)
         };
@@ -752,11 +755,15 @@ fn tick_times(step: Step, x0: i64, x1: i64) -> Result<Vec<i64>> {
             loop {
                 let year = index.div_euclid(12);
                 let month = index.rem_euclid(12) + 1;
-                let t = Date::new(year as i16, month as i8, 1)
-                    .and_then(|d| d.to_zoned_datetime(TimeZone::UTC))
-                    .map_err(render_error)?
-                    .timestamp()
-                    .as_second();
+                let Ok(t) = i16::try_from(year)
+                    .map_err(render_error)
+                    .and_then(|y| Date::new(y, month as i8, 1).map_err(render_error))
+                    .and_then(|d| d.to_zoned_datetime(TimeZone::UTC).map_err(render_error))
+                    .map(|z| z.timestamp().as_second())
+                else {
+                    // Past the last representable date: no further ticks.
+                    break;
+                };
                 if t > x1 {
                     break;
                 }
@@ -928,9 +935,29 @@ mod tests {
 
     #[test]
     fn same_input_same_png() {
-        for (name, s) in cases() {
+        for (name, s) in cases()
+            .into_iter()
+            .filter(|(name, _)| ["one_point", "all_4000_days", "empty"].contains(name))
+        {
             assert_eq!(render_png(&s).unwrap(), render_png(&s).unwrap(), "{name}");
         }
+    }
+
+    #[test]
+    fn empty_chart_says_so_in_the_middle() {
+        let mut s = series(GraphKind::Music, Period::Month, 33, 0.0);
+        s.points.iter_mut().for_each(|p| *p = 0);
+        let img = decode(&render_png(&s).unwrap());
+        // The message is centred: dark pixels around the middle of the chart.
+        let (cx, cy) = (WIDTH / 2, (PLOT_TOP as u32 + HEIGHT - MARGIN as u32) / 2);
+        let inked = (cx - 150..cx + 150)
+            .flat_map(|x| (cy - 15..cy + 15).map(move |y| (x, y)))
+            .filter(|&(x, y)| img.get_pixel(x, y).0.iter().all(|&c| c < 160))
+            .count();
+        assert!(
+            inked > 200,
+            "only {inked} dark pixels where the message should be"
+        );
     }
 
     #[test]
@@ -943,7 +970,34 @@ mod tests {
         assert!(matches!(render_png(&s), Err(Error::Render(_))));
         let mut s = series(GraphKind::Videos, Period::Day, 49, 10.0);
         s.points[3] = i64::MAX;
+        s.points[4] = -5;
         assert!(render_png(&s).is_ok());
+        // Extreme but constructible series: times outside the calendar are an error, the
+        // rest a chart; never a panic.
+        for (start, bucket, len, ok) in [
+            (i64::MIN, HOUR, 1, false),
+            (i64::MAX, DAY, 1, false),
+            (0, i64::MAX, 1, false),
+            (0, i64::MAX, 2, false),
+            (-62_000_000_000, DAY, 3, true),
+            (253_402_000_000, DAY, 3, true),
+            (1_000, 1, 5_000, true),
+        ] {
+            let s = Series {
+                kind: GraphKind::Users,
+                period: Period::All,
+                start,
+                bucket,
+                points: vec![1; len],
+            };
+            let result = render_png(&s);
+            assert_eq!(
+                result.is_ok(),
+                ok,
+                "{start} {bucket} {len}: {:?}",
+                result.err()
+            );
+        }
     }
 
     #[test]
