@@ -858,6 +858,9 @@ mod tests {
         let mut spike = series(GraphKind::Videos, Period::Day, 49, 0.0);
         spike.points.iter_mut().for_each(|p| *p = 0);
         spike.points[30] = 1;
+        // 2027-01-10: the month before crosses the new year.
+        let mut new_year = series(GraphKind::Videos, Period::Month, 33, 700.0);
+        new_year.start += 46 * DAY;
         vec![
             ("one_point", one),
             (
@@ -889,6 +892,11 @@ mod tests {
                 "huge",
                 series(GraphKind::Videos, Period::Month, 33, 10_000_000.0),
             ),
+            (
+                "all_400_days",
+                series(GraphKind::Music, Period::All, 400, 300.0),
+            ),
+            ("month_new_year", new_year),
         ]
     }
 
