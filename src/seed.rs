@@ -577,98 +577,90 @@ fn chunk_rows(pg: bool) -> u64 {
     if pg { 250_000 } else { 100_000 }
 }
 
-/// What the tables hold before seeding.
+/// What the tables hold before seeding. Every figure is read through the primary keys, so
+/// appending to a table of millions of rows starts at once.
 #[derive(Debug, Clone, Copy, Default)]
 struct Existing {
-    users: i64,
     min_user: Option<i64>,
     max_user: Option<i64>,
     min_pos: Option<i64>,
     max_pos: Option<i64>,
     min_neg: Option<i64>,
-    max_registered: Option<i64>,
+    /// Newest registration among the newest private chats.
+    recent_registered: Option<i64>,
     videos: Downloads,
     music: Downloads,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Downloads {
-    rows: i64,
     min_pk: Option<i64>,
     max_pk: Option<i64>,
-    max_time: Option<i64>,
+    /// Newest download among the rows with the largest pk_ids.
+    recent_time: Option<i64>,
 }
+
+/// How many of the newest rows are looked at for the newest time.
+const RECENT_ROWS: i64 = 1000;
 
 impl Downloads {
     fn sample(&self, table: &'static str) -> Option<Sample> {
-        match (self.rows, self.min_pk, self.max_pk) {
-            (1.., Some(lo), Some(hi)) => Some(Sample {
-                table,
-                key: "pk_id",
-                lo,
-                hi,
-            }),
-            _ => None,
-        }
+        Some(Sample {
+            table,
+            key: "pk_id",
+            lo: self.min_pk?,
+            hi: self.max_pk?,
+        })
     }
+}
+
+async fn scalar(pool: &Pool, sql: &str) -> Result<Option<i64>> {
+    on_pool!(pool, p => sqlx::query_scalar::<_, Option<i64>>(sql).fetch_one(p).await)
+        .map_err(Error::query("the tables to seed"))
 }
 
 impl Existing {
     async fn read(pool: &Pool) -> Result<Existing> {
-        let what = "the tables to seed";
-        type UserRow = (
-            i64,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-        );
-        let users: UserRow = on_pool!(pool, p => sqlx::query_as(
-            "SELECT COUNT(*), MIN(user_id), MAX(user_id), MIN(CASE WHEN user_id > 0 THEN user_id END), \
-             MAX(CASE WHEN user_id > 0 THEN user_id END), MIN(CASE WHEN user_id < 0 THEN user_id END), \
-             MAX(registered_at) FROM users",
-        )
-        .fetch_one(p)
-        .await)
-        .map_err(Error::query(what))?;
         let mut downloads = [Downloads::default(); 2];
-        for (d, table) in downloads.iter_mut().zip(["videos", "music"]) {
-            let sql =
-                format!("SELECT COUNT(*), MIN(pk_id), MAX(pk_id), MAX(downloaded_at) FROM {table}");
-            let row: (i64, Option<i64>, Option<i64>, Option<i64>) =
-                on_pool!(pool, p => sqlx::query_as(&sql).fetch_one(p).await)
-                    .map_err(Error::query(what))?;
-            *d = Downloads {
-                rows: row.0,
-                min_pk: row.1,
-                max_pk: row.2,
-                max_time: row.3,
-            };
+        for (d, t) in downloads.iter_mut().zip(["videos", "music"]) {
+            d.min_pk = scalar(pool, &format!("SELECT MIN(pk_id) FROM {t}")).await?;
+            d.max_pk = scalar(pool, &format!("SELECT MAX(pk_id) FROM {t}")).await?;
+            if let Some(max) = d.max_pk {
+                let sql = format!(
+                    "SELECT MAX(downloaded_at) FROM {t} WHERE pk_id > {}",
+                    max.saturating_sub(RECENT_ROWS)
+                );
+                d.recent_time = scalar(pool, &sql).await?;
+            }
         }
         Ok(Existing {
-            users: users.0,
-            min_user: users.1,
-            max_user: users.2,
-            min_pos: users.3,
-            max_pos: users.4,
-            min_neg: users.5,
-            max_registered: users.6,
+            min_user: scalar(pool, "SELECT MIN(user_id) FROM users").await?,
+            max_user: scalar(pool, "SELECT MAX(user_id) FROM users").await?,
+            min_pos: scalar(pool, "SELECT MIN(user_id) FROM users WHERE user_id > 0").await?,
+            max_pos: scalar(pool, "SELECT MAX(user_id) FROM users WHERE user_id > 0").await?,
+            min_neg: scalar(pool, "SELECT MIN(user_id) FROM users WHERE user_id < 0").await?,
+            recent_registered: scalar(
+                pool,
+                &format!(
+                    "SELECT MAX(registered_at) FROM (SELECT registered_at FROM users \
+                     WHERE user_id > 0 ORDER BY user_id DESC LIMIT {RECENT_ROWS}) AS recent"
+                ),
+            )
+            .await?,
             videos: downloads[0],
             music: downloads[1],
         })
     }
 
     fn is_empty(&self) -> bool {
-        self.users == 0 && self.videos.rows == 0 && self.music.rows == 0
+        self.min_user.is_none() && self.videos.max_pk.is_none() && self.music.max_pk.is_none()
     }
 
     fn newest(&self) -> Option<i64> {
         [
-            self.max_registered,
-            self.videos.max_time,
-            self.music.max_time,
+            self.recent_registered,
+            self.videos.recent_time,
+            self.music.recent_time,
         ]
         .into_iter()
         .flatten()
@@ -676,9 +668,6 @@ impl Existing {
     }
 
     fn user_sample(&self) -> Option<Sample> {
-        if self.users == 0 {
-            return None;
-        }
         // Probing from a key between the positive ids avoids the gap between groups and
         // people, which would otherwise send almost every probe to the same chat.
         let (lo, hi) = match (self.min_pos, self.max_pos) {
@@ -692,6 +681,28 @@ impl Existing {
             hi,
         })
     }
+}
+
+/// The refusal to seed into tables that hold rows, with their sizes.
+async fn refuse_non_empty(pool: &Pool) -> Error {
+    let mut sizes = Vec::new();
+    for t in ["users", "videos", "music"] {
+        let n = scalar(pool, &format!("SELECT COUNT(*) FROM {t}")).await;
+        sizes.push(format!(
+            "{} {t}",
+            n.ok()
+                .flatten()
+                .map_or("some".to_string(), |n| n.to_string())
+        ));
+    }
+    bad(
+        "seed target",
+        format!(
+            "the tables already hold rows ({}); seeding would mix synthetic rows into them. \
+             Use an empty database, or --append to add to a synthetic one",
+            sizes.join(", ")
+        ),
+    )
 }
 
 fn bad(name: &'static str, reason: String) -> Error {
@@ -756,7 +767,15 @@ async fn prepare_tables(pool: &Pool, schema: Schema) -> Result<()> {
             ),
         ));
     }
-    create_tables(pool, schema).await?;
+    // Only the missing tables: IF NOT EXISTS on an existing one makes PostgreSQL send a
+    // notice that sqlx logs.
+    let tables = ["users", "videos", "music"];
+    for (table, stmt) in tables.iter().zip(ddl(schema, pool.is_postgres())) {
+        if !columns.iter().any(|(t, _)| t == table) {
+            on_pool!(pool, p => sqlx::query(&stmt).execute(p).await.map(drop))
+                .map_err(Error::query("creating the tt-bot tables"))?;
+        }
+    }
     let found = Schema::detect(&pool.columns().await?)?;
     if found != schema {
         return Err(bad(
@@ -786,14 +805,7 @@ pub async fn seed(
     prepare_tables(pool, opts.schema).await?;
     let old = Existing::read(pool).await?;
     if !opts.append && !old.is_empty() {
-        return Err(bad(
-            "seed target",
-            format!(
-                "the tables already hold rows ({} users, {} videos, {} music); seeding would mix \
-                 synthetic rows into them. Use an empty database, or --append to add to a synthetic one",
-                old.users, old.videos.rows, old.music.rows
-            ),
-        ));
+        return Err(refuse_non_empty(pool).await);
     }
 
     let mut start = opts.end - opts.days * DAY;
@@ -850,6 +862,13 @@ pub async fn seed(
         pb.set_position(0);
     }
     let step = chunk_rows(plan.pg);
+    // A small append leaves the planner's statistics valid; re-sampling millions of rows
+    // would cost more than the append itself.
+    let old_rows = [old.videos, old.music]
+        .iter()
+        .map(|d| d.max_pk.unwrap_or(0) - d.min_pk.unwrap_or(0))
+        .sum::<i64>();
+    let analyze = (opts.videos + opts.music) as i64 * 10 >= old_rows;
     let jobs: [(Table, u64); 3] = [
         (Table::Users, opts.users),
         (Table::Videos, opts.videos),
@@ -903,13 +922,15 @@ pub async fn seed(
                 .await
                 .map_err(Error::query("the pk_id sequences"))?;
             }
-            if let Some(pb) = progress {
-                pb.set_message("analyze");
-            }
-            sqlx::query("ANALYZE users, videos, music")
+            if analyze {
+                if let Some(pb) = progress {
+                    pb.set_message("analyze");
+                }
+                sqlx::query("ANALYZE users, videos, music")
                 .execute(&mut conn)
                 .await
                 .map_err(Error::query("table statistics (ANALYZE)"))?;
+            }
         }
         conn.close().await.map_err(Error::query("the end of seeding"))?;
     });
