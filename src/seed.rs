@@ -949,3 +949,76 @@ fn write_what(table: Table) -> &'static str {
         Table::Music => "synthetic music (insert)",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_cover_a_thousand() {
+        for table in [LANGS, CAMPAIGNS] {
+            assert_eq!(table.iter().map(|(_, w)| w).sum::<i64>(), 1000);
+        }
+    }
+
+    #[test]
+    fn largest_products_fit_in_a_bigint() {
+        // The biggest intermediate values of the SQL, at the limits `validate` allows.
+        let n = MAX_ROWS as i128;
+        let max = i64::MAX as i128;
+        assert!(n * (P as i128) < max, "row index times a hash key");
+        assert!((P as i128 - 1).pow(2) + P as i128 <= max, "squared hash");
+        assert!(n * FIX as i128 <= max, "position of a row");
+        assert!((FIX as i128 / 2).pow(2) * 6 <= max, "growth curve");
+        assert!(
+            FIX as i128 * MAX_DAYS as i128 * DAY as i128 <= max,
+            "time offset"
+        );
+        assert!(n * n <= max, "chat pool of a row");
+        assert!(n * ZIPF_ONE as i128 <= max, "heavy-tailed pick");
+        assert!(i32::MAX as i128 * (1 << 32) + P as i128 <= max, "TikTok id");
+        assert!(NEG_BASE as i128 + n * SLOT as i128 <= max, "chat id");
+    }
+
+    #[test]
+    fn validation_names_the_flag() {
+        let base = SeedOptions {
+            end: 1_780_000_000,
+            ..SeedOptions::default()
+        };
+        for (opts, flag) in [
+            (
+                SeedOptions {
+                    days: 0,
+                    ..base.clone()
+                },
+                "--days",
+            ),
+            (
+                SeedOptions {
+                    end: i64::from(i32::MAX) + 1,
+                    ..base.clone()
+                },
+                "--end",
+            ),
+            (
+                SeedOptions {
+                    end: 1_000,
+                    ..base.clone()
+                },
+                "--end",
+            ),
+            (
+                SeedOptions {
+                    videos: MAX_ROWS + 1,
+                    ..base.clone()
+                },
+                "--videos",
+            ),
+        ] {
+            let e = validate(&opts).unwrap_err().to_string();
+            assert!(e.contains(flag), "{e}");
+        }
+        assert!(validate(&base).is_ok());
+    }
+}
