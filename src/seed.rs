@@ -259,9 +259,12 @@ impl Sample {
     fn sql(&self, h: &str) -> String {
         let (t, key, lo) = (self.table, self.key, self.lo);
         let range = self.hi - self.lo + 1;
+        // Two streams make a 62-bit value, enough for any key range.
         format!(
-            "(SELECT o.user_id FROM {t} o WHERE o.{key} >= {lo} + {} % {range} ORDER BY o.{key} LIMIT 1)",
-            st(h, 7)
+            "(SELECT o.user_id FROM {t} o WHERE o.{key} >= {lo} + ({} * {P} + {}) % {range} \
+             ORDER BY o.{key} LIMIT 1)",
+            st(h, 7),
+            st(h, 8)
         )
     }
 }
