@@ -642,10 +642,14 @@ impl FakeTelegram {
         let inner = self.shared.lock();
         let mut out = String::new();
         for c in &inner.calls {
-            if c.method == "getUpdates"
-                && c.status == 200
-                && c.response["result"].as_array().is_some_and(Vec::is_empty)
-            {
+            if c.method == "getUpdates" && c.status == 200 {
+                let n = c.response["result"].as_array().map_or(0, Vec::len);
+                out.push_str(&format!(
+                    "  #{} getUpdates offset={} -> {n} updates after {:.1?}\n",
+                    c.index,
+                    c.params.get("offset").unwrap_or(&Value::Null),
+                    c.answered - c.received
+                ));
                 continue;
             }
             let mut params = c.params.to_string();
