@@ -714,3 +714,27 @@ async fn shutdown_returns_ok() {
     // The poll in flight (10 s) is dropped, not waited for.
     assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
 }
+
+/// The shutdown signal may arrive at any moment, also while the dispatcher is handing out
+/// updates; the bot must stop promptly every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_while_busy_stops_promptly() {
+    for round in 0..4 {
+        let run = Running::start(Backend::Sqlite, Schema::Current).await;
+        open_menu(&run, ADMIN).await;
+        let cursor = run.tg.cursor();
+        for i in 0..(5 * round + 3) {
+            let user = if i % 2 == 0 { ADMIN } else { OTHER_ADMIN };
+            run.tg.send_text(user, user, "/stats");
+        }
+        // Stop as soon as the first of them is being answered.
+        run.tg
+            .wait_after(cursor, |c| c.method == "sendMessage", WAIT)
+            .await;
+        let took = run.shutdown().await;
+        assert!(
+            took < Duration::from_secs(5),
+            "round {round}: shutdown took {took:?}"
+        );
+    }
+}
