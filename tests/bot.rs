@@ -47,14 +47,14 @@ struct Schedule {
 
 impl Running {
     async fn start(backend: Backend, schema: Schema) -> Running {
-        Self::start_with(backend, schema, None, |_| {}).await
+        Self::start_with(backend, schema, None, |_, _| {}).await
     }
 
     async fn start_with(
         backend: Backend,
         schema: Schema,
         schedule: Option<&Schedule>,
-        prepare: impl FnOnce(&FakeTelegram),
+        prepare: impl FnOnce(&FakeTelegram, &mut BotSettings),
     ) -> Running {
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
@@ -67,8 +67,7 @@ impl Running {
         let data = sample_dataset(t0);
         let test_db = TestDb::with(backend, schema, &data).await;
         let tg = FakeTelegram::start().await;
-        prepare(&tg);
-        let settings = BotSettings {
+        let mut settings = BotSettings {
             token: tg.token.clone(),
             api_url: tg.api_url(),
             admins: vec![ADMIN, OTHER_ADMIN],
@@ -82,6 +81,7 @@ impl Running {
             zones: text::default_zones(),
             botstat: None,
         };
+        prepare(&tg, &mut settings);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let bot_db = test_db.open().await;
         let task = tokio::spawn(tt_stats::bot::run(bot_db, settings, async move {
@@ -565,16 +565,21 @@ async fn scheduler_keeps_the_channel_messages_current() {
         every: Duration::from_secs(1),
     };
     // The channel messages exist before the bot starts, as the helper command made them.
-    let run = Running::start_with(Backend::Postgres, Schema::Legacy, Some(&schedule), |tg| {
-        assert_eq!(
-            tg.create_bot_message(CHANNEL, "overall placeholder"),
-            schedule.overall
-        );
-        assert_eq!(
-            tg.create_bot_message(CHANNEL, "daily placeholder"),
-            schedule.daily
-        );
-    })
+    let run = Running::start_with(
+        Backend::Postgres,
+        Schema::Legacy,
+        Some(&schedule),
+        |tg, _| {
+            assert_eq!(
+                tg.create_bot_message(CHANNEL, "overall placeholder"),
+                schedule.overall
+            );
+            assert_eq!(
+                tg.create_bot_message(CHANNEL, "daily placeholder"),
+                schedule.daily
+            );
+        },
+    )
     .await;
     let tg = &run.tg;
     let zones = text::default_zones();
@@ -737,4 +742,123 @@ async fn shutdown_while_busy_stops_promptly() {
             "round {round}: shutdown took {took:?}"
         );
     }
+}
+
+/// What the fake Botstat server received: the request target and the `file` part.
+#[derive(Debug, Clone)]
+struct BotstatUpload {
+    uri: String,
+    file_name: Option<String>,
+    content_type: Option<String>,
+    body: String,
+}
+
+/// A one-route Botstat stand-in that records uploads and answers `status`.
+async fn fake_botstat(
+    status: u16,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<BotstatUpload>>>) {
+    use axum::extract::{Multipart, State};
+    use axum::http::{StatusCode, Uri};
+    type Log = std::sync::Arc<std::sync::Mutex<Vec<BotstatUpload>>>;
+    async fn record(
+        State((log, status)): State<(Log, u16)>,
+        uri: Uri,
+        mut form: Multipart,
+    ) -> (StatusCode, String) {
+        while let Ok(Some(field)) = form.next_field().await {
+            if field.name() == Some("file") {
+                let file_name = field.file_name().map(str::to_owned);
+                let content_type = field.content_type().map(str::to_owned);
+                let body = field.text().await.unwrap_or_default();
+                log.lock().unwrap().push(BotstatUpload {
+                    uri: uri.to_string(),
+                    file_name,
+                    content_type,
+                    body,
+                });
+            }
+        }
+        let code = StatusCode::from_u16(status).unwrap();
+        (code, r#"{"ok":true}"#.to_string())
+    }
+    let log: Log = Default::default();
+    let app = axum::Router::new()
+        .fallback(record)
+        .with_state((log.clone(), status));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn botstat_command_uploads_every_chat_and_reports() {
+    let (url, uploads) = fake_botstat(200).await;
+    let main_admin = 777_000_111;
+    let client = tt_stats::botstat::BotstatClient::new(
+        &url,
+        Some("123:MAINBOT"),
+        Some("botstat-key"),
+        &[main_admin],
+    )
+    .expect("Botstat settings");
+    let run = Running::start_with(Backend::Postgres, Schema::Current, None, |_, settings| {
+        settings.botstat = Some(client);
+    })
+    .await;
+    let reply = run.say(ADMIN, "/botstat").await;
+    let expected = run.data.expected_user_ids();
+    assert!(
+        reply
+            .text()
+            .contains(&format!("{} chat ids", expected.len())),
+        "{}",
+        reply.text()
+    );
+    let uploads = uploads.lock().unwrap().clone();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    let up = &uploads[0];
+    assert!(
+        up.uri.starts_with("/create/123:MAINBOT/botstat-key?"),
+        "{}",
+        up.uri
+    );
+    assert!(
+        up.uri.contains(&format!("notify_id={main_admin}")),
+        "{}",
+        up.uri
+    );
+    assert_eq!(up.file_name.as_deref(), Some("users.txt"));
+    assert_eq!(up.content_type.as_deref(), Some("text/plain"));
+    let mut sent: Vec<i64> = up.body.lines().map(|l| l.trim().parse().unwrap()).collect();
+    sent.sort_unstable();
+    assert_eq!(sent, expected);
+
+    // A stranger's /botstat uploads nothing.
+    let (u, _) = run.tg.send_text(STRANGER, STRANGER, "/botstat");
+    run.tg.wait_confirmed(u).await;
+    open_menu(&run, ADMIN).await;
+    assert_eq!(uploads.len(), 1);
+    run.assert_all_calls_valid();
+    run.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn botstat_failure_is_reported_to_the_admin() {
+    let (url, _uploads) = fake_botstat(403).await;
+    let client =
+        tt_stats::botstat::BotstatClient::new(&url, Some("123:MAINBOT"), Some("k"), &[1]).unwrap();
+    let run = Running::start_with(Backend::Sqlite, Schema::Legacy, None, |_, settings| {
+        settings.botstat = Some(client);
+    })
+    .await;
+    let reply = run.say(ADMIN, "/botstat").await;
+    assert!(reply.text().contains("403"), "{}", reply.text());
+    assert!(
+        !reply.text().contains('\n') || reply.text().lines().count() <= 2,
+        "{}",
+        reply.text()
+    );
+    run.assert_all_calls_valid();
+    run.shutdown().await;
 }
