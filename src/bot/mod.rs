@@ -26,7 +26,7 @@ use teloxide::types::{
     BotCommand, BotCommandScope, CallbackQuery, CallbackQueryId, ChatId, InlineKeyboardMarkup,
     InputFile, Message, MessageId, ParseMode, Recipient, Update,
 };
-use teloxide::update_listeners::Polling;
+use teloxide::update_listeners::{Polling, UpdateListener as _};
 use teloxide::{Bot, dptree};
 
 use crate::botstat::BotstatClient;
@@ -131,24 +131,22 @@ pub async fn run(
         .default_handler(|_| async {})
         .build();
 
-    let token = dispatcher.shutdown_token();
-    let watcher = tokio::spawn(async move {
-        shutdown.await;
-        tracing::info!("shutting down: finishing the updates in hand");
-        // `shutdown` refuses while the dispatcher is not running yet; try until it is.
-        loop {
-            match token.shutdown() {
-                Ok(done) => return done.await,
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    });
-
-    let listener = Polling::builder(bot.clone())
+    let mut listener = Polling::builder(bot.clone())
         .timeout(Duration::from_secs(10))
         .delete_webhook()
         .await
         .build();
+    // Stop the listener itself rather than going through the dispatcher's ShutdownToken:
+    // teloxide 0.17 loses a `shutdown()` that arrives while the dispatcher is between two
+    // waits (it uses `Notify::notify_waiters`), and the bot then polls forever. Ending the
+    // update stream always ends dispatching, after the workers finish the updates in hand.
+    let stop_polling = listener.stop_token();
+    let watcher = tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing the updates in hand");
+        stop_polling.stop();
+    });
+
     let result = dispatcher
         .try_dispatch_with_listener(
             listener,
@@ -306,7 +304,13 @@ async fn on_message(bot: Bot, msg: Message, app: Arc<App>) {
     };
     if let Err(e) = result {
         tracing::warn!(admin, "cannot answer a message: {e:#}");
-        let _ = say(&bot, chat, &format!("⚠️ {}", escape(&format!("{e}"))), None).await;
+        let _ = say(
+            &bot,
+            chat,
+            &format!("⚠️ {}", escape(&tg::describe(&e))),
+            None,
+        )
+        .await;
     }
 }
 
@@ -421,7 +425,9 @@ async fn on_callback(bot: Bot, q: CallbackQuery, app: Arc<App>) {
             data = q.data.as_deref().unwrap_or(""),
             "button failed: {e:#}"
         );
-        answer.send(Some(&format!("⚠️ {e}")), true).await;
+        answer
+            .send(Some(&format!("⚠️ {}", tg::describe(&e))), true)
+            .await;
     }
     answer.send(None, false).await;
 }

@@ -50,3 +50,18 @@ pub fn is_not_modified(e: &RequestError) -> bool {
         _ => false,
     }
 }
+
+/// The one line an admin reads about a failure. teloxide's text for an answer that is not
+/// JSON quotes the whole body, which for a 502 is the proxy's HTML page.
+pub fn describe(e: &anyhow::Error) -> String {
+    let unreadable = e
+        .chain()
+        .any(|c| matches!(c.downcast_ref(), Some(RequestError::InvalidJson { .. })));
+    if unreadable {
+        "Telegram answered with an error page instead of a result (server or proxy \
+         trouble); try again"
+            .to_string()
+    } else {
+        e.to_string()
+    }
+}
