@@ -118,6 +118,22 @@ async fn report_prints_overall_and_daily_stats() {
             let d = data.expected_summary(since(now, Period::Day));
             format!("{}\n", text::quick_stats(&o, &d))
         });
+        run_timed(
+            &t.url,
+            &[
+                "report",
+                "--with-footer",
+                "--time-zones",
+                "UTC=UTC,🇯🇵=Asia/Tokyo:12h",
+            ],
+            |now| {
+                let o = data.expected_summary(None);
+                let d = data.expected_summary(since(now, Period::Day));
+                let zones = text::parse_zones("UTC=UTC,🇯🇵=Asia/Tokyo:12h").unwrap();
+                let html = text::quick_stats(&o, &d) + &text::footer(now, &zones);
+                format!("{}\n", text::to_plain(&html))
+            },
+        );
         if let Some(f) = &file {
             let after = std::fs::read(f).unwrap();
             assert!(
@@ -436,6 +452,11 @@ async fn bad_arguments_are_named() {
     );
     let out = run(&t.url, &["user", &ids::UNREGISTERED.to_string()]);
     fails(&out, &["not found"], "downloads but not registered");
+    let out = run(
+        &t.url,
+        &["report", "--with-footer", "--time-zones", "X=Mars/Olympus"],
+    );
+    fails(&out, &["TIME_ZONES", "Mars/Olympus"], "time zones");
     let out = run(&t.url, &["--log-level", "loud", "report"]);
     fails(
         &out,
