@@ -519,3 +519,34 @@ async fn dot_env_in_the_working_directory_is_read() {
     assert_eq!(ok(&out, ".env"), format!("{}\n", text::to_plain(&want)));
     t.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_closed_stdout_is_not_a_panic() {
+    let t = sample_db(Backend::Sqlite, Schema::Current, &sample_dataset(now())).await;
+    let dir = TempDir::new();
+    for args in [
+        &["report"][..],
+        &["other"],
+        &["referrals"],
+        &["user", "1"],
+        &["history", "1"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tt-stats"))
+            .env_clear()
+            .env("DB_URL", &t.url)
+            .env("LOG_LEVEL", "warn")
+            .current_dir(dir.path())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before tt-stats has opened the database (`tt-stats … | true`).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(out.status.success(), "{args:?}: {err}");
+    }
+    t.cleanup().await;
+}
