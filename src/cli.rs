@@ -682,12 +682,12 @@ async fn demo(cfg: &DbConfig, out: &Path) -> Result<()> {
         db.top_referrals(10),
         db.other_data(10),
     )?;
-    println!();
-    print_text(&text::quick_stats(&overall, &daily), false);
-    println!();
-    print_text(&text::referrals(&referrals), false);
-    println!();
-    print_text(&text::other(&other), false);
+    print_line("")?;
+    print_text(&text::quick_stats(&overall, &daily), false)?;
+    print_line("")?;
+    print_text(&text::referrals(&referrals), false)?;
+    print_line("")?;
+    print_text(&text::other(&other), false)?;
 
     tokio::fs::create_dir_all(out)
         .await
