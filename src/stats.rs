@@ -287,7 +287,9 @@ impl Series {
 
     pub fn total(&self) -> i64 {
         // Saturating: a corrupt count must not panic a debug build or wrap a release one.
-        self.points.iter().fold(0i64, |acc, &n| acc.saturating_add(n))
+        self.points
+            .iter()
+            .fold(0i64, |acc, &n| acc.saturating_add(n))
     }
 
     pub fn is_empty(&self) -> bool {

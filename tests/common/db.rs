@@ -218,6 +218,13 @@ impl TestDb {
         }
     }
 
+    /// Opens a new read-write pool after [`TestDb::close_pool`], to add rows later.
+    pub async fn reopen_pool(&mut self) {
+        self.pool = Pool::connect(&self.db_url, Access::ReadWrite)
+            .await
+            .unwrap_or_else(|e| panic!("reopening {}: {e}", self.url));
+    }
+
     /// SQLite: the database file.
     pub fn sqlite_file(&self) -> Option<PathBuf> {
         match &self.db_url {
