@@ -73,13 +73,24 @@ pub async fn run(
     settings: BotSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Listen for the shutdown from the very start, so that a signal during start-up stops
+    // the bot cleanly too.
+    let (quit_tx, mut quit) = tokio::sync::watch::channel(false);
+    let signal = tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing the updates in hand");
+        let _ = quit_tx.send(true);
+    });
     let bot = make_bot(&settings.token, &settings.api_url)?;
-    let me = tg::send(bot.get_me()).await.with_context(|| {
-        format!(
-            "cannot log in to Telegram at {} (check STATS_BOT_TOKEN and TG_SERVER)",
-            settings.api_url
-        )
-    })?;
+    let me = tokio::select! {
+        me = tg::send(bot.get_me()) => me.with_context(|| {
+            format!(
+                "cannot log in to Telegram at {} (check STATS_BOT_TOKEN and TG_SERVER)",
+                settings.api_url
+            )
+        })?,
+        _ = quit.wait_for(|q| *q) => return Ok(()),
+    };
     tracing::info!(
         "{} [@{}, id:{}] started",
         me.full_name(),
@@ -133,8 +144,9 @@ pub async fn run(
 
     let token = dispatcher.shutdown_token();
     let watcher = tokio::spawn(async move {
-        shutdown.await;
-        tracing::info!("shutting down: finishing the updates in hand");
+        if quit.wait_for(|q| *q).await.is_err() {
+            return;
+        }
         // `shutdown` refuses while the dispatcher is not running yet; try until it is.
         loop {
             match token.shutdown() {
@@ -161,6 +173,7 @@ pub async fn run(
         let _ = job.await;
     }
     watcher.abort();
+    signal.abort();
     result.context("cannot start polling Telegram")?;
     tracing::info!("stopped");
     Ok(())
