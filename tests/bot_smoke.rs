@@ -666,6 +666,14 @@ async fn cli_channel_setup_then_bot_until_sigterm() {
     tg.send_text(ADMIN, ADMIN, "/stats");
     tg.wait_after(cur, menu_sent_to(ADMIN), WAIT).await;
 
+    // Drain stderr while the bot runs, so a full pipe can never stall it.
+    let mut pipe = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut err = String::new();
+        use std::io::Read as _;
+        let _ = pipe.read_to_string(&mut err);
+        err
+    });
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -675,19 +683,15 @@ async fn cli_channel_setup_then_bot_until_sigterm() {
         let started = std::time::Instant::now();
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                let mut err = String::new();
-                use std::io::Read as _;
-                child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
-                return (status, err, started.elapsed());
+                return (status, log.join().unwrap(), started.elapsed());
             }
             if started.elapsed() > Duration::from_secs(15) {
                 let _ = child.kill();
-                panic!("the bot did not stop within 15 s of SIGTERM");
+                let _ = child.wait();
+                panic!(
+                    "the bot did not stop within 15 s of SIGTERM; its log:\n{}",
+                    log.join().unwrap()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
