@@ -11,7 +11,7 @@ use common::telegram::{Call, FakeTelegram};
 use tt_stats::bot::{self, BotSettings};
 use tt_stats::db::Schema;
 use tt_stats::schedule::Channel;
-use tt_stats::stats::{ChatType, Period};
+use tt_stats::stats::{ChatType, GraphKind, Period};
 use tt_stats::text;
 
 const ADMIN: i64 = 5_550_001;
@@ -264,7 +264,7 @@ async fn operator_conversation() {
         hint.text()
     );
 
-    // Analytics: a graph (or the renderer's error) and the graph menu again.
+    // Analytics: the graph as a photo, then the graph menu again below it.
     let (_, s) = press("Analytics").await;
     assert_eq!(s.buttons()[0], vec!["👥 Users", "📹 Videos", "🎵 Music"]);
     press("Videos").await;
@@ -289,6 +289,28 @@ async fn operator_conversation() {
         )
         .await;
     assert!(after.ok(), "{}", tg.dump());
+    assert_eq!(
+        after.method, "sendMessage",
+        "the graph menu comes below the photo"
+    );
+    let photo = tg.wait_call_after(cur, "sendPhoto").await;
+    assert!(photo.ok() && photo.index < after.index, "{}", tg.dump());
+    let png = &photo.file("photo").expect("the PNG").bytes;
+    let img = image::load_from_memory(png).expect("a PNG");
+    assert_eq!((img.width(), img.height()), (1200, 600));
+    let total = data
+        .expected_series(GraphKind::Videos, Period::Month, now())
+        .total();
+    assert!(
+        photo
+            .text()
+            .starts_with(&format!("<b>Videos Monthly</b>\n{total} videos")),
+        "{}",
+        photo.text()
+    );
+    if std::env::var_os("TT_STATS_KEEP_GRAPH").is_some() {
+        std::fs::write("/tmp/tt-stats-bot-graph.png", png).unwrap();
+    }
 
     assert_eq!(tg.unanswered_callbacks(), vec![stranger_q.clone()]);
     let stranger_calls: Vec<Call> = tg
