@@ -315,8 +315,10 @@ async fn on_message(bot: Bot, msg: Message, app: Arc<App>) {
         },
     };
     if let Err(e) = result {
-        tracing::warn!(admin, "cannot answer a message: {e:#}");
-        let _ = say(&bot, chat, &format!("⚠️ {}", escape(&format!("{e}"))), None).await;
+        let line = tg::describe(&e);
+        tracing::warn!(admin, "cannot answer a message: {line}");
+        tracing::debug!("{e:#}");
+        let _ = say(&bot, chat, &format!("⚠️ {}", escape(&line)), None).await;
     }
 }
 
@@ -410,7 +412,7 @@ impl Answer {
                 .show_alert(alert);
         }
         if let Err(e) = tg::send(req).await {
-            tracing::warn!("cannot answer a button press: {e}");
+            tracing::warn!("cannot answer a button press: {}", tg::describe_request(&e));
         }
     }
 }
@@ -429,9 +431,12 @@ async fn on_callback(bot: Bot, q: CallbackQuery, app: Arc<App>) {
         tracing::warn!(
             admin,
             data = q.data.as_deref().unwrap_or(""),
-            "button failed: {e:#}"
+            "button failed: {}",
+            tg::describe(&e)
         );
-        answer.send(Some(&format!("⚠️ {e}")), true).await;
+        answer
+            .send(Some(&format!("⚠️ {}", tg::describe(&e))), true)
+            .await;
     }
     answer.send(None, false).await;
 }
@@ -607,10 +612,10 @@ async fn graph(
             say(bot, chat, &menu_text, Some(menu_keyboard)).await
         }
         Err(e) => {
-            tracing::warn!("cannot draw {title}: {e:#}");
+            tracing::warn!("cannot draw {title}: {}", tg::describe(&e));
             let body = format!(
                 "⚠️ Cannot draw {title}: {}\n\n{menu_text}",
-                escape(&format!("{e}"))
+                escape(&tg::describe(&e))
             );
             edit(bot, chat, mid, &body, Some(menu_keyboard), answer).await
         }
