@@ -110,7 +110,6 @@ pub fn describe(e: &anyhow::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anyhow::Context as _;
     use std::sync::Arc;
 
     #[test]
