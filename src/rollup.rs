@@ -223,7 +223,7 @@ struct Fresh<'a> {
 }
 
 /// The watermarks and bookkeeping of the state file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Meta {
     source: Option<String>,
     built: bool,
@@ -477,6 +477,7 @@ impl Rollup {
         let err = self.err();
         let identity = source_identity(db, &self.inner.path)?;
         let mut meta = read_meta(tx).await.map_err(&err)?;
+        let before = meta.clone();
         let now = self.now();
         let mut reason = if force {
             Some("rebuild requested".to_string())
@@ -517,7 +518,7 @@ impl Rollup {
                 rebuilt: true,
                 ..Refreshed::default()
             };
-        } else {
+        } else if meta != before {
             write_meta(tx, &meta).await.map_err(&err)?;
         }
         Ok(out)
@@ -745,30 +746,46 @@ impl Rollup {
                     .map_err(&err)?;
                 }
 
-                // Per hour (all time) and per second (the kept days).
-                for (target, bucket_expr, extra) in [
-                    ("hours", sql_floor("downloaded_at", HOUR), String::new()),
-                    ("seconds", "downloaded_at".to_string(), format!(" AND downloaded_at >= {secs_from}")),
-                ] {
-                    let sql = format!(
-                        "SELECT CAST({bucket_expr} AS BIGINT), CAST(CASE WHEN user_id > 0 THEN 1 ELSE -1 END AS BIGINT), \
-                         COUNT(*), CAST(SUM({flag}) AS BIGINT) FROM {table} \
-                         WHERE user_id <> 0 AND downloaded_at IS NOT NULL AND pk_id <= $1{extra} \
-                         GROUP BY 1, 2",
-                        flag = kind.image_flag(schema),
-                    );
+                // Per second for the kept days and per hour before them, in one scan; the
+                // hours of the kept days are summed from their seconds here.
+                let t = "downloaded_at";
+                let sql = format!(
+                    "SELECT CAST(CASE WHEN {t} >= {secs_from} THEN {t} ELSE {hour} END AS BIGINT) AS b, \
+                     CAST(CASE WHEN user_id > 0 THEN 1 ELSE -1 END AS BIGINT) AS sign, \
+                     COUNT(*), CAST(SUM({flag}) AS BIGINT) FROM {table} \
+                     WHERE user_id <> 0 AND {t} IS NOT NULL AND pk_id <= $1 GROUP BY 1, 2",
+                    hour = sql_floor(t, HOUR),
+                    flag = kind.image_flag(schema),
+                );
+                let mut recent_hours: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
+                {
                     let mut stream = sqlx::query_as::<_, (i64, i64, i64, i64)>(&sql)
                         .bind(top)
                         .fetch(&mut *src);
-                    let mut buf = Vec::new();
+                    let (mut hours, mut seconds) = (Vec::new(), Vec::new());
                     while let Some(row) = stream.try_next().await.map_err(Error::query(what))? {
-                        buf.push(row);
-                        if buf.len() >= WRITE_CHUNK {
-                            insert_buckets(tx, target, k, &buf).await.map_err(&err)?;
-                            buf.clear();
+                        if row.0 >= secs_from {
+                            let h = recent_hours.entry((floor_to(row.0, HOUR), row.1)).or_default();
+                            h.0 += row.2;
+                            h.1 += row.3;
+                            seconds.push(row);
+                            if seconds.len() >= WRITE_CHUNK {
+                                insert_buckets(tx, "seconds", k, &seconds).await.map_err(&err)?;
+                                seconds.clear();
+                            }
+                        } else {
+                            hours.push(row);
+                            if hours.len() >= WRITE_CHUNK {
+                                insert_buckets(tx, "hours", k, &hours).await.map_err(&err)?;
+                                hours.clear();
+                            }
                         }
                     }
-                    insert_buckets(tx, target, k, &buf).await.map_err(&err)?;
+                    insert_buckets(tx, "seconds", k, &seconds).await.map_err(&err)?;
+                    hours.extend(recent_hours.iter().map(|(&(h, s), &(n, i))| (h, s, n, i)));
+                    for chunk in hours.chunks(WRITE_CHUNK) {
+                        insert_buckets(tx, "hours", k, chunk).await.map_err(&err)?;
+                    }
                 }
 
                 // Rows below the watermark that may still commit (recent gaps).
