@@ -49,7 +49,7 @@ use crate::{Error, Result, on_pool};
 pub const DEFAULT_ROLLUP_PATH: &str = "tt-stats-rollup.sqlite";
 
 /// The layout of the state file; a file of another version is rebuilt.
-pub const FORMAT_VERSION: i64 = 1;
+pub const FORMAT_VERSION: i64 = 2;
 
 /// How far back per-second counts are kept: the longest window with a partial hour at its
 /// start is the month graph (32 days), plus a day of margin.
@@ -263,8 +263,12 @@ const DDL: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS chats (kind INTEGER NOT NULL, user_id INTEGER NOT NULL, \
      n INTEGER NOT NULL, img INTEGER NOT NULL, last_t INTEGER, last_img_t INTEGER, \
      PRIMARY KEY (kind, user_id)) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS chats_last_t ON chats (kind, last_t)",
-    "CREATE INDEX IF NOT EXISTS chats_last_img_t ON chats (kind, last_img_t)",
+    "CREATE TABLE IF NOT EXISTS last_hours (kind INTEGER NOT NULL, img INTEGER NOT NULL, \
+     hour INTEGER NOT NULL, sign INTEGER NOT NULL, chats INTEGER NOT NULL, \
+     PRIMARY KEY (kind, img, hour, sign)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS last_seconds (kind INTEGER NOT NULL, img INTEGER NOT NULL, \
+     t INTEGER NOT NULL, sign INTEGER NOT NULL, chats INTEGER NOT NULL, \
+     PRIMARY KEY (kind, img, t, sign)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS totals (kind INTEGER NOT NULL, sign INTEGER NOT NULL, \
      n INTEGER NOT NULL, img INTEGER NOT NULL, chats INTEGER NOT NULL, img_chats INTEGER NOT NULL, \
      PRIMARY KEY (kind, sign)) WITHOUT ROWID",
@@ -278,7 +282,74 @@ const DDL: &[&str] = &[
      hi INTEGER NOT NULL, seen_at INTEGER NOT NULL, PRIMARY KEY (kind, lo)) WITHOUT ROWID",
 ];
 
-const TABLES: &[&str] = &["meta", "chats", "totals", "hours", "seconds", "gaps"];
+const TABLES: &[&str] = &[
+    "meta",
+    "chats",
+    "totals",
+    "hours",
+    "seconds",
+    "last_hours",
+    "last_seconds",
+    "gaps",
+];
+
+/// Changes to the histograms of last times: (image-only?, time, sign index) → chats.
+type LastDelta = HashMap<(i64, i64, usize), i64>;
+
+fn move_last(h: &mut LastDelta, img: i64, sign: usize, old: Option<i64>, new: Option<i64>) {
+    if old == new {
+        return;
+    }
+    if let Some(t) = old {
+        *h.entry((img, t, sign)).or_default() -= 1;
+    }
+    if let Some(t) = new {
+        *h.entry((img, t, sign)).or_default() += 1;
+    }
+}
+
+/// Adds `h` to the per-hour histogram of last times, and to the per-second one for the
+/// kept seconds.
+async fn apply_lasts(
+    tx: &mut SqliteConnection,
+    kind: i64,
+    h: &LastDelta,
+    secs_from: i64,
+) -> sqlx::Result<()> {
+    let mut hours: HashMap<(i64, i64, usize), i64> = HashMap::new();
+    let mut secs = Vec::new();
+    for (&(img, t, s), &n) in h {
+        if n == 0 {
+            continue;
+        }
+        *hours.entry((img, floor_to(t, HOUR), s)).or_default() += n;
+        if t >= secs_from {
+            secs.push((img, t, s, n));
+        }
+    }
+    let hours: Vec<(i64, i64, usize, i64)> = hours
+        .into_iter()
+        .filter(|e| e.1 != 0)
+        .map(|((i, t, s), n)| (i, t, s, n))
+        .collect();
+    for (table, col, rows) in [("last_hours", "hour", &hours), ("last_seconds", "t", &secs)] {
+        for chunk in rows.chunks(WRITE_CHUNK) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "INSERT INTO {table} (kind, img, {col}, sign, chats) "
+            ));
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(kind)
+                    .push_bind(r.0)
+                    .push_bind(r.1)
+                    .push_bind(sign_value(r.2))
+                    .push_bind(r.3);
+            });
+            q.push(" ON CONFLICT DO UPDATE SET chats = chats + excluded.chats");
+            q.build().execute(&mut *tx).await?;
+        }
+    }
+    Ok(())
+}
 
 /// One chat of the build: `(user_id, rows, image rows, last time, last image time)`.
 type ChatRow = (i64, i64, i64, Option<i64>, Option<i64>);
@@ -528,11 +599,17 @@ impl Rollup {
     async fn prune(&self, tx: &mut SqliteConnection, meta: &mut Meta, now: i64) -> Result<()> {
         let cutoff = floor_to(now - SECONDS_KEPT, HOUR);
         if cutoff > meta.secs_from {
-            sqlx::query("DELETE FROM seconds WHERE t < ?")
-                .bind(cutoff)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.err())?;
+            for sql in [
+                "DELETE FROM seconds WHERE t < ?",
+                "DELETE FROM last_seconds WHERE t < ? OR chats = 0",
+                "DELETE FROM last_hours WHERE chats = 0 AND ? IS NOT NULL",
+            ] {
+                sqlx::query(sql)
+                    .bind(cutoff)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.err())?;
+            }
             meta.secs_from = cutoff;
         }
         Ok(())
@@ -579,7 +656,9 @@ impl Rollup {
                 for r in &rows {
                     delta.add(r, meta.secs_from);
                 }
-                apply(tx, kind, &delta).await.map_err(&err)?;
+                apply(tx, kind, &delta, meta.secs_from)
+                    .await
+                    .map_err(&err)?;
                 // Split each gap around the rows that arrived.
                 for (lo, hi, seen) in &gaps {
                     let inside: Vec<i64> = rows
@@ -634,7 +713,9 @@ impl Rollup {
                 prev = r.0;
                 delta.add(r, meta.secs_from);
             }
-            apply(tx, kind, &delta).await.map_err(&err)?;
+            apply(tx, kind, &delta, meta.secs_from)
+                .await
+                .map_err(&err)?;
             *wm = prev;
             if (rows.len() as i64) < FETCH_BATCH {
                 break;
@@ -669,7 +750,7 @@ impl Rollup {
         now: i64,
     ) -> Result<()> {
         let err = self.err();
-        for t in ["chats", "totals", "hours", "seconds", "gaps"] {
+        for t in TABLES.iter().filter(|t| **t != "meta") {
             sqlx::query(&format!("DELETE FROM {t}"))
                 .execute(&mut *tx)
                 .await
@@ -721,7 +802,7 @@ impl Rollup {
                         totals[s][3] += i64::from(row.2 > 0);
                         buf.push(row);
                         if buf.len() >= WRITE_CHUNK {
-                            insert_chats(tx, k, &buf).await.map_err(&err)?;
+                            insert_chats(tx, k, &buf, secs_from).await.map_err(&err)?;
                             done += buf.len() as u64;
                             buf.clear();
                             if done.is_multiple_of(200_000) {
@@ -730,7 +811,7 @@ impl Rollup {
                         }
                     }
                 }
-                insert_chats(tx, k, &buf).await.map_err(&err)?;
+                insert_chats(tx, k, &buf, secs_from).await.map_err(&err)?;
                 for (s, t) in totals.iter().enumerate() {
                     sqlx::query(
                         "INSERT INTO totals (kind, sign, n, img, chats, img_chats) VALUES (?, ?, ?, ?, ?, ?)",
@@ -1094,10 +1175,22 @@ async fn insert_gap(
         .map(drop)
 }
 
-async fn insert_chats(tx: &mut SqliteConnection, kind: i64, rows: &[ChatRow]) -> sqlx::Result<()> {
+async fn insert_chats(
+    tx: &mut SqliteConnection,
+    kind: i64,
+    rows: &[ChatRow],
+    secs_from: i64,
+) -> sqlx::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
+    let mut lasts = LastDelta::new();
+    for r in rows {
+        let s = sign_index(r.0);
+        move_last(&mut lasts, 0, s, None, r.3);
+        move_last(&mut lasts, 1, s, None, r.4);
+    }
+    apply_lasts(tx, kind, &lasts, secs_from).await?;
     let mut q: QueryBuilder<Sqlite> =
         QueryBuilder::new("INSERT INTO chats (kind, user_id, n, img, last_t, last_img_t) ");
     q.push_values(rows, |mut b, r| {
@@ -1135,15 +1228,51 @@ async fn insert_buckets(
 }
 
 /// Adds a batch of new rows to every table of the rollup.
-async fn apply(tx: &mut SqliteConnection, kind: Kind, delta: &Delta) -> sqlx::Result<()> {
+async fn apply(
+    tx: &mut SqliteConnection,
+    kind: Kind,
+    delta: &Delta,
+    secs_from: i64,
+) -> sqlx::Result<()> {
     if delta.is_empty() {
         return Ok(());
     }
     let k = kind.id();
-    // Per chat; RETURNING tells whether the chat (or its first image) is new.
     let mut new_chats = [(0i64, 0i64); 2];
+    let mut lasts = LastDelta::new();
     let chats: Vec<_> = delta.chats.iter().collect();
     for chunk in chats.chunks(WRITE_CHUNK) {
+        // What the chats were before, to move them in the last-time histograms.
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT user_id, img, last_t, last_img_t FROM chats WHERE kind = ");
+        q.push_bind(k).push(" AND user_id IN (");
+        let mut ids = q.separated(", ");
+        for (id, _) in chunk {
+            ids.push_bind(**id);
+        }
+        q.push(")");
+        let old: HashMap<i64, (i64, Option<i64>, Option<i64>)> = q
+            .build_query_as::<(i64, i64, Option<i64>, Option<i64>)>()
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(id, img, t, it)| (id, (img, t, it)))
+            .collect();
+        for &(&id, c) in chunk {
+            let s = sign_index(id);
+            let (old_img, old_t, old_it) = match old.get(&id) {
+                Some(&o) => o,
+                None => {
+                    new_chats[s].0 += 1;
+                    (0, None, None)
+                }
+            };
+            if old_img == 0 && c.1 > 0 {
+                new_chats[s].1 += 1;
+            }
+            move_last(&mut lasts, 0, s, old_t, old_t.max(c.2));
+            move_last(&mut lasts, 1, s, old_it, old_it.max(c.3));
+        }
         let mut q: QueryBuilder<Sqlite> =
             QueryBuilder::new("INSERT INTO chats (kind, user_id, n, img, last_t, last_img_t) ");
         q.push_values(chunk, |mut b, (id, c)| {
@@ -1157,21 +1286,11 @@ async fn apply(tx: &mut SqliteConnection, kind: Kind, delta: &Delta) -> sqlx::Re
         q.push(
             " ON CONFLICT (kind, user_id) DO UPDATE SET n = n + excluded.n, img = img + excluded.img, \
              last_t = max(COALESCE(last_t, excluded.last_t), COALESCE(excluded.last_t, last_t)), \
-             last_img_t = max(COALESCE(last_img_t, excluded.last_img_t), COALESCE(excluded.last_img_t, last_img_t)) \
-             RETURNING user_id, n, img",
+             last_img_t = max(COALESCE(last_img_t, excluded.last_img_t), COALESCE(excluded.last_img_t, last_img_t))",
         );
-        let back: Vec<(i64, i64, i64)> = q.build_query_as().fetch_all(&mut *tx).await?;
-        for (id, n, img) in back {
-            let c = delta.chats[&id];
-            let s = sign_index(id);
-            if n == c.0 {
-                new_chats[s].0 += 1;
-            }
-            if c.1 > 0 && img == c.1 {
-                new_chats[s].1 += 1;
-            }
-        }
+        q.build().execute(&mut *tx).await?;
     }
+    apply_lasts(tx, k, &lasts, secs_from).await?;
     for (s, &(n, img)) in delta.totals.iter().enumerate() {
         sqlx::query(
             "INSERT INTO totals (kind, sign, n, img, chats, img_chats) VALUES (?, ?, ?, ?, ?, ?) \
@@ -1248,17 +1367,34 @@ async fn window(
             o[2] += img;
         }
     }
-    for (col, slot) in [("last_t", 1), ("last_img_t", 3)] {
-        let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
-            "SELECT CASE WHEN user_id > 0 THEN 1 ELSE -1 END AS sign, COUNT(*) FROM chats \
-             WHERE kind = ? AND {col} > ? GROUP BY sign"
-        ))
-        .bind(k)
-        .bind(s)
-        .fetch_all(&mut *tx)
-        .await?;
-        for (sign, n) in rows {
-            out[idx_of_sign(sign)][slot] = n;
+    for (img, slot) in [(0, 1), (1, 3)] {
+        for (sql, lo, hi) in [
+            (
+                "SELECT sign, SUM(chats) FROM last_hours WHERE kind = ? AND img = ? AND hour >= ? \
+                 AND hour < ? GROUP BY sign",
+                la,
+                i64::MAX,
+            ),
+            (
+                "SELECT sign, SUM(chats) FROM last_seconds WHERE kind = ? AND img = ? AND t >= ? \
+                 AND t < ? GROUP BY sign",
+                l,
+                la,
+            ),
+        ] {
+            if lo >= hi {
+                continue;
+            }
+            let rows: Vec<(i64, i64)> = sqlx::query_as(sql)
+                .bind(k)
+                .bind(img)
+                .bind(lo)
+                .bind(hi)
+                .fetch_all(&mut *tx)
+                .await?;
+            for (sign, n) in rows {
+                out[idx_of_sign(sign)][slot] += n;
+            }
         }
     }
     Ok(out)
