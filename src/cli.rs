@@ -9,8 +9,9 @@ use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 
 use crate::botstat::BotstatClient;
-use crate::config::{BotstatConfig, DbConfig, FooterConfig, parse_log_level};
-use crate::db::Db;
+use crate::config::{BotConfig, BotstatConfig, DbConfig, FooterConfig, parse_log_level};
+use crate::db::{Access, Db, Pool, Schema};
+use crate::seed::SeedOptions;
 use crate::stats::{ChatType, GraphKind, Period, parse_user_id};
 use crate::{graph, text};
 
@@ -88,10 +89,59 @@ pub enum Command {
     Referrals,
     /// Users with file mode on, languages, and the top 10 chats by downloads.
     Other,
+    /// Fill the database with a deterministic synthetic tt-bot dataset (refuses tables that
+    /// already hold rows unless --append).
+    Seed {
+        /// Rows of users (chats) to add.
+        #[arg(long, default_value_t = 10_000)]
+        users: u64,
+        /// Rows of videos to add.
+        #[arg(long, default_value_t = 100_000)]
+        videos: u64,
+        /// Rows of music to add.
+        #[arg(long, default_value_t = 20_000)]
+        music: u64,
+        /// Table layout: legacy (tt-bot v5) or current (tt-bot v6).
+        #[arg(long, default_value = "current")]
+        schema: Schema,
+        /// Days of history the rows span.
+        #[arg(long, default_value_t = 400)]
+        days: i64,
+        /// Unix time of the newest rows (default: now).
+        #[arg(long)]
+        end: Option<i64>,
+        /// Same seed and options give the same rows.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Add rows after the existing ones (ids after the largest, times near --end).
+        #[arg(long)]
+        append: bool,
+    },
     /// Upload the list of every chat id to Botstat.
     Botstat {
         #[command(flatten)]
         cfg: BotstatConfig,
+    },
+    /// Run the statistics bot (and the channel updates when STATS_CHAT is set) until
+    /// SIGINT or SIGTERM.
+    Bot {
+        #[command(flatten)]
+        bot: BotConfig,
+        #[command(flatten)]
+        footer: FooterConfig,
+        #[command(flatten)]
+        botstat: BotstatConfig,
+    },
+    /// Post the overall and daily stats messages in a chat and print the settings that
+    /// make the bot keep them up to date.
+    ChannelSetup {
+        /// Chat (channel or group) id, such as -1001234567890; the bot must be allowed to post.
+        #[arg(allow_hyphen_values = true)]
+        chat: i64,
+        #[command(flatten)]
+        bot: BotConfig,
+        #[command(flatten)]
+        footer: FooterConfig,
     },
     /// Database upkeep: indexes on tt-bot's tables, and tt-stats' own rollup.
     Db {
@@ -202,6 +252,28 @@ pub async fn run(cli: Cli) -> Result<()> {
             print_text(&text::other(&db.other_data(10).await?), false);
             Ok(())
         }
+        Command::Seed {
+            users,
+            videos,
+            music,
+            schema,
+            days,
+            end,
+            seed,
+            append,
+        } => {
+            let opts = SeedOptions {
+                users,
+                videos,
+                music,
+                schema,
+                days,
+                end: end.unwrap_or_else(now),
+                seed,
+                append,
+            };
+            seed_command(&cli.db, &opts).await
+        }
         Command::Botstat { cfg } => {
             let client = BotstatClient::new(
                 &cfg.botstat_api_url,
@@ -219,6 +291,129 @@ pub async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Bot {
+            bot,
+            footer,
+            botstat,
+        } => {
+            let settings = bot_settings(&bot, &footer, &botstat)?;
+            let db = open(&cli.db).await?;
+            crate::bot::run(db, settings, shutdown_signal()).await
+        }
+        Command::ChannelSetup { chat, bot, footer } => {
+            anyhow::ensure!(chat != 0, "the chat id must not be 0");
+            let token = bot_token(&bot)?;
+            let db = open(&cli.db).await?;
+            let tg = crate::bot::make_bot(&token, &bot.tg_server)?;
+            let ch = crate::schedule::setup_channel(&tg, &db, chat, &footer.time_zones.0).await?;
+            println!("STATS_CHAT={}", ch.chat_id);
+            println!("STATS_MESSAGE_ID={}", ch.overall_message_id);
+            println!("DAILY_STATS_MESSAGE_ID={}", ch.daily_message_id);
+            Ok(())
+        }
+    }
+}
+
+fn bot_token(cfg: &BotConfig) -> Result<String> {
+    cfg.stats_bot_token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            crate::Error::Config {
+                name: "STATS_BOT_TOKEN",
+                reason:
+                    "not set; put the statistics bot's token from @BotFather in STATS_BOT_TOKEN"
+                        .into(),
+            }
+            .into()
+        })
+}
+
+/// Checks the bot's settings. An empty `STATS_IDS` is allowed when the channel messages
+/// are configured (a channel-only deployment is legitimate) and refused otherwise, since
+/// the process would then do nothing at all.
+pub fn bot_settings(
+    bot: &BotConfig,
+    footer: &FooterConfig,
+    botstat: &BotstatConfig,
+) -> Result<crate::bot::BotSettings> {
+    let token = bot_token(bot)?;
+    let channel = (bot.stats_chat != 0)
+        .then_some(crate::schedule::Channel {
+            chat_id: bot.stats_chat,
+            overall_message_id: bot.stats_message_id,
+            daily_message_id: bot.daily_stats_message_id,
+        })
+        .filter(|c| c.overall_message_id != 0 || c.daily_message_id != 0);
+    if bot.stats_chat != 0 && channel.is_none() {
+        tracing::warn!(
+            "STATS_CHAT is set but STATS_MESSAGE_ID and DAILY_STATS_MESSAGE_ID are 0: no channel updates (run `tt-stats channel-setup <chat>` to create the messages)"
+        );
+    }
+    if bot.stats_ids.0.is_empty() {
+        if channel.is_none() {
+            return Err(crate::Error::Config {
+                name: "STATS_IDS",
+                reason: "empty and no channel configured, so the bot would answer nobody; set STATS_IDS to a JSON list of admin ids such as [123456789]".into(),
+            }
+            .into());
+        }
+        tracing::warn!(
+            "STATS_IDS is empty: the bot will answer nobody, only the channel messages are updated"
+        );
+    }
+    let client = BotstatClient::new(
+        &botstat.botstat_api_url,
+        botstat.bot_token.as_deref(),
+        botstat.key().as_deref(),
+        &botstat.admin_ids.0,
+    );
+    let client = match client {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::info!("/botstat is off: {e}");
+            None
+        }
+    };
+    Ok(crate::bot::BotSettings {
+        token,
+        api_url: bot.tg_server.clone(),
+        admins: bot.stats_ids.0.clone(),
+        channel,
+        overall_interval: bot.overall_interval,
+        daily_interval: bot.daily_interval,
+        zones: footer.time_zones.0.clone(),
+        botstat: client,
+    })
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (`docker stop`).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received"),
+        _ = term => tracing::info!("SIGTERM received"),
     }
 }
 
@@ -386,6 +581,127 @@ async fn write_graph(series: &crate::stats::Series, path: &Path) -> Result<()> {
     write_file(path, &png).await
 }
 
-async fn demo(_db: &DbConfig, _out: &Path) -> Result<()> {
-    anyhow::bail!("the demo is not ready yet")
+async fn seed_command(cfg: &DbConfig, opts: &SeedOptions) -> Result<()> {
+    let pool = Pool::connect(&cfg.db_url, Access::ReadWrite).await?;
+    let bar = seed_progress_bar();
+    let result = crate::seed::seed(&pool, opts, Some(&bar)).await;
+    bar.finish_and_clear();
+    pool.close().await;
+    let r = result?;
+    println!(
+        "seeded {} ({} schema): {} users, {} videos, {} music in {:.1}s",
+        cfg.db_url.display(),
+        match opts.schema {
+            Schema::Legacy => "legacy",
+            Schema::Current => "current",
+        },
+        r.users,
+        r.videos,
+        r.music,
+        r.elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The seeding progress bar, on standard error (hidden when it is not a terminal).
+fn seed_progress_bar() -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>8} [{bar:40}] {human_pos}/{human_len} rows, {per_sec}, eta {eta}",
+        )
+        .expect("valid progress template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// The demo dataset: a small tt-bot of about a year and a half.
+fn demo_seed_options() -> SeedOptions {
+    SeedOptions {
+        users: 20_000,
+        videos: 300_000,
+        music: 60_000,
+        schema: Schema::Current,
+        days: 400,
+        end: now(),
+        seed: 42,
+        append: false,
+    }
+}
+
+/// Whether `url` already holds a tt-bot database with rows, which the demo then reuses.
+async fn holds_tt_bot_rows(url: &crate::db::DbUrl) -> Result<bool> {
+    if let crate::db::DbUrl::Sqlite(path) = url
+        && !path.exists()
+    {
+        return Ok(false);
+    }
+    let db = match Db::open(url).await {
+        Ok(db) => db,
+        Err(crate::Error::Schema { .. }) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let s = db.summary(None).await?;
+    db.pool().close().await;
+    Ok([s.users, s.groups]
+        .iter()
+        .any(|c| c.chats + c.videos + c.music > 0))
+}
+
+async fn demo(cfg: &DbConfig, out: &Path) -> Result<()> {
+    let url = &cfg.db_url;
+    if holds_tt_bot_rows(url).await? {
+        eprintln!(
+            "Reusing the tt-bot data in {} (delete it for a fresh demo).",
+            url.display()
+        );
+    } else {
+        eprintln!("Filling {} with a synthetic tt-bot dataset…", url.display());
+        seed_command(cfg, &demo_seed_options()).await?;
+    }
+
+    let db = open(cfg).await?;
+    let now = now();
+    let (overall, daily, referrals, other) = tokio::try_join!(
+        db.summary(None),
+        db.summary(since(now, Period::Day)),
+        db.top_referrals(10),
+        db.other_data(10),
+    )?;
+    println!();
+    print_text(&text::quick_stats(&overall, &daily), false);
+    println!();
+    print_text(&text::referrals(&referrals), false);
+    println!();
+    print_text(&text::other(&other), false);
+
+    tokio::fs::create_dir_all(out)
+        .await
+        .map_err(|source| crate::Error::Io {
+            path: out.to_path_buf(),
+            source,
+        })?;
+    let mut written = Vec::new();
+    for kind in GraphKind::ALL {
+        for period in Period::ALL {
+            let series = db.series(kind, period, now).await?;
+            let path = out.join(format!("{kind}-{period}.png"));
+            write_graph(&series, &path).await?;
+            written.push(path);
+        }
+    }
+    println!();
+    println!("Graphs written to {}/:", out.display());
+    for p in &written {
+        println!("  {}", p.display());
+    }
+    if let Some((busiest, _)) = other.top_chats.first() {
+        println!();
+        println!(
+            "Try next: tt-stats user {busiest}   ·   tt-stats history {busiest}   ·   tt-stats --help"
+        );
+    }
+    Ok(())
 }

@@ -14,7 +14,7 @@ use crate::text::{DEFAULT_ZONES, FooterZone, parse_zones};
 #[derive(Debug, Clone, Args)]
 pub struct DbConfig {
     /// tt-bot's database: postgres://, postgresql://, postgresql+asyncpg:// or sqlite:// URL.
-    #[arg(long = "db-url", env = "DB_URL", default_value = DEFAULT_DB_URL, value_parser = parse_db_url, global = true)]
+    #[arg(long = "db-url", env = "DB_URL", default_value = DEFAULT_DB_URL, value_parser = DbUrlParser, global = true)]
     pub db_url: DbUrl,
 
     /// tt-stats' own rollup state file (incremental counters, so stats stay instant on
@@ -65,8 +65,28 @@ impl DbConfig {
     }
 }
 
-fn parse_db_url(s: &str) -> Result<DbUrl, String> {
-    s.parse::<DbUrl>().map_err(|e| e.to_string())
+/// Parses `DB_URL` without clap's usual "invalid value '<raw>'" prefix, which would print
+/// the password that [`DbUrl`]'s own messages redact.
+#[derive(Debug, Clone, Copy)]
+struct DbUrlParser;
+
+impl clap::builder::TypedValueParser for DbUrlParser {
+    type Value = DbUrl;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<DbUrl, clap::Error> {
+        let fail = |msg: String| {
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, msg + "\n").with_cmd(cmd)
+        };
+        let s = value
+            .to_str()
+            .ok_or_else(|| fail("invalid DB_URL: not valid UTF-8".into()))?;
+        s.parse::<DbUrl>().map_err(|e| fail(e.to_string()))
+    }
 }
 
 /// The timestamp footer of the channel messages.

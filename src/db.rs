@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{ConnectOptions as _, Connection as _};
 
 use crate::rollup::Rollup;
 use crate::stats::{
@@ -170,6 +171,13 @@ impl Pool {
                 if access == Access::ReadOnly {
                     opts = opts.options([("default_transaction_read_only", "on")]);
                 }
+                // The pool retries a refused connection until its timeout; one direct
+                // attempt first reports the real cause (refused, unknown database) at once.
+                let probe = tokio::time::timeout(CONNECT_TIMEOUT, opts.connect())
+                    .await
+                    .map_err(|_| fail(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
+                    .map_err(|e| fail(describe_connect_error(&e)))?;
+                let _ = probe.close().await;
                 let pool = PgPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(CONNECT_TIMEOUT)
@@ -223,7 +231,7 @@ impl Pool {
     }
 
     /// `(table, column)` pairs of the tt-bot tables that exist.
-    async fn columns(&self) -> Result<Vec<(String, String)>> {
+    pub(crate) async fn columns(&self) -> Result<Vec<(String, String)>> {
         let what = "the table layout";
         on_pool!(self, p => {
             let sql = if self.is_postgres() {
@@ -263,6 +271,20 @@ pub enum Schema {
     Legacy,
     /// tt-bot v6 (TypeScript): `videos.shared_link`, `videos.media_kind`.
     Current,
+}
+
+impl FromStr for Schema {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "legacy" | "v5" => Ok(Schema::Legacy),
+            "current" | "v6" => Ok(Schema::Current),
+            other => Err(format!(
+                "unknown schema '{other}': expected legacy or current"
+            )),
+        }
+    }
 }
 
 const COMMON_COLUMNS: &[(&str, &str)] = &[
@@ -363,7 +385,15 @@ impl Db {
     /// Opens `url` read-only and detects its schema.
     pub async fn open(url: &DbUrl) -> Result<Db> {
         let pool = Pool::connect(url, Access::ReadOnly).await?;
-        Db::from_pool(pool).await
+        // SQLite opens any file lazily: a file that is not a database fails at the first
+        // query, which must still name the file.
+        Db::from_pool(pool).await.map_err(|e| match e {
+            Error::Query { source, .. } => Error::Connect {
+                target: url.display(),
+                reason: describe_connect_error(&source),
+            },
+            e => e,
+        })
     }
 
     /// Wraps an open pool, detecting the schema.
