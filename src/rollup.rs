@@ -10,6 +10,10 @@
 //! * `chats`: per chat, rows, image rows and the last (image) download time. "Unique chats in
 //!   the last P" is the number of chats whose last time is after `now - P`, which is exact
 //!   because `max(t) > s` holds exactly when some row has `t > s`.
+//! * `last_hours` / `last_seconds`: how many chats have their last (image) download in each
+//!   hour, and in each second of the kept days, moved as a chat's last time moves. Counting
+//!   the chats active after `s` is then a sum over a few hundred buckets, not a scan of the
+//!   active chats (hundreds of thousands on a busy day).
 //! * `totals`: all-time rows, image rows, chats and image chats per kind and chat sign
 //!   (NULL times included, as in the direct queries).
 //! * `hours`: rows per UTC hour (NULL times excluded): the full hours of a window and every
