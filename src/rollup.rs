@@ -65,6 +65,9 @@ pub const GAP_TTL: i64 = 15 * 60;
 /// At most this many gaps are remembered per table (the newest are kept).
 const MAX_GAPS: usize = 256;
 
+/// How many ids below the build's watermark are watched for late commits.
+const RECENT_IDS: i64 = 10_000;
+
 /// Rows fetched per round trip when catching up.
 const FETCH_BATCH: i64 = 20_000;
 
@@ -874,18 +877,22 @@ impl Rollup {
                 }
 
                 // Rows below the watermark that may still commit (recent gaps).
+                let low = (top - RECENT_IDS).max(0);
                 let ids: Vec<i64> = sqlx::query_scalar(&format!(
                     "SELECT CAST(pk_id AS BIGINT) FROM {table} WHERE pk_id > $1 AND pk_id <= $2 ORDER BY pk_id"
                 ))
-                .bind(top - 10_000)
+                .bind(low)
                 .bind(top)
                 .fetch_all(&mut *src)
                 .await
                 .map_err(Error::query(what))?;
-                for w in ids.windows(2) {
-                    if w[1] > w[0] + 1 {
-                        insert_gap(tx, k, w[0], w[1], now).await.map_err(&err)?;
+                // From the bottom of the window: ids below the first one may be in flight too.
+                let mut prev = low;
+                for id in ids {
+                    if id > prev + 1 {
+                        insert_gap(tx, k, prev, id, now).await.map_err(&err)?;
                     }
+                    prev = id;
                 }
                 tracing::info!(table, watermark = top, elapsed_ms = started.elapsed().as_millis() as u64, "rollup built");
             }
