@@ -71,7 +71,8 @@ const RECENT_IDS: i64 = 10_000;
 /// Rows fetched per round trip when catching up.
 const FETCH_BATCH: i64 = 20_000;
 
-/// Rows per multi-row INSERT into the state file (each binds at most 6 values).
+/// Rows per multi-row INSERT into the state file (each binds at most 6 values). Their SQL
+/// varies with the row count, so they are not kept as prepared statements.
 const WRITE_CHUNK: usize = 1_000;
 
 /// How long a process waits for another one's refresh before answering directly.
@@ -352,7 +353,7 @@ async fn apply_lasts(
                     .push_bind(r.3);
             });
             q.push(" ON CONFLICT DO UPDATE SET chats = chats + excluded.chats");
-            q.build().execute(&mut *tx).await?;
+            q.build().persistent(false).execute(&mut *tx).await?;
         }
     }
     Ok(())
@@ -656,7 +657,7 @@ impl Rollup {
                 kind.table(),
                 cond.join(" OR ")
             );
-            let rows = fetch_rows(db, &sql, &[]).await?;
+            let rows = fetch_rows(db, &sql, &[], false).await?;
             if !rows.is_empty() {
                 late = rows.len() as u64;
                 let mut delta = Delta::default();
@@ -706,7 +707,7 @@ impl Rollup {
         );
         let mut new = 0u64;
         loop {
-            let rows = fetch_rows(db, &sql, &[*wm, FETCH_BATCH]).await?;
+            let rows = fetch_rows(db, &sql, &[*wm, FETCH_BATCH], true).await?;
             if rows.is_empty() {
                 break;
             }
@@ -1115,9 +1116,11 @@ async fn source_max_pk(db: &Db, kind: Kind) -> Result<i64> {
     })
 }
 
-async fn fetch_rows(db: &Db, sql: &str, binds: &[i64]) -> Result<Vec<SourceRow>> {
+/// Runs a query for source rows; `persistent` = false for one-off SQL texts, which would
+/// only fill the prepared-statement caches.
+async fn fetch_rows(db: &Db, sql: &str, binds: &[i64], persistent: bool) -> Result<Vec<SourceRow>> {
     on_pool!(db.pool(), p => {
-        let mut q = sqlx::query_as::<_, SourceRow>(sql);
+        let mut q = sqlx::query_as::<_, SourceRow>(sql).persistent(persistent);
         for b in binds {
             q = q.bind(*b);
         }
@@ -1212,7 +1215,11 @@ async fn insert_chats(
             .push_bind(r.3)
             .push_bind(r.4);
     });
-    q.build().execute(&mut *tx).await.map(drop)
+    q.build()
+        .persistent(false)
+        .execute(&mut *tx)
+        .await
+        .map(drop)
 }
 
 async fn insert_buckets(
@@ -1235,7 +1242,11 @@ async fn insert_buckets(
             .push_bind(r.3);
     });
     q.push(" ON CONFLICT DO UPDATE SET n = n + excluded.n, img = img + excluded.img");
-    q.build().execute(&mut *tx).await.map(drop)
+    q.build()
+        .persistent(false)
+        .execute(&mut *tx)
+        .await
+        .map(drop)
 }
 
 /// Adds a batch of new rows to every table of the rollup.
@@ -1264,6 +1275,7 @@ async fn apply(
         q.push(")");
         let old: HashMap<i64, (i64, Option<i64>, Option<i64>)> = q
             .build_query_as::<(i64, i64, Option<i64>, Option<i64>)>()
+            .persistent(false)
             .fetch_all(&mut *tx)
             .await?
             .into_iter()
@@ -1299,7 +1311,7 @@ async fn apply(
              last_t = max(COALESCE(last_t, excluded.last_t), COALESCE(excluded.last_t, last_t)), \
              last_img_t = max(COALESCE(last_img_t, excluded.last_img_t), COALESCE(excluded.last_img_t, last_img_t))",
         );
-        q.build().execute(&mut *tx).await?;
+        q.build().persistent(false).execute(&mut *tx).await?;
     }
     apply_lasts(tx, k, &lasts, secs_from).await?;
     for (s, &(n, img)) in delta.totals.iter().enumerate() {
