@@ -152,7 +152,10 @@ impl Source {
         if let DbUrl::Postgres(u) = &self.url {
             let name = u.rsplit('/').next().unwrap().to_string();
             if let Ok(admin) = Pool::connect(&PG_ADMIN.parse().unwrap(), Access::ReadWrite).await {
-                let _ = on_pool!(&admin, p => sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(p).await.map(drop));
+                let r = on_pool!(&admin, p => sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(p).await.map(drop));
+                if let Err(e) = r {
+                    eprintln!("cannot drop {name}: {e}");
+                }
                 admin.close().await;
             }
         }
