@@ -1008,6 +1008,31 @@ impl Rollup {
         )))
     }
 
+    /// Checks the rollup against the direct queries and rebuilds it when they differ.
+    /// Returns what the first check found; an error when a rebuild does not fix it.
+    pub async fn check_and_repair(&self, db: &Db) -> Result<CheckReport> {
+        let report = self.check(db).await?;
+        if report.is_ok() {
+            return Ok(report);
+        }
+        tracing::warn!(
+            mismatches = %report.mismatches.join("; "),
+            "the rollup differs from the database; rebuilding it"
+        );
+        self.rebuild(db).await?;
+        let again = self.check(db).await?;
+        if !again.is_ok() {
+            return Err(Error::Rollup {
+                path: self.path().display().to_string(),
+                reason: format!(
+                    "it still differs from the database after a rebuild: {}",
+                    again.mismatches.join("; ")
+                ),
+            });
+        }
+        Ok(report)
+    }
+
     /// Compares the all-time and last-24-hours counters with the direct queries. A live
     /// database may gain rows between the two reads, so a difference is confirmed by a
     /// second comparison before it is reported.

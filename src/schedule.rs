@@ -189,3 +189,39 @@ pub async fn setup_channel(
         daily_message_id: ids[1],
     })
 }
+
+/// How often the bot compares its rollup with the direct queries.
+pub const ROLLUP_CHECK_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+/// Keeps the rollup honest while the bot runs: every `every` (first after one interval, so
+/// start-up stays fast) it is checked against the direct queries and rebuilt on a
+/// difference, which catches rows tt-bot deleted or rewrote in place.
+pub fn spawn_rollup_check(
+    db: &Db,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> Option<JoinHandle<()>> {
+    db.rollup()?;
+    let db = db.clone();
+    Some(tokio::spawn(async move {
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.wait_for(|s| *s) => break,
+                _ = ticker.tick() => {}
+            }
+            let Some(rollup) = db.rollup() else { break };
+            tokio::select! {
+                biased;
+                _ = stop.wait_for(|s| *s) => break,
+                r = rollup.check_and_repair(&db) => match r {
+                    Ok(report) if report.is_ok() => tracing::info!("rollup consistent with the database"),
+                    Ok(_) => tracing::info!("rollup rebuilt after a difference with the database"),
+                    Err(e) => tracing::warn!("rollup check failed, retrying at the next check: {e}"),
+                },
+            }
+        }
+    }))
+}

@@ -104,7 +104,7 @@ pub async fn run(
     }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let jobs = match &settings.channel {
+    let mut jobs = match &settings.channel {
         Some(channel) => schedule::spawn(
             &bot,
             &db,
@@ -112,10 +112,15 @@ pub async fn run(
             settings.overall_interval,
             settings.daily_interval,
             &settings.zones,
-            stop_rx,
+            stop_rx.clone(),
         ),
         None => Vec::new(),
     };
+    jobs.extend(schedule::spawn_rollup_check(
+        &db,
+        schedule::ROLLUP_CHECK_EVERY,
+        stop_rx.clone(),
+    ));
 
     let app = Arc::new(App {
         db,
