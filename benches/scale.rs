@@ -33,12 +33,11 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Executor as _;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tt_stats::db::{Db, DbUrl, Pool, Schema};
 use tt_stats::stats::{
-    ChatType, Counters, Download, GraphKind, OtherData, Period, Series, Summary, UserCard,
-    floor_to,
+    ChatType, Counters, Download, GraphKind, OtherData, Period, Series, Summary, UserCard, floor_to,
 };
 use tt_stats::{graph, seed, text};
 
@@ -70,10 +69,20 @@ impl FromStr for Scale {
                 None => (label.as_str(), 1),
             },
         };
-        let n: i64 = num.parse().with_context(|| format!("bad scale '{s}': expected e.g. 100k, 1m, 10m"))?;
+        let n: i64 = num
+            .parse()
+            .with_context(|| format!("bad scale '{s}': expected e.g. 100k, 1m, 10m"))?;
         let videos = n * mult;
-        ensure!(videos >= 100, "scale '{s}' is too small (at least 100 videos)");
-        Ok(Scale { label: label.clone(), videos, users: videos / 10, music: videos / 5 })
+        ensure!(
+            videos >= 100,
+            "scale '{s}' is too small (at least 100 videos)"
+        );
+        Ok(Scale {
+            label: label.clone(),
+            videos,
+            users: videos / 10,
+            music: videos / 5,
+        })
     }
 }
 
@@ -105,7 +114,10 @@ fn parse_args() -> Result<Opts> {
             // `cargo bench` passes `--bench` to every bench binary.
             "--bench" => {}
             "--scales" => {
-                o.scales = value("--scales")?.split(',').map(str::parse).collect::<Result<_>>()?
+                o.scales = value("--scales")?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_>>()?
             }
             "--runs" => {
                 o.runs = value("--runs")?.parse().context("--runs needs a number")?;
@@ -160,23 +172,47 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// Runs `f` `runs` times (fewer when `cap_slow` and the first run is slow) and returns the
-/// median time, the number of runs and the first run's result.
-async fn measure<T>(
-    runs: usize,
-    cap_slow: bool,
-    mut f: impl AsyncFnMut() -> Result<T>,
-) -> Result<(Duration, usize, T)> {
+type Sample = (Duration, usize);
+
+async fn timed<T>(f: &mut impl AsyncFnMut() -> Result<T>) -> (Duration, Result<T>) {
     let t = Instant::now();
-    let first = f().await?;
-    let mut times = vec![t.elapsed()];
-    let runs = if cap_slow && times[0] > SLOW { runs.min(SLOW_RUNS) } else { runs };
-    while times.len() < runs {
-        let t = Instant::now();
-        f().await?;
-        times.push(t.elapsed());
+    let r = f().await;
+    (t.elapsed(), r)
+}
+
+/// Times the baseline and tt-stats alternately, so both see the same load on this shared
+/// machine. The first run of each is a warm-up (connections, prepared statements) unless it
+/// is slow enough for that not to matter; a slow baseline gets [`SLOW_RUNS`] runs. Returns
+/// each side's median and run count, and the first run's results to compare.
+async fn measure_pair<B, O>(
+    runs: usize,
+    mut base: impl AsyncFnMut() -> Result<B>,
+    mut ours: impl AsyncFnMut() -> Result<O>,
+) -> Result<(Sample, B, std::result::Result<(Sample, O), String>)> {
+    let (t, first_b) = timed(&mut base).await;
+    let first_b = first_b.context("baseline")?;
+    let mut bt = if t > SLOW { vec![t] } else { vec![] };
+    let b_runs = if t > SLOW { runs.min(SLOW_RUNS) } else { runs };
+    let (t, first_o) = timed(&mut ours).await;
+    let mut first_o = first_o.map_err(|e| format!("{e:#}"));
+    let mut ot = if t > SLOW { vec![t] } else { vec![] };
+    while bt.len() < b_runs || (first_o.is_ok() && ot.len() < runs) {
+        if bt.len() < b_runs {
+            let (t, r) = timed(&mut base).await;
+            r.context("baseline")?;
+            bt.push(t);
+        }
+        if first_o.is_ok() && ot.len() < runs {
+            let (t, r) = timed(&mut ours).await;
+            match r {
+                Ok(_) => ot.push(t),
+                Err(e) => first_o = Err(format!("{e:#}")),
+            }
+        }
     }
-    Ok((median(times), runs, first))
+    let b = (median(bt), b_runs);
+    let o = first_o.map(|v| ((median(ot.clone()), ot.len()), v));
+    Ok((b, first_b, o))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -216,9 +252,13 @@ async fn prepare_database(o: &Opts, scale: &Scale, now: i64) -> Result<String> {
     }
     if comment.is_some() {
         println!("dropping database {name} (different or incomplete dataset)");
-        admin.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await?;
+        admin
+            .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+            .await?;
     }
-    admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await?;
     println!(
         "generating {name}: {} videos, {} users, {} music ({} schema)…",
         scale.videos,
@@ -244,9 +284,13 @@ async fn fill(url: &str, scale: &Scale, schema: Schema, now: i64) -> Result<()> 
     let mut conn = pool.acquire().await?;
     conn.execute("SELECT setseed(0.4242)").await?;
     let span = SPAN_DAYS * 86_400;
-    let uid = |k: &str| format!("CASE WHEN {k} % 10 = 0 THEN -(1000000000000 + {k}) ELSE 10000000 + {k} END");
+    let uid = |k: &str| {
+        format!("CASE WHEN {k} % 10 = 0 THEN -(1000000000000 + {k}) ELSE 10000000 + {k} END")
+    };
     let when = |g: &str| {
-        format!("CASE WHEN {g} % 1009 = 0 THEN NULL ELSE {now} - floor({span} * power(random(), 2))::bigint END")
+        format!(
+            "CASE WHEN {g} % 1009 = 0 THEN NULL ELSE {now} - floor({span} * power(random(), 2))::bigint END"
+        )
     };
     let users = format!(
         "INSERT INTO users (user_id, registered_at, lang, link, file_mode) \
@@ -306,7 +350,11 @@ async fn append_rows(pool: &PgPool, schema: Schema, now: i64) -> Result<i64> {
         .await?;
     let (link_col, image_col, image_val) = match schema {
         Schema::Legacy => ("video_link", "is_images", "g % 8 = 0"),
-        Schema::Current => ("shared_link", "media_kind", "CASE WHEN g % 8 = 0 THEN 'images' ELSE 'video' END"),
+        Schema::Current => (
+            "shared_link",
+            "media_kind",
+            "CASE WHEN g % 8 = 0 THEN 'images' ELSE 'video' END",
+        ),
     };
     sqlx::query(&format!(
         "INSERT INTO videos (user_id, downloaded_at, {link_col}, {image_col}) \
@@ -333,18 +381,44 @@ async fn list_indexes(pool: &PgPool) -> Result<Vec<String>> {
 
 /// The original's `bot_stats`: seven separate queries, one per figure, one after another.
 /// All time has no time filter, so rows without a time count (SPEC §1).
-async fn bot_stats(p: &PgPool, schema: Schema, chat: ChatType, since: Option<i64>) -> Result<Counters> {
+async fn bot_stats(
+    p: &PgPool,
+    schema: Schema,
+    chat: ChatType,
+    since: Option<i64>,
+) -> Result<Counters> {
     let f = chat.sql_filter();
     let img = schema.image_predicate();
     let t = |col: &str| since.map_or(String::new(), |_| format!(" AND {col} > $1"));
     let queries = [
-        format!("SELECT COUNT(user_id) FROM users WHERE {f}{}", t("registered_at")),
-        format!("SELECT COUNT(user_id) FROM music WHERE {f}{}", t("downloaded_at")),
-        format!("SELECT COUNT(DISTINCT user_id) FROM music WHERE {f}{}", t("downloaded_at")),
-        format!("SELECT COUNT(user_id) FROM videos WHERE {f}{}", t("downloaded_at")),
-        format!("SELECT COUNT(DISTINCT user_id) FROM videos WHERE {f}{}", t("downloaded_at")),
-        format!("SELECT COUNT(user_id) FROM videos WHERE {f} AND {img}{}", t("downloaded_at")),
-        format!("SELECT COUNT(DISTINCT user_id) FROM videos WHERE {f} AND {img}{}", t("downloaded_at")),
+        format!(
+            "SELECT COUNT(user_id) FROM users WHERE {f}{}",
+            t("registered_at")
+        ),
+        format!(
+            "SELECT COUNT(user_id) FROM music WHERE {f}{}",
+            t("downloaded_at")
+        ),
+        format!(
+            "SELECT COUNT(DISTINCT user_id) FROM music WHERE {f}{}",
+            t("downloaded_at")
+        ),
+        format!(
+            "SELECT COUNT(user_id) FROM videos WHERE {f}{}",
+            t("downloaded_at")
+        ),
+        format!(
+            "SELECT COUNT(DISTINCT user_id) FROM videos WHERE {f}{}",
+            t("downloaded_at")
+        ),
+        format!(
+            "SELECT COUNT(user_id) FROM videos WHERE {f} AND {img}{}",
+            t("downloaded_at")
+        ),
+        format!(
+            "SELECT COUNT(DISTINCT user_id) FROM videos WHERE {f} AND {img}{}",
+            t("downloaded_at")
+        ),
     ];
     let mut v = [0i64; 7];
     for (i, sql) in queries.iter().enumerate() {
@@ -383,8 +457,12 @@ async fn baseline_series(p: &PgPool, kind: GraphKind, period: Period, now: i64) 
     let w = period.graph_window();
     let lower = w.range.map(|r| now - r);
     let sql = match lower {
-        Some(_) => format!("SELECT {col} FROM {table} WHERE user_id <> 0 AND {col} <= $1 AND {col} > $2"),
-        None => format!("SELECT {col} FROM {table} WHERE user_id <> 0 AND {col} <= $1 AND {col} IS NOT NULL"),
+        Some(_) => {
+            format!("SELECT {col} FROM {table} WHERE user_id <> 0 AND {col} <= $1 AND {col} > $2")
+        }
+        None => format!(
+            "SELECT {col} FROM {table} WHERE user_id <> 0 AND {col} <= $1 AND {col} IS NOT NULL"
+        ),
     };
     let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(now);
     if let Some(l) = lower {
@@ -402,7 +480,9 @@ async fn baseline_series(p: &PgPool, kind: GraphKind, period: Period, now: i64) 
         Some(l) => floor_to(l, w.bucket),
         None => sparse.first().map_or(last, |&(t, _)| t),
     };
-    Ok(Series::from_sparse(kind, period, first, last, w.bucket, &sparse))
+    Ok(Series::from_sparse(
+        kind, period, first, last, w.bucket, &sparse,
+    ))
 }
 
 /// The original's User Search: the user row, then one count per figure.
@@ -413,7 +493,10 @@ async fn baseline_card(p: &PgPool, schema: Schema, id: i64) -> Result<UserCard> 
             .fetch_one(p)
             .await?;
     let count = async |sql: String| -> Result<i64> {
-        Ok(sqlx::query_scalar::<_, i64>(&sql).bind(id).fetch_one(p).await?)
+        Ok(sqlx::query_scalar::<_, i64>(&sql)
+            .bind(id)
+            .fetch_one(p)
+            .await?)
     };
     let videos = count("SELECT COUNT(pk_id) FROM videos WHERE user_id = $1".into()).await?;
     let images = count(format!(
@@ -446,7 +529,10 @@ async fn baseline_history(p: &PgPool, schema: Schema, id: i64) -> Result<Vec<Dow
     rows.sort_by_key(|&(pk, at, _)| (at.is_none(), at, pk));
     Ok(rows
         .into_iter()
-        .map(|(_, downloaded_at, link)| Download { downloaded_at, link })
+        .map(|(_, downloaded_at, link)| Download {
+            downloaded_at,
+            link,
+        })
         .collect())
 }
 
@@ -480,7 +566,11 @@ async fn baseline_other(p: &PgPool) -> Result<OtherData> {
     )
     .fetch_all(p)
     .await?;
-    Ok(OtherData { file_mode_users, languages, top_chats })
+    Ok(OtherData {
+        file_mode_users,
+        languages,
+        top_chats,
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -490,7 +580,7 @@ async fn baseline_other(p: &PgPool) -> Result<OtherData> {
 struct Row {
     case: String,
     baseline: Option<(Duration, usize)>,
-    ours: (Duration, usize),
+    ours: std::result::Result<(Duration, usize), String>,
 }
 
 struct Report {
@@ -508,7 +598,9 @@ fn render(series: &Series, note: &mut Option<String>) -> usize {
     match graph::render_png(series) {
         Ok(png) => png.len(),
         Err(e) => {
-            note.get_or_insert_with(|| format!("graph::render_png failed ({e}); graph times are data only"));
+            note.get_or_insert_with(|| {
+                format!("graph::render_png failed ({e}); graph times are data only")
+            });
             0
         }
     }
@@ -542,7 +634,10 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
     let opts = PgConnectOptions::from_str(&url)?
         .application_name("tt-stats-bench-baseline")
         .options([("default_transaction_read_only", "on")]);
-    let base = PgPoolOptions::new().max_connections(1).connect_with(opts).await?;
+    let base = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await?;
     let indexes = list_indexes(&base).await?;
     println!("indexes on users/videos/music:");
     for i in &indexes {
@@ -550,7 +645,11 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
     }
     let db = Db::open(&DbUrl::from_str(&url)?).await?;
     let schema = db.schema();
-    ensure!(schema == o.schema, "database {url} has the {} schema", schema.name());
+    ensure!(
+        schema == o.schema,
+        "database {url} has the {} schema",
+        schema.name()
+    );
 
     let runs = o.runs;
     let mut rows = Vec::new();
@@ -561,16 +660,37 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
     macro_rules! case {
         ($name:expr, $base:expr, $ours:expr) => {{
             let name: String = $name;
-            let (bt, bn, bv) = measure(runs, true, $base).await.with_context(|| format!("baseline {name}"))?;
-            let (ot, on, ov) = measure(runs, false, $ours).await.with_context(|| format!("tt-stats {name}"))?;
-            same(&name, &bv, &ov)?;
-            println!(
-                "  {name:<28} baseline {:>10}  tt-stats {:>10}  {:>8.1}×",
-                fmt_dur(bt),
-                fmt_dur(ot),
-                bt.as_secs_f64() / ot.as_secs_f64()
-            );
-            rows.push(Row { case: name, baseline: Some((bt, bn)), ours: (ot, on) });
+            let ((bt, bn), bv, o) = measure_pair(runs, $base, $ours)
+                .await
+                .with_context(|| name.clone())?;
+            match o {
+                Ok(((ot, on), ov)) => {
+                    same(&name, &bv, &ov)?;
+                    println!(
+                        "  {name:<28} baseline {:>10}  tt-stats {:>10}  {:>8.1}×",
+                        fmt_dur(bt),
+                        fmt_dur(ot),
+                        bt.as_secs_f64() / ot.as_secs_f64()
+                    );
+                    rows.push(Row {
+                        case: name,
+                        baseline: Some((bt, bn)),
+                        ours: Ok((ot, on)),
+                    });
+                }
+                // A failing tt-stats query is a finding, not a reason to lose the other cases.
+                Err(e) => {
+                    println!(
+                        "  {name:<28} baseline {:>10}  tt-stats FAILED: {e}",
+                        fmt_dur(bt)
+                    );
+                    rows.push(Row {
+                        case: name,
+                        baseline: Some((bt, bn)),
+                        ours: Err(e),
+                    });
+                }
+            }
         }};
     }
 
@@ -626,12 +746,20 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
     .await?;
     case!(
         format!("user card ({heaviest})"),
-        async || Ok(text::user_card(&baseline_card(&base, schema, heaviest).await?)),
-        async || Ok(text::user_card(&db.user_card(heaviest).await?.context("heaviest user not found")?))
+        async || Ok(text::user_card(
+            &baseline_card(&base, schema, heaviest).await?
+        )),
+        async || Ok(text::user_card(
+            &db.user_card(heaviest)
+                .await?
+                .context("heaviest user not found")?
+        ))
     );
     case!(
         "user history CSV".into(),
-        async || Ok(text::history_csv(&baseline_history(&base, schema, heaviest).await?)),
+        async || Ok(text::history_csv(
+            &baseline_history(&base, schema, heaviest).await?
+        )),
         async || Ok(text::history_csv(&db.history(heaviest).await?))
     );
     case!(
@@ -649,8 +777,14 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
     if o.memory {
         let png = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-graph.png");
         let png = png.to_string_lossy().into_owned();
-        for args in [vec!["graph", "videos", "--period", "all", "-o", png.as_str()], vec!["report"]] {
-            let label = format!("tt-stats {}", args.iter().take(4).copied().collect::<Vec<_>>().join(" "));
+        for args in [
+            vec!["graph", "videos", "--period", "all", "-o", png.as_str()],
+            vec!["report"],
+        ] {
+            let label = format!(
+                "tt-stats {}",
+                args.iter().take(4).copied().collect::<Vec<_>>().join(" ")
+            );
             let r = peak_rss(bin, &args, &url);
             match &r {
                 Ok((mb, t)) => println!("  peak RSS of `{label}`: {mb:.1} MB ({})", fmt_dur(*t)),
@@ -670,7 +804,14 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
 
     db.pool().close().await;
     base.close().await;
-    Ok(Report { scale: scale.clone(), indexes, rows, memory, refresh, render_note: note })
+    Ok(Report {
+        scale: scale.clone(),
+        indexes,
+        rows,
+        memory,
+        refresh,
+        render_note: note,
+    })
 }
 
 /// Runs the tt-stats binary with `args` against `url`, returning its peak resident memory in
@@ -695,7 +836,7 @@ fn peak_rss(bin: &str, args: &[&str], url: &str) -> std::result::Result<(f64, Du
         return Err(format!("wait4: {}", std::io::Error::last_os_error()));
     }
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        return Err(format!("exited with status {status}"));
+        return Err(format!("exited with code {}", libc::WEXITSTATUS(status)));
     }
     Ok((usage.ru_maxrss as f64 / 1024.0, elapsed))
 }
@@ -705,9 +846,16 @@ fn peak_rss(bin: &str, args: &[&str], url: &str) -> std::result::Result<(f64, Du
 // ---------------------------------------------------------------------------------------
 
 fn ratio(r: &Row) -> String {
-    match r.baseline {
-        Some((b, _)) => format!("{:.1}×", b.as_secs_f64() / r.ours.0.as_secs_f64()),
-        None => "–".into(),
+    match (r.baseline, &r.ours) {
+        (Some((b, _)), Ok((o, _))) => format!("{:.1}×", b.as_secs_f64() / o.as_secs_f64()),
+        _ => "–".into(),
+    }
+}
+
+fn ours(r: &Row) -> (String, usize) {
+    match &r.ours {
+        Ok((d, n)) => (fmt_dur(*d), *n),
+        Err(_) => ("FAILED".into(), 0),
     }
 }
 
@@ -717,19 +865,33 @@ fn print_table(rep: &Report) {
         "\n== {}: {} videos, {} users, {} music ==",
         s.label, s.videos, s.users, s.music
     );
-    let w = rep.rows.iter().map(|r| r.case.chars().count()).max().unwrap_or(4).max(4);
-    println!("{:<w$}  {:>12}  {:>12}  {:>9}  runs", "case", "baseline", "tt-stats", "ratio");
+    let w = rep
+        .rows
+        .iter()
+        .map(|r| r.case.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{:<w$}  {:>12}  {:>12}  {:>9}  runs",
+        "case", "baseline", "tt-stats", "ratio"
+    );
     for r in &rep.rows {
         let (b, bn) = r.baseline.map_or(("–".into(), 0), |(d, n)| (fmt_dur(d), n));
         println!(
             "{:<w$}  {:>12}  {:>12}  {:>9}  {}/{}",
             r.case,
             b,
-            fmt_dur(r.ours.0),
+            ours(r).0,
             ratio(r),
             bn,
-            r.ours.1
+            ours(r).1
         );
+    }
+    for r in &rep.rows {
+        if let Err(e) = &r.ours {
+            println!("FAILED {}: {e}", r.case);
+        }
     }
     if let Some(n) = &rep.render_note {
         println!("note: {n}");
@@ -765,10 +927,10 @@ fn markdown(reports: &[Report], machine: &str) -> String {
                 "| {} | {} | {} | {} | {}/{} |",
                 r.case,
                 b,
-                fmt_dur(r.ours.0),
+                ours(r).0,
                 ratio(r),
                 bn,
-                r.ours.1
+                ours(r).1
             );
         }
         md.push('\n');
@@ -787,7 +949,15 @@ fn markdown(reports: &[Report], machine: &str) -> String {
                 let _ = writeln!(md, "- refresh after {APPEND_ROWS} new rows: {r}");
             }
             None => {
-                let _ = writeln!(md, "- refresh after {APPEND_ROWS} new rows: n/a (no rollup in this build)");
+                let _ = writeln!(
+                    md,
+                    "- refresh after {APPEND_ROWS} new rows: n/a (no rollup in this build)"
+                );
+            }
+        }
+        for r in &rep.rows {
+            if let Err(e) = &r.ours {
+                let _ = writeln!(md, "- tt-stats FAILED on {}: {e}", r.case);
             }
         }
         if let Some(n) = &rep.render_note {
@@ -827,5 +997,14 @@ async fn main() -> Result<()> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-scale.md");
     std::fs::write(&path, md).with_context(|| format!("cannot write {}", path.display()))?;
     println!("\nwritten {}", path.display());
+    let failed = reports
+        .iter()
+        .flat_map(|r| &r.rows)
+        .filter(|r| r.ours.is_err())
+        .count();
+    ensure!(
+        failed == 0,
+        "tt-stats failed in {failed} case(s); see FAILED above"
+    );
     Ok(())
 }

@@ -34,13 +34,19 @@ impl BotstatClient {
         key: Option<&str>,
         admin_ids: &[i64],
     ) -> Result<BotstatClient> {
-        let missing = |name: &'static str, reason: &str| Error::Config { name, reason: reason.to_string() };
+        let missing = |name: &'static str, reason: &str| Error::Config {
+            name,
+            reason: reason.to_string(),
+        };
         let bot_token = bot_token
             .filter(|t| !t.trim().is_empty())
             .ok_or_else(|| missing("BOT_TOKEN", "not set; Botstat needs the main bot's token"))?;
-        let key = key
-            .filter(|k| !k.trim().is_empty())
-            .ok_or_else(|| missing("BOTSTAT", "not set; put the Botstat key in BOTSTAT or BOTSTAT_API_KEY"))?;
+        let key = key.filter(|k| !k.trim().is_empty()).ok_or_else(|| {
+            missing(
+                "BOTSTAT",
+                "not set; put the Botstat key in BOTSTAT or BOTSTAT_API_KEY",
+            )
+        })?;
         let notify_id = *admin_ids
             .first()
             .ok_or_else(|| missing("ADMIN_IDS", "empty; Botstat notifies the first admin"))?;
@@ -70,16 +76,26 @@ impl BotstatClient {
         let resp = self
             .http
             .post(&url)
-            .query(&[("notify_id", notify.as_str()), ("hide", "false"), ("show_file_result", "true")])
+            .query(&[
+                ("notify_id", notify.as_str()),
+                ("hide", "false"),
+                ("show_file_result", "true"),
+            ])
             .multipart(form)
             .send()
             .await
-            .map_err(|e| Error::Botstat(format!("cannot reach {}: {}", self.api_url, root_cause(&e))))?;
+            .map_err(|e| {
+                Error::Botstat(format!("cannot reach {}: {}", self.api_url, root_cause(&e)))
+            })?;
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
         if status != reqwest::StatusCode::OK {
             let excerpt: String = body.chars().take(200).collect();
-            return Err(Error::Botstat(format!("API error code: {} {}", status.as_u16(), excerpt.trim())));
+            return Err(Error::Botstat(format!(
+                "API error code: {} {}",
+                status.as_u16(),
+                excerpt.trim()
+            )));
         }
         Ok(body)
     }

@@ -15,7 +15,11 @@ use crate::stats::{ChatType, GraphKind, Period, parse_user_id};
 use crate::{graph, text};
 
 #[derive(Debug, Parser)]
-#[command(name = "tt-stats", version, about = "Statistics for tt-bot operators: a Telegram bot and a command-line tool")]
+#[command(
+    name = "tt-stats",
+    version,
+    about = "Statistics for tt-bot operators: a Telegram bot and a command-line tool"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub db: DbConfig,
@@ -95,12 +99,19 @@ pub enum Command {
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo { out } => demo(&cli.db, &out).await,
-        Command::Report { chat_type, period, html, footer, with_footer } => {
+        Command::Report {
+            chat_type,
+            period,
+            html,
+            footer,
+            with_footer,
+        } => {
             let db = open(&cli.db).await?;
             let now = now();
             let mut body = match (chat_type, period) {
                 (None, None) => {
-                    let (o, d) = tokio::try_join!(db.summary(None), db.summary(since(now, Period::Day)))?;
+                    let (o, d) =
+                        tokio::try_join!(db.summary(None), db.summary(since(now, Period::Day)))?;
                     text::quick_stats(&o, &d)
                 }
                 (c, p) => {
@@ -115,11 +126,20 @@ pub async fn run(cli: Cli) -> Result<()> {
             print_text(&body, html);
             Ok(())
         }
-        Command::Graph { kind, period, output } => {
+        Command::Graph {
+            kind,
+            period,
+            output,
+        } => {
             let db = open(&cli.db).await?;
             let series = db.series(kind, period, now()).await?;
             write_graph(&series, &output).await?;
-            println!("{} ({} {} in range)", output.display(), series.total(), kind.unit());
+            println!(
+                "{} ({} {} in range)",
+                output.display(),
+                series.total(),
+                kind.unit()
+            );
             Ok(())
         }
         Command::User { id } => {
@@ -143,7 +163,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                     write_file(&path, &csv).await?;
                     eprintln!("{}: {} downloads", path.display(), rows.len());
                 }
-                None => std::io::stdout().write_all(&csv).context("cannot write to standard output")?,
+                None => std::io::stdout()
+                    .write_all(&csv)
+                    .context("cannot write to standard output")?,
             }
             Ok(())
         }
@@ -167,7 +189,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             let db = open(&cli.db).await?;
             let ids = db.all_user_ids().await?;
             let answer = client.upload(&ids).await?;
-            println!("uploaded {} chat ids to Botstat: {}", ids.len(), answer.trim());
+            println!(
+                "uploaded {} chat ids to Botstat: {}",
+                ids.len(),
+                answer.trim()
+            );
             Ok(())
         }
     }
@@ -201,7 +227,10 @@ fn print_text(html: &str, keep_html: bool) {
 async fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     tokio::fs::write(path, bytes)
         .await
-        .map_err(|source| crate::Error::Io { path: path.to_path_buf(), source })?;
+        .map_err(|source| crate::Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(())
 }
 

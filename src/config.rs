@@ -71,7 +71,11 @@ impl BotstatConfig {
 #[derive(Debug, Clone, Args)]
 pub struct BotConfig {
     /// The statistics bot's token, from @BotFather.
-    #[arg(long = "stats-bot-token", env = "STATS_BOT_TOKEN", hide_env_values = true)]
+    #[arg(
+        long = "stats-bot-token",
+        env = "STATS_BOT_TOKEN",
+        hide_env_values = true
+    )]
     pub stats_bot_token: Option<String>,
 
     /// Telegram user ids allowed to use the bot, as a JSON list such as [123, 456].
@@ -79,15 +83,28 @@ pub struct BotConfig {
     pub stats_ids: IdList,
 
     /// Chat whose messages are kept up to date; 0 turns the channel updates off.
-    #[arg(long = "stats-chat", env = "STATS_CHAT", default_value_t = 0, allow_negative_numbers = true)]
+    #[arg(
+        long = "stats-chat",
+        env = "STATS_CHAT",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
     pub stats_chat: i64,
 
     /// Message in STATS_CHAT that shows the overall stats; 0 = off.
-    #[arg(long = "stats-message-id", env = "STATS_MESSAGE_ID", default_value_t = 0)]
+    #[arg(
+        long = "stats-message-id",
+        env = "STATS_MESSAGE_ID",
+        default_value_t = 0
+    )]
     pub stats_message_id: i32,
 
     /// Message in STATS_CHAT that shows the last 24 hours; 0 = off.
-    #[arg(long = "daily-stats-message-id", env = "DAILY_STATS_MESSAGE_ID", default_value_t = 0)]
+    #[arg(
+        long = "daily-stats-message-id",
+        env = "DAILY_STATS_MESSAGE_ID",
+        default_value_t = 0
+    )]
     pub daily_stats_message_id: i32,
 
     /// Telegram Bot API base URL (a local Bot API server works too).
@@ -120,9 +137,12 @@ pub fn parse_id_list(s: &str) -> Result<IdList, String> {
     }
     t.split(',')
         .map(|p| {
-            p.trim()
-                .parse::<i64>()
-                .map_err(|_| format!("'{}' is not a numeric id; expected a JSON list such as [123, 456]", p.trim()))
+            p.trim().parse::<i64>().map_err(|_| {
+                format!(
+                    "'{}' is not a numeric id; expected a JSON list such as [123, 456]",
+                    p.trim()
+                )
+            })
         })
         .collect::<Result<Vec<_>, _>>()
         .map(IdList)
@@ -145,9 +165,9 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 
 /// `LOG_LEVEL`: error, warn, info, debug or trace.
 pub fn parse_log_level(s: &str) -> Result<tracing::Level, String> {
-    s.trim()
-        .parse::<tracing::Level>()
-        .map_err(|_| format!("'{s}' is not a log level; expected error, warn, info, debug or trace"))
+    s.trim().parse::<tracing::Level>().map_err(|_| {
+        format!("'{s}' is not a log level; expected error, warn, info, debug or trace")
+    })
 }
 
 #[cfg(test)]

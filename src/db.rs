@@ -18,8 +18,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use crate::stats::{
-    ChatType, Counters, Download, GraphKind, OtherData, Period, Ranking, Series, Summary,
-    UserCard, floor_to,
+    ChatType, Counters, Download, GraphKind, OtherData, Period, Ranking, Series, Summary, UserCard,
+    floor_to,
 };
 use crate::{Error, Result};
 
@@ -42,7 +42,10 @@ impl FromStr for DbUrl {
     type Err = Error;
 
     fn from_str(raw: &str) -> Result<Self> {
-        let bad = |reason: String| Error::Config { name: "DB_URL", reason };
+        let bad = |reason: String| Error::Config {
+            name: "DB_URL",
+            reason,
+        };
         let url = raw.trim();
         let Some((scheme, rest)) = url.split_once(':') else {
             return Err(bad(format!(
@@ -51,11 +54,18 @@ impl FromStr for DbUrl {
             )));
         };
         match scheme.to_ascii_lowercase().as_str() {
-            "postgres" | "postgresql" | "postgresql+asyncpg" | "postgresql+psycopg"
-            | "postgresql+psycopg2" | "postgres+asyncpg" => {
+            "postgres"
+            | "postgresql"
+            | "postgresql+asyncpg"
+            | "postgresql+psycopg"
+            | "postgresql+psycopg2"
+            | "postgres+asyncpg" => {
                 let normalised = format!("postgres:{rest}");
                 PgConnectOptions::from_str(&normalised).map_err(|e| {
-                    bad(format!("'{}' is not a valid PostgreSQL URL: {e}", redact(url)))
+                    bad(format!(
+                        "'{}' is not a valid PostgreSQL URL: {e}",
+                        redact(url)
+                    ))
                 })?;
                 if !rest.starts_with("//") || rest.len() <= 2 {
                     return Err(bad(format!(
@@ -147,7 +157,10 @@ impl Pool {
     /// database and the cause.
     pub async fn connect(url: &DbUrl, access: Access) -> Result<Pool> {
         let target = url.display();
-        let fail = |reason: String| Error::Connect { target: target.clone(), reason };
+        let fail = |reason: String| Error::Connect {
+            target: target.clone(),
+            reason,
+        };
         match url {
             DbUrl::Postgres(u) => {
                 let mut opts = PgConnectOptions::from_str(u)
@@ -162,9 +175,7 @@ impl Pool {
                     .connect_with(opts);
                 let pool = tokio::time::timeout(CONNECT_TIMEOUT, pool)
                     .await
-                    .map_err(|_| {
-                        fail(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()))
-                    })?
+                    .map_err(|_| fail(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
                     .map_err(|e| fail(describe_connect_error(&e)))?;
                 Ok(Pool::Postgres(pool))
             }
@@ -177,9 +188,8 @@ impl Pool {
                 }
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     if access == Access::ReadWrite {
-                        std::fs::create_dir_all(dir).map_err(|e| {
-                            fail(format!("cannot create {}: {e}", dir.display()))
-                        })?;
+                        std::fs::create_dir_all(dir)
+                            .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
                     }
                 }
                 let opts = SqliteConnectOptions::new()
@@ -390,8 +400,13 @@ impl Db {
 
     /// Overall (`since = None`) or windowed figures for people and groups.
     pub async fn summary(&self, since: Option<i64>) -> Result<Summary> {
-        let c = self.counters(&[ChatType::Users, ChatType::Groups], since).await?;
-        Ok(Summary { users: c[0], groups: c[1] })
+        let c = self
+            .counters(&[ChatType::Users, ChatType::Groups], since)
+            .await?;
+        Ok(Summary {
+            users: c[0],
+            groups: c[1],
+        })
     }
 
     async fn count_chats(&self, types: &[ChatType], since: Option<i64>) -> Result<Vec<i64>> {
@@ -404,7 +419,8 @@ impl Db {
             cols.join(", "),
             since_clause("registered_at", since)
         );
-        self.fetch_i64s(&sql, since, types.len(), "the number of chats").await
+        self.fetch_i64s(&sql, since, types.len(), "the number of chats")
+            .await
     }
 
     /// Per chat type: `[rows, unique chats, image rows, unique image chats]`. Rows are
@@ -424,9 +440,13 @@ impl Db {
         let mut cols = Vec::new();
         for t in types {
             let f = t.sql_filter();
-            cols.push(format!("CAST(COALESCE(SUM(CASE WHEN {f} THEN n END), 0) AS BIGINT)"));
+            cols.push(format!(
+                "CAST(COALESCE(SUM(CASE WHEN {f} THEN n END), 0) AS BIGINT)"
+            ));
             cols.push(format!("COUNT(CASE WHEN {f} THEN 1 END)"));
-            cols.push(format!("CAST(COALESCE(SUM(CASE WHEN {f} THEN i END), 0) AS BIGINT)"));
+            cols.push(format!(
+                "CAST(COALESCE(SUM(CASE WHEN {f} THEN i END), 0) AS BIGINT)"
+            ));
             cols.push(format!("COUNT(CASE WHEN {f} AND i > 0 THEN 1 END)"));
         }
         let sql = format!(
@@ -435,7 +455,11 @@ impl Db {
             cols.join(", "),
             since_clause("downloaded_at", since)
         );
-        let what = if table == "music" { "music downloads" } else { "video downloads" };
+        let what = if table == "music" {
+            "music downloads"
+        } else {
+            "video downloads"
+        };
         let flat = self.fetch_i64s(&sql, since, types.len() * 4, what).await?;
         Ok(flat.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
     }
@@ -547,7 +571,10 @@ impl Db {
         });
         Ok(rows
             .into_iter()
-            .map(|(downloaded_at, link)| Download { downloaded_at, link })
+            .map(|(downloaded_at, link)| Download {
+                downloaded_at,
+                link,
+            })
             .collect())
     }
 
@@ -629,10 +656,19 @@ mod tests {
             "postgresql://u:p@localhost:5432/db",
             "postgresql+asyncpg://u:p@localhost/db",
         ] {
-            assert!(matches!(u.parse::<DbUrl>(), Ok(DbUrl::Postgres(n)) if n.starts_with("postgres://")), "{u}");
+            assert!(
+                matches!(u.parse::<DbUrl>(), Ok(DbUrl::Postgres(n)) if n.starts_with("postgres://")),
+                "{u}"
+            );
         }
-        assert_eq!("sqlite://a.db".parse::<DbUrl>().unwrap(), DbUrl::Sqlite("a.db".into()));
-        assert_eq!("sqlite:///tmp/a.db".parse::<DbUrl>().unwrap(), DbUrl::Sqlite("/tmp/a.db".into()));
+        assert_eq!(
+            "sqlite://a.db".parse::<DbUrl>().unwrap(),
+            DbUrl::Sqlite("a.db".into())
+        );
+        assert_eq!(
+            "sqlite:///tmp/a.db".parse::<DbUrl>().unwrap(),
+            DbUrl::Sqlite("/tmp/a.db".into())
+        );
         assert_eq!(
             "sqlite+aiosqlite:///rel.db".parse::<DbUrl>().unwrap(),
             DbUrl::Sqlite("rel.db".into())
@@ -649,14 +685,19 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact("postgres://bob:secret@h/db"), "postgres://bob:***@h/db");
+        assert_eq!(
+            redact("postgres://bob:secret@h/db"),
+            "postgres://bob:***@h/db"
+        );
         assert_eq!(redact("postgres://h/db"), "postgres://h/db");
     }
 
     #[test]
     fn schema_detection_names_missing_columns() {
         let cols = |v: &[(&str, &str)]| -> Vec<(String, String)> {
-            v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
         };
         let mut all: Vec<(&str, &str)> = COMMON_COLUMNS.to_vec();
         all.extend(LEGACY_COLUMNS);
@@ -664,7 +705,12 @@ mod tests {
         let mut cur: Vec<(&str, &str)> = COMMON_COLUMNS.to_vec();
         cur.extend(CURRENT_COLUMNS);
         assert_eq!(Schema::detect(&cols(&cur)).unwrap(), Schema::Current);
-        let err = Schema::detect(&cols(&[("users", "user_id")])).unwrap_err().to_string();
-        assert!(err.contains("table videos") && err.contains("column users.lang"), "{err}");
+        let err = Schema::detect(&cols(&[("users", "user_id")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("table videos") && err.contains("column users.lang"),
+            "{err}"
+        );
     }
 }

@@ -6,7 +6,11 @@ use crate::{Error, Result, on_pool};
 
 /// `CREATE TABLE` statements for `schema`, in the dialect of PostgreSQL or SQLite.
 pub fn ddl(schema: Schema, postgres: bool) -> Vec<String> {
-    let serial = if postgres { "BIGSERIAL PRIMARY KEY" } else { "INTEGER PRIMARY KEY" };
+    let serial = if postgres {
+        "BIGSERIAL PRIMARY KEY"
+    } else {
+        "INTEGER PRIMARY KEY"
+    };
     let users = "CREATE TABLE IF NOT EXISTS users (\
         user_id BIGINT PRIMARY KEY, \
         registered_at BIGINT, \

@@ -107,10 +107,22 @@ impl Period {
     /// The graph's range and bucket for this period (SPEC §4).
     pub fn graph_window(self) -> GraphWindow {
         match self {
-            Period::Day => GraphWindow { range: Some(2 * DAY), bucket: HOUR },
-            Period::Week => GraphWindow { range: Some(8 * DAY), bucket: HOUR },
-            Period::Month => GraphWindow { range: Some(32 * DAY), bucket: DAY },
-            Period::All => GraphWindow { range: None, bucket: DAY },
+            Period::Day => GraphWindow {
+                range: Some(2 * DAY),
+                bucket: HOUR,
+            },
+            Period::Week => GraphWindow {
+                range: Some(8 * DAY),
+                bucket: HOUR,
+            },
+            Period::Month => GraphWindow {
+                range: Some(32 * DAY),
+                bucket: DAY,
+            },
+            Period::All => GraphWindow {
+                range: None,
+                bucket: DAY,
+            },
         }
     }
 }
@@ -264,7 +276,13 @@ impl Series {
                 *p += n;
             }
         }
-        Series { kind, period, start: first_bucket, bucket, points }
+        Series {
+            kind,
+            period,
+            start: first_bucket,
+            bucket,
+            points,
+        }
     }
 
     pub fn total(&self) -> i64 {
@@ -335,10 +353,14 @@ mod tests {
 
     #[test]
     fn from_sparse_fills_zeros_and_places_counts() {
-        let s = Series::from_sparse(GraphKind::Videos, Period::Day, 3600, 5 * 3600, 3600, &[
-            (3600, 2),
-            (4 * 3600, 5),
-        ]);
+        let s = Series::from_sparse(
+            GraphKind::Videos,
+            Period::Day,
+            3600,
+            5 * 3600,
+            3600,
+            &[(3600, 2), (4 * 3600, 5)],
+        );
         assert_eq!(s.points, vec![2, 0, 0, 5, 0]);
         assert_eq!(s.total(), 7);
     }

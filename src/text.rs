@@ -111,16 +111,24 @@ pub const DEFAULT_ZONES: &str = "🇨🇿=Europe/Prague,🇺🇸=America/Los_Ang
 pub fn parse_zones(spec: &str) -> Result<Vec<FooterZone>, String> {
     let mut zones = Vec::new();
     for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (label, rest) = item
-            .split_once('=')
-            .ok_or_else(|| format!("'{item}' should look like 🇨🇿=Europe/Prague or 🇺🇸=America/Los_Angeles:12h"))?;
+        let (label, rest) = item.split_once('=').ok_or_else(|| {
+            format!("'{item}' should look like 🇨🇿=Europe/Prague or 🇺🇸=America/Los_Angeles:12h")
+        })?;
         let (name, twelve_hour) = match rest.strip_suffix(":12h") {
             Some(n) => (n, true),
             None => (rest.strip_suffix(":24h").unwrap_or(rest), false),
         };
-        let zone = TimeZone::get(name.trim())
-            .map_err(|_| format!("unknown time zone '{}' (expected a name like Europe/Prague)", name.trim()))?;
-        zones.push(FooterZone { label: label.trim().to_string(), zone, twelve_hour });
+        let zone = TimeZone::get(name.trim()).map_err(|_| {
+            format!(
+                "unknown time zone '{}' (expected a name like Europe/Prague)",
+                name.trim()
+            )
+        })?;
+        zones.push(FooterZone {
+            label: label.trim().to_string(),
+            zone,
+            twelve_hour,
+        });
     }
     if zones.is_empty() {
         return Err("no time zone given".to_string());
@@ -134,8 +142,16 @@ pub fn footer(now: i64, zones: &[FooterZone]) -> String {
     let lines: Vec<String> = zones
         .iter()
         .map(|z| {
-            let fmt = if z.twelve_hour { "%I:%M:%S %p / %d %B %Y" } else { "%H:%M:%S / %d %B %Y" };
-            format!("{} {}", z.label, ts.to_zoned_datetime(z.zone.clone()).strftime(fmt))
+            let fmt = if z.twelve_hour {
+                "%I:%M:%S %p / %d %B %Y"
+            } else {
+                "%H:%M:%S / %d %B %Y"
+            };
+            format!(
+                "{} {}",
+                z.label,
+                ts.to_zoned_datetime(z.zone.clone()).strftime(fmt)
+            )
         })
         .collect();
     format!("\n\n<code>{}</code>", lines.join("\n"))
@@ -157,12 +173,20 @@ pub fn user_card(u: &UserCard) -> String {
         u.videos,
         u.images,
         u.music,
-        escape(if u.lang.is_empty() { "unknown" } else { &u.lang })
+        escape(if u.lang.is_empty() {
+            "unknown"
+        } else {
+            &u.lang
+        })
     );
     if let Some(r) = &u.referral {
         let _ = writeln!(s, "Referral: <code>{}</code>", escape(r));
     }
-    let _ = writeln!(s, "File mode: <b>{}</b>", if u.file_mode { "on" } else { "off" });
+    let _ = writeln!(
+        s,
+        "File mode: <b>{}</b>",
+        if u.file_mode { "on" } else { "off" }
+    );
     match u.registered_at {
         Some(t) => {
             let _ = write!(s, "Registered: <b>{}</b>", utc_datetime(t));
@@ -228,7 +252,15 @@ mod tests {
 
     #[test]
     fn block_matches_spec_layout() {
-        let c = Counters { chats: 1234, music: 567, music_unique: 234, videos: 8901, videos_unique: 789, images: 456, images_unique: 123 };
+        let c = Counters {
+            chats: 1234,
+            music: 567,
+            music_unique: 234,
+            videos: 8901,
+            videos_unique: 789,
+            images: 456,
+            images_unique: 123,
+        };
         assert_eq!(
             block(&c),
             "Chats: <b>1234</b>\nMusic: <b>567</b>\n┗ Unique: <b>234</b>\nVideos: <b>8901</b>\n┗ Unique: <b>789</b>\n┗ Images: <b>456</b>\n    ┗ Unique: <b>123</b>\n"
@@ -252,6 +284,10 @@ mod tests {
 
     #[test]
     fn zones_reject_unknown_names() {
-        assert!(parse_zones("X=Mars/Olympus").unwrap_err().contains("Mars/Olympus"));
+        assert!(
+            parse_zones("X=Mars/Olympus")
+                .unwrap_err()
+                .contains("Mars/Olympus")
+        );
     }
 }
