@@ -521,7 +521,7 @@ impl Db {
         on_pool!(&self.pool, p => {
             let user = sqlx::query_as::<_, (String, Option<String>, Option<i64>, i64)>(
                 "SELECT COALESCE(lang, ''), link, registered_at, \
-                 CASE WHEN file_mode THEN 1 ELSE 0 END FROM users WHERE user_id = $1",
+                 CAST(CASE WHEN file_mode THEN 1 ELSE 0 END AS BIGINT) FROM users WHERE user_id = $1",
             )
             .bind(user_id)
             .fetch_optional(p)
@@ -582,7 +582,7 @@ impl Db {
     pub async fn top_referrals(&self, limit: i64) -> Result<Ranking<String>> {
         on_pool!(&self.pool, p => {
             sqlx::query_as(
-                "SELECT link, COUNT(*) AS n FROM users WHERE link IS NOT NULL AND link <> '' \
+                "SELECT link, COUNT(*) AS n FROM users WHERE user_id <> 0 AND link IS NOT NULL AND link <> '' \
                  GROUP BY link ORDER BY n DESC, link LIMIT $1",
             )
             .bind(limit)
@@ -597,12 +597,13 @@ impl Db {
         let what = "other data";
         on_pool!(&self.pool, p => {
             let (file_mode_users,): (i64,) =
-                sqlx::query_as("SELECT COUNT(*) FROM users WHERE file_mode")
+                sqlx::query_as("SELECT COUNT(*) FROM users WHERE file_mode AND user_id <> 0")
                     .fetch_one(p)
                     .await
                     .map_err(Error::query(what))?;
             let languages = sqlx::query_as(
-                "SELECT COALESCE(lang, '') AS l, COUNT(*) AS n FROM users GROUP BY l ORDER BY n DESC, l",
+                "SELECT COALESCE(lang, '') AS l, COUNT(*) AS n FROM users WHERE user_id <> 0 \
+                 GROUP BY l ORDER BY n DESC, l",
             )
             .fetch_all(p)
             .await
@@ -622,7 +623,7 @@ impl Db {
     /// Every `users.user_id`, ascending (the Botstat upload, SPEC §5).
     pub async fn all_user_ids(&self) -> Result<Vec<i64>> {
         on_pool!(&self.pool, p => {
-            sqlx::query_scalar("SELECT user_id FROM users ORDER BY user_id")
+            sqlx::query_scalar("SELECT user_id FROM users WHERE user_id <> 0 ORDER BY user_id")
                 .fetch_all(p)
                 .await
                 .map_err(Error::query("the list of users"))
