@@ -6,19 +6,87 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::db::{DEFAULT_DB_URL, DbUrl};
+use crate::db::{DEFAULT_DB_URL, Db, DbUrl};
+use crate::rollup::{DEFAULT_ROLLUP_PATH, Rollup};
 use crate::text::{DEFAULT_ZONES, FooterZone, parse_zones};
 
 /// Where the tt-bot database is.
 #[derive(Debug, Clone, Args)]
 pub struct DbConfig {
     /// tt-bot's database: postgres://, postgresql://, postgresql+asyncpg:// or sqlite:// URL.
-    #[arg(long = "db-url", env = "DB_URL", default_value = DEFAULT_DB_URL, value_parser = parse_db_url, global = true)]
+    #[arg(long = "db-url", env = "DB_URL", default_value = DEFAULT_DB_URL, value_parser = DbUrlParser, global = true)]
     pub db_url: DbUrl,
+
+    /// tt-stats' own rollup state file (incremental counters, so stats stay instant on
+    /// large databases); `off` queries the tables directly every time.
+    #[arg(long = "rollup-path", env = "ROLLUP_PATH", default_value = DEFAULT_ROLLUP_PATH, value_parser = parse_rollup_path, global = true)]
+    pub rollup_path: RollupPath,
 }
 
-fn parse_db_url(s: &str) -> Result<DbUrl, String> {
-    s.parse::<DbUrl>().map_err(|e| e.to_string())
+/// A parsed `ROLLUP_PATH`: a file, or `None` when the rollup is off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupPath(pub Option<std::path::PathBuf>);
+
+fn parse_rollup_path(s: &str) -> Result<RollupPath, String> {
+    let t = s.trim();
+    match t.to_ascii_lowercase().as_str() {
+        "off" | "none" | "false" | "0" | "no" => Ok(RollupPath(None)),
+        "" => Err("ROLLUP_PATH is empty: give a file path, or `off`".to_string()),
+        _ => Ok(RollupPath(Some(t.into()))),
+    }
+}
+
+impl DbConfig {
+    /// Opens the tt-bot database read-only, with the rollup attached unless it is off. A
+    /// rollup file that cannot be opened is logged and the figures are queried directly.
+    pub async fn open(&self) -> crate::Result<Db> {
+        let db = Db::open(&self.db_url).await?;
+        let Some(path) = &self.rollup_path.0 else {
+            return Ok(db);
+        };
+        match Rollup::open(path).await {
+            Ok(r) => Ok(db.with_rollup(r)),
+            Err(e) => {
+                tracing::warn!(error = %e, "rollup disabled, querying the tables directly");
+                Ok(db)
+            }
+        }
+    }
+
+    /// The rollup, for the `db` maintenance commands; an error when it is off.
+    pub async fn open_rollup(&self) -> crate::Result<Rollup> {
+        match &self.rollup_path.0 {
+            Some(path) => Rollup::open(path).await,
+            None => Err(crate::Error::Config {
+                name: "ROLLUP_PATH",
+                reason: "the rollup is off; set ROLLUP_PATH to a file".to_string(),
+            }),
+        }
+    }
+}
+
+/// Parses `DB_URL` without clap's usual "invalid value '<raw>'" prefix, which would print
+/// the password that [`DbUrl`]'s own messages redact.
+#[derive(Debug, Clone, Copy)]
+struct DbUrlParser;
+
+impl clap::builder::TypedValueParser for DbUrlParser {
+    type Value = DbUrl;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<DbUrl, clap::Error> {
+        let fail = |msg: String| {
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, msg + "\n").with_cmd(cmd)
+        };
+        let s = value
+            .to_str()
+            .ok_or_else(|| fail("invalid DB_URL: not valid UTF-8".into()))?;
+        s.parse::<DbUrl>().map_err(|e| fail(e.to_string()))
+    }
 }
 
 /// The timestamp footer of the channel messages.

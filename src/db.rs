@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{ConnectOptions as _, Connection as _};
 
+use crate::rollup::Rollup;
 use crate::stats::{
     ChatType, Counters, Download, GraphKind, OtherData, Period, Ranking, Series, Summary, UserCard,
     floor_to,
@@ -169,6 +171,13 @@ impl Pool {
                 if access == Access::ReadOnly {
                     opts = opts.options([("default_transaction_read_only", "on")]);
                 }
+                // The pool retries a refused connection until its timeout; one direct
+                // attempt first reports the real cause (refused, unknown database) at once.
+                let probe = tokio::time::timeout(CONNECT_TIMEOUT, opts.connect())
+                    .await
+                    .map_err(|_| fail(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
+                    .map_err(|e| fail(describe_connect_error(&e)))?;
+                let _ = probe.close().await;
                 let pool = PgPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(CONNECT_TIMEOUT)
@@ -186,11 +195,11 @@ impl Pool {
                         path.display()
                     )));
                 }
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    if access == Access::ReadWrite {
-                        std::fs::create_dir_all(dir)
-                            .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
-                    }
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                    && access == Access::ReadWrite
+                {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
                 }
                 let opts = SqliteConnectOptions::new()
                     .filename(path)
@@ -222,7 +231,7 @@ impl Pool {
     }
 
     /// `(table, column)` pairs of the tt-bot tables that exist.
-    async fn columns(&self) -> Result<Vec<(String, String)>> {
+    pub(crate) async fn columns(&self) -> Result<Vec<(String, String)>> {
         let what = "the table layout";
         on_pool!(self, p => {
             let sql = if self.is_postgres() {
@@ -262,6 +271,20 @@ pub enum Schema {
     Legacy,
     /// tt-bot v6 (TypeScript): `videos.shared_link`, `videos.media_kind`.
     Current,
+}
+
+impl FromStr for Schema {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "legacy" | "v5" => Ok(Schema::Legacy),
+            "current" | "v6" => Ok(Schema::Current),
+            other => Err(format!(
+                "unknown schema '{other}': expected legacy or current"
+            )),
+        }
+    }
 }
 
 const COMMON_COLUMNS: &[(&str, &str)] = &[
@@ -353,20 +376,55 @@ fn graph_source(kind: GraphKind) -> (&'static str, &'static str) {
 pub struct Db {
     pool: Pool,
     schema: Schema,
+    /// When attached, the download counters and graphs come from it (the same numbers,
+    /// read from tt-stats' own aggregates instead of scanning the tables).
+    rollup: Option<Rollup>,
 }
 
 impl Db {
     /// Opens `url` read-only and detects its schema.
     pub async fn open(url: &DbUrl) -> Result<Db> {
         let pool = Pool::connect(url, Access::ReadOnly).await?;
-        Db::from_pool(pool).await
+        // SQLite opens any file lazily: a file that is not a database fails at the first
+        // query, which must still name the file.
+        Db::from_pool(pool).await.map_err(|e| match e {
+            Error::Query { source, .. } => Error::Connect {
+                target: url.display(),
+                reason: describe_connect_error(&source),
+            },
+            e => e,
+        })
     }
 
     /// Wraps an open pool, detecting the schema.
     pub async fn from_pool(pool: Pool) -> Result<Db> {
         let schema = Schema::detect(&pool.columns().await?)?;
         tracing::info!(schema = schema.name(), "tt-bot schema detected");
-        Ok(Db { pool, schema })
+        Ok(Db {
+            pool,
+            schema,
+            rollup: None,
+        })
+    }
+
+    /// Answers the download counters and graphs from `rollup` from now on.
+    pub fn with_rollup(mut self, rollup: Rollup) -> Db {
+        self.rollup = Some(rollup);
+        self
+    }
+
+    /// The same database with every figure queried directly (the reference the rollup is
+    /// checked against).
+    pub fn without_rollup(&self) -> Db {
+        Db {
+            pool: self.pool.clone(),
+            schema: self.schema,
+            rollup: None,
+        }
+    }
+
+    pub fn rollup(&self) -> Option<&Rollup> {
+        self.rollup.as_ref()
     }
 
     pub fn schema(&self) -> Schema {
@@ -377,11 +435,28 @@ impl Db {
         &self.pool
     }
 
-    /// The counters of SPEC §2 for several chat types at once, in one scan per table.
-    /// `since` is `now - period` (rows strictly after it count), `None` for all time.
+    /// The counters of SPEC §2 for several chat types at once. `since` is `now - period`
+    /// (rows strictly after it count), `None` for all time. From the rollup when one is
+    /// attached and can answer exactly, otherwise directly.
     pub async fn counters(&self, types: &[ChatType], since: Option<i64>) -> Result<Vec<Counters>> {
+        if let Some(r) = &self.rollup {
+            match r.counters(self, types, since).await {
+                Ok(Some(c)) => return Ok(c),
+                Ok(None) => {}
+                Err(e) => r.note_failure(&e),
+            }
+        }
+        self.direct_counters(types, since).await
+    }
+
+    /// [`Self::counters`] straight from the tables, in one scan per table.
+    pub async fn direct_counters(
+        &self,
+        types: &[ChatType],
+        since: Option<i64>,
+    ) -> Result<Vec<Counters>> {
         let (chats, music, videos) = tokio::try_join!(
-            self.count_chats(types, since),
+            self.direct_chats(types, since),
             self.count_downloads("music", None, types, since),
             self.count_downloads("videos", Some(self.schema.image_predicate()), types, since),
         )?;
@@ -409,7 +484,12 @@ impl Db {
         })
     }
 
-    async fn count_chats(&self, types: &[ChatType], since: Option<i64>) -> Result<Vec<i64>> {
+    /// The Chats counter (rows of `users`) per chat type.
+    pub(crate) async fn direct_chats(
+        &self,
+        types: &[ChatType],
+        since: Option<i64>,
+    ) -> Result<Vec<i64>> {
         let cols: Vec<String> = types
             .iter()
             .map(|t| format!("COUNT(CASE WHEN {} THEN 1 END)", t.sql_filter()))
@@ -485,14 +565,28 @@ impl Db {
         })
     }
 
-    /// Counts `kind` by bucket for the graph of `period` (SPEC §4), ending at `now`.
+    /// Counts `kind` by bucket for the graph of `period` (SPEC §4), ending at `now`. From
+    /// the rollup when one is attached and can answer exactly, otherwise directly.
     pub async fn series(&self, kind: GraphKind, period: Period, now: i64) -> Result<Series> {
+        if let Some(r) = &self.rollup {
+            match r.series(self, kind, period, now).await {
+                Ok(Some(s)) => return Ok(s),
+                Ok(None) => {}
+                Err(e) => r.note_failure(&e),
+            }
+        }
+        self.direct_series(kind, period, now).await
+    }
+
+    /// [`Self::series`] straight from the table (GROUP BY bucket in the database).
+    pub async fn direct_series(&self, kind: GraphKind, period: Period, now: i64) -> Result<Series> {
         let window = period.graph_window();
         let (table, col) = graph_source(kind);
         let b = window.bucket;
         let lower = window.range.map(|r| now - r);
+        // Floor, not truncating division, so that times before 1970 land in their bucket.
         let sql = format!(
-            "SELECT ({col} / {b}) * {b} AS bucket, COUNT(*) FROM {table} \
+            "SELECT {col} - (({col} % {b}) + {b}) % {b} AS bucket, COUNT(*) FROM {table} \
              WHERE user_id <> 0 AND {col} <= $1{} GROUP BY bucket ORDER BY bucket",
             match lower {
                 Some(_) => format!(" AND {col} > $2"),
@@ -628,6 +722,125 @@ impl Db {
                 .await
                 .map_err(Error::query("the list of users"))
         })
+    }
+}
+
+/// An index that makes a direct query cheap; created only by `tt-stats db indexes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub name: &'static str,
+    pub table: &'static str,
+    pub column: &'static str,
+    /// Which figures it speeds up.
+    pub why: &'static str,
+}
+
+/// The indexes `tt-stats db indexes` creates.
+pub const INDEXES: &[IndexSpec] = &[
+    IndexSpec {
+        name: "tt_stats_users_registered_at",
+        table: "users",
+        column: "registered_at",
+        why: "Chats in a period, the registrations graph",
+    },
+    IndexSpec {
+        name: "tt_stats_videos_downloaded_at",
+        table: "videos",
+        column: "downloaded_at",
+        why: "video counters in a period, the videos graph",
+    },
+    IndexSpec {
+        name: "tt_stats_music_downloaded_at",
+        table: "music",
+        column: "downloaded_at",
+        why: "music counters in a period, the music graph",
+    },
+    IndexSpec {
+        name: "tt_stats_videos_user_id",
+        table: "videos",
+        column: "user_id",
+        why: "the user card and download history",
+    },
+    IndexSpec {
+        name: "tt_stats_music_user_id",
+        table: "music",
+        column: "user_id",
+        why: "the user card",
+    },
+];
+
+impl IndexSpec {
+    /// The statement that creates it: concurrently on PostgreSQL, so tt-bot keeps writing.
+    pub fn create_sql(&self, postgres: bool) -> String {
+        let concurrently = if postgres { "CONCURRENTLY " } else { "" };
+        format!(
+            "CREATE INDEX {concurrently}IF NOT EXISTS {} ON {} ({})",
+            self.name, self.table, self.column
+        )
+    }
+}
+
+impl Pool {
+    /// `(table, column, index)` for every index of the tt-bot tables by its first column,
+    /// so an index tt-bot already has is not duplicated.
+    pub async fn leading_index_columns(&self) -> Result<Vec<(String, String, String)>> {
+        let sql = if self.is_postgres() {
+            "SELECT t.relname::text, a.attname::text, c.relname::text FROM pg_index i \
+             JOIN pg_class t ON t.oid = i.indrelid JOIN pg_class c ON c.oid = i.indexrelid \
+             JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0] \
+             WHERE t.relname IN ('users', 'videos', 'music') AND i.indisvalid \
+             AND t.relnamespace = current_schema()::regnamespace"
+        } else {
+            "SELECT m.name, ii.name, il.name FROM sqlite_master m, pragma_index_list(m.name) il, \
+             pragma_index_info(il.name) ii \
+             WHERE m.type = 'table' AND m.name IN ('users', 'videos', 'music') AND ii.seqno = 0"
+        };
+        on_pool!(self, p => {
+            sqlx::query_as::<_, (String, String, String)>(sql)
+                .fetch_all(p)
+                .await
+                .map_err(Error::query("the existing indexes"))
+        })
+    }
+
+    /// Creates one index (the pool must be read-write). On PostgreSQL it is built
+    /// concurrently, outside any transaction; an invalid leftover of an interrupted build
+    /// is dropped and built again.
+    pub async fn create_index(&self, spec: &IndexSpec) -> Result<()> {
+        let what = "creating an index";
+        match self {
+            Pool::Postgres(p) => {
+                let invalid: Option<bool> = sqlx::query_scalar(
+                    "SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                     WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace",
+                )
+                .bind(spec.name)
+                .fetch_optional(p)
+                .await
+                .map_err(Error::query(what))?;
+                if invalid == Some(true) {
+                    tracing::warn!(
+                        index = spec.name,
+                        "dropping an invalid index left by an interrupted build"
+                    );
+                    sqlx::raw_sql(&format!("DROP INDEX CONCURRENTLY IF EXISTS {}", spec.name))
+                        .execute(p)
+                        .await
+                        .map_err(Error::query(what))?;
+                }
+                sqlx::raw_sql(&spec.create_sql(true))
+                    .execute(p)
+                    .await
+                    .map_err(Error::query(what))?;
+            }
+            Pool::Sqlite(p) => {
+                sqlx::query(&spec.create_sql(false))
+                    .execute(p)
+                    .await
+                    .map_err(Error::query(what))?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -42,6 +42,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// tt-stats' own rollup state file could not be used.
+    #[error("the rollup state file {path}: {reason}")]
+    Rollup { path: String, reason: String },
+
     /// Rendering a graph failed.
     #[error("cannot render the graph: {0}")]
     Render(String),

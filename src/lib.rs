@@ -14,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graph;
+pub mod rollup;
 pub mod schedule;
 pub mod seed;
 pub mod stats;

@@ -121,11 +121,12 @@ pub struct TestDb {
 impl TestDb {
     /// Creates a new database with the tt-bot tables of `schema` and no rows.
     pub async fn new(backend: Backend, schema: Schema) -> TestDb {
-        let db = TestDb::empty(backend).await;
+        let mut db = TestDb::empty(backend).await;
         tt_stats::seed::create_tables(&db.pool, schema)
             .await
             .expect("creating the tt-bot tables");
-        TestDb { schema, ..db }
+        db.schema = schema;
+        db
     }
 
     /// A new database with no tables at all (for tests of foreign layouts). `schema` is
@@ -184,6 +185,45 @@ impl TestDb {
         let db = TestDb::new(backend, schema).await;
         db.insert(data).await;
         db
+    }
+
+    /// Closes the read-write pool, and for SQLite waits until the last connection has
+    /// checkpointed its write-ahead log into the file: afterwards nothing but the code
+    /// under test touches the database.
+    pub async fn close_pool(&self) {
+        self.pool.close().await;
+        if let Some(file) = self.sqlite_file() {
+            let wal = PathBuf::from(format!("{}-wal", file.display()));
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while wal.exists() {
+                if std::time::Instant::now() > deadline {
+                    let holders: Vec<String> = std::fs::read_dir("/proc")
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .filter_map(|p| {
+                            let fds = std::fs::read_dir(p.path().join("fd")).ok()?;
+                            let hit = fds.flatten().any(|fd| {
+                                std::fs::read_link(fd.path())
+                                    .is_ok_and(|l| l.starts_with(file.parent().unwrap()))
+                            });
+                            let cmd = std::fs::read_to_string(p.path().join("cmdline")).ok()?;
+                            hit.then(|| format!("{:?} {}", p.file_name(), cmd.replace('\0', " ")))
+                        })
+                        .collect();
+                    panic!("{} stays; held by {holders:?}", wal.display());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    /// SQLite: the database file.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        match &self.db_url {
+            DbUrl::Sqlite(p) => Some(p.clone()),
+            DbUrl::Postgres(_) => None,
+        }
     }
 
     /// Runs one statement through the read-write pool (DDL of odd layouts and the like).
@@ -280,17 +320,41 @@ impl TestDb {
     }
 
     /// Closes the pool and removes the database (PostgreSQL) or its directory (SQLite).
-    pub async fn cleanup(self) {
+    /// Dropping a `TestDb` does the same (a failed test leaves nothing behind), but
+    /// without closing the pool first.
+    pub async fn cleanup(mut self) {
         self.pool.close().await;
-        if let Some(name) = &self.pg_name {
-            if let Ok(mut admin) = sqlx::PgConnection::connect(&test_pg_url()).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await;
-                let _ = admin.close().await;
-            }
+        if let Some(name) = self.pg_name.take() {
+            drop_pg_database(&name).await;
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            // Drop may run inside an async test or while unwinding: do the async work on a
+            // runtime of its own, on a thread of its own.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(drop_pg_database(&name));
+                }
+            })
+            .join();
         }
         // SQLite: dropping `dir` removes the file.
+    }
+}
+
+async fn drop_pg_database(name: &str) {
+    if let Ok(mut admin) = sqlx::PgConnection::connect(&test_pg_url()).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await;
+        let _ = admin.close().await;
     }
 }
 

@@ -1,0 +1,26 @@
+# tt-stats: the statistics bot for tt-bot operators.
+# Build:  docker build -t tt-stats .
+# Run:    docker run --env-file .env tt-stats            (the bot)
+#         docker run --env-file .env tt-stats report     (any other command)
+
+FROM rust:1.95-slim-bookworm AS builder
+WORKDIR /src
+# TLS is rustls and the graph fonts are embedded, so no system libraries are needed; the
+# C compiler of the rust image builds sqlx's bundled SQLite.
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY assets ./assets
+RUN cargo build --release --locked \
+    && strip target/release/tt-stats
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --create-home --home-dir /app --uid 10001 ttstats
+COPY --from=builder /src/target/release/tt-stats /usr/local/bin/tt-stats
+USER ttstats
+WORKDIR /app
+# Logs go to stderr; SIGTERM (docker stop) shuts the bot down cleanly.
+ENTRYPOINT ["tt-stats"]
+CMD ["bot"]

@@ -1,1 +1,0 @@
-//! The operators' Telegram bot (SPEC §3).
