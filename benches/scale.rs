@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo bench --bench scale -- [--scales 100k,1m,10m] [--runs 5] [--indexes]
-//!                              [--schema current|legacy] [--reseed] [--no-memory]
+//!                              [--schema current|legacy] [--reseed] [--no-memory] [--no-rollup]
 //! ```
 //!
 //! * `--scales`: comma-separated dataset sizes, by number of videos (`100k`, `1m`, `10m`, or a
@@ -19,11 +19,17 @@
 //! * `--schema`: which tt-bot schema to generate. Default `current`.
 //! * `--reseed`: drop and regenerate the databases even if they already hold the dataset.
 //! * `--no-memory`: skip the peak-memory measurement of the `tt-stats` process.
+//! * `--no-rollup`: measure tt-stats without its rollup (direct queries only).
 //!
 //! `BENCH_PG_URL` names the server (default `postgres://postgres@127.0.0.1:5432/postgres`).
 //! Each scale gets its own database `tt_bench_<scale>`, kept between runs: a database whose
 //! marker comment says it holds exactly the requested dataset is reused, not regenerated.
 //! Results are printed as a table and written as Markdown to `target/bench-scale.md`.
+//!
+//! tt-stats runs as the bot does: the library's `Db` with its rollup attached (built afresh
+//! in `target/` at the start of each scale; the build is timed). After the cases, 1,000 rows
+//! are appended with the generator, the rollup refresh is timed and checked against the
+//! direct queries, and the rows are deleted again.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -33,9 +39,12 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
+use indicatif::{ProgressBar, ProgressDrawTarget};
 use sqlx::Executor as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use tt_stats::db::{Db, DbUrl, Pool, Schema};
+use tt_stats::db::{Access, Db, DbUrl, Pool, Schema};
+use tt_stats::rollup::Rollup;
+use tt_stats::seed::SeedOptions;
 use tt_stats::stats::{
     ChatType, Counters, Download, GraphKind, OtherData, Period, Series, Summary, UserCard, floor_to,
 };
@@ -45,8 +54,6 @@ const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// A baseline case slower than this gets only [`SLOW_RUNS`] runs.
 const SLOW: Duration = Duration::from_secs(2);
 const SLOW_RUNS: usize = 3;
-/// How far back the generated data reaches.
-const SPAN_DAYS: i64 = 730;
 /// Rows appended to measure an incremental refresh (issue 4, item 4).
 const APPEND_ROWS: i64 = 1_000;
 
@@ -94,6 +101,7 @@ struct Opts {
     schema: Schema,
     reseed: bool,
     memory: bool,
+    rollup: bool,
     pg_url: String,
 }
 
@@ -105,6 +113,7 @@ fn parse_args() -> Result<Opts> {
         schema: Schema::Current,
         reseed: false,
         memory: true,
+        rollup: true,
         pg_url: std::env::var("BENCH_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_string()),
     };
     let mut args = std::env::args().skip(1);
@@ -133,8 +142,9 @@ fn parse_args() -> Result<Opts> {
             }
             "--reseed" => o.reseed = true,
             "--no-memory" => o.memory = false,
+            "--no-rollup" => o.rollup = false,
             other => bail!(
-                "unknown argument '{other}'; usage: cargo bench --bench scale -- [--scales 100k,1m,10m] [--runs 5] [--indexes] [--schema current|legacy] [--reseed] [--no-memory]"
+                "unknown argument '{other}'; usage: cargo bench --bench scale -- [--scales 100k,1m,10m] [--runs 5] [--indexes] [--schema current|legacy] [--reseed] [--no-memory] [--no-rollup]"
             ),
         }
     }
@@ -227,7 +237,7 @@ fn marker(scale: &Scale, schema: Schema) -> String {
     )
 }
 
-const GENERATOR: &str = "sql";
+const GENERATOR: &str = "tt_stats::seed::seed, seed 1";
 
 /// Creates (or reuses) the database of `scale` and returns its URL.
 async fn prepare_database(o: &Opts, scale: &Scale, now: i64) -> Result<String> {
@@ -276,94 +286,75 @@ async fn prepare_database(o: &Opts, scale: &Scale, now: i64) -> Result<String> {
     Ok(url)
 }
 
-/// Fills a new database with a deterministic, skewed dataset: a few heavy chats, a tenth
-/// groups, downloads growing towards `now`, a few rows without a time.
+/// Fills a new database with the project's own generator (`tt-stats seed`).
 async fn fill(url: &str, scale: &Scale, schema: Schema, now: i64) -> Result<()> {
-    let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
-    seed::create_tables(&Pool::Postgres(pool.clone()), schema).await?;
-    let mut conn = pool.acquire().await?;
-    conn.execute("SELECT setseed(0.4242)").await?;
-    let span = SPAN_DAYS * 86_400;
-    let uid = |k: &str| {
-        format!("CASE WHEN {k} % 10 = 0 THEN -(1000000000000 + {k}) ELSE 10000000 + {k} END")
+    let pool = Pool::connect(&DbUrl::from_str(url)?, Access::ReadWrite).await?;
+    let opts = SeedOptions {
+        users: scale.users as u64,
+        videos: scale.videos as u64,
+        music: scale.music as u64,
+        schema,
+        end: now,
+        seed: 1,
+        append: false,
+        ..SeedOptions::default()
     };
-    let when = |g: &str| {
-        format!(
-            "CASE WHEN {g} % 1009 = 0 THEN NULL ELSE {now} - floor({span} * power(random(), 2))::bigint END"
-        )
-    };
-    let users = format!(
-        "INSERT INTO users (user_id, registered_at, lang, link, file_mode) \
-         SELECT {}, {}, \
-           (ARRAY['en','ru','es','pt','id','ar','tr','vi'])[1 + floor(8 * power(random(), 2))::int], \
-           CASE WHEN random() < 0.7 THEN NULL WHEN random() < 0.05 THEN '' \
-                ELSE 'ref_' || floor(200 * power(random(), 2))::int END, \
-           random() < 0.15 \
-         FROM generate_series(1, {}) g",
-        uid("g"),
-        when("g"),
-        scale.users
-    );
-    let (link_col, image_col, image_val) = match schema {
-        Schema::Legacy => ("video_link", "is_images", "random() < 0.12"),
-        Schema::Current => (
-            "shared_link",
-            "media_kind",
-            "CASE WHEN random() < 0.12 THEN 'images' ELSE 'video' END",
-        ),
-    };
-    let picked = |n: i64| {
-        format!(
-            "(SELECT g, 1 + floor({} * power(random(), 3))::bigint AS k FROM generate_series(1, {n}) g) s",
-            scale.users
-        )
-    };
-    let videos = format!(
-        "INSERT INTO videos (user_id, downloaded_at, {link_col}, {image_col}) \
-         SELECT {}, {}, 'https://www.tiktok.com/@user/video/' || (7300000000000000000 + g), {image_val} \
-         FROM {}",
-        uid("k"),
-        when("g"),
-        picked(scale.videos)
-    );
-    let music = format!(
-        "INSERT INTO music (user_id, downloaded_at, video_id) SELECT {}, {}, 7300000000000000000 + g FROM {}",
-        uid("k"),
-        when("g"),
-        picked(scale.music)
-    );
-    for sql in [users, videos, music] {
-        conn.execute(sql.as_str()).await?;
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    seed::seed(&pool, &opts, Some(&bar)).await?;
+    bar.finish_and_clear();
+    // Settled tables, as on a long-running tt-bot after autovacuum.
+    if let Pool::Postgres(p) = &pool {
+        for t in ["users", "videos", "music"] {
+            p.execute(format!("VACUUM ANALYZE {t}").as_str()).await?;
+        }
     }
-    for t in ["users", "videos", "music"] {
-        conn.execute(format!("VACUUM ANALYZE {t}").as_str()).await?;
-    }
-    conn.close().await?;
     pool.close().await;
     Ok(())
 }
 
-/// Appends `APPEND_ROWS` videos (for the refresh measurement); returns the first new `pk_id`.
-async fn append_rows(pool: &PgPool, schema: Schema, now: i64) -> Result<i64> {
-    let (first,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(pk_id), 0) + 1 FROM videos")
-        .fetch_one(pool)
-        .await?;
-    let (link_col, image_col, image_val) = match schema {
-        Schema::Legacy => ("video_link", "is_images", "g % 8 = 0"),
-        Schema::Current => (
-            "shared_link",
-            "media_kind",
-            "CASE WHEN g % 8 = 0 THEN 'images' ELSE 'video' END",
-        ),
+/// Appends [`APPEND_ROWS`] downloads (videos and music) with the generator; returns the
+/// first new `pk_id` of each table, so they can be removed again.
+async fn append_rows(url: &str, schema: Schema, now: i64) -> Result<(i64, i64)> {
+    let pool = Pool::connect(&DbUrl::from_str(url)?, Access::ReadWrite).await?;
+    let Pool::Postgres(pg) = &pool else {
+        bail!("not PostgreSQL")
     };
-    sqlx::query(&format!(
-        "INSERT INTO videos (user_id, downloaded_at, {link_col}, {image_col}) \
-         SELECT 10000001 + g % 500, {now} - g, 'https://www.tiktok.com/@user/video/new' || g, {image_val} \
-         FROM generate_series(1, {APPEND_ROWS}) g"
-    ))
-    .execute(pool)
-    .await?;
+    let next = async |t: &str| -> Result<i64> {
+        Ok(
+            sqlx::query_scalar::<_, i64>(&format!("SELECT COALESCE(MAX(pk_id), 0) + 1 FROM {t}"))
+                .fetch_one(pg)
+                .await?,
+        )
+    };
+    let first = (next("videos").await?, next("music").await?);
+    let opts = SeedOptions {
+        users: 0,
+        videos: (APPEND_ROWS * 4 / 5) as u64,
+        music: (APPEND_ROWS / 5) as u64,
+        schema,
+        end: now,
+        seed: 2,
+        append: true,
+        ..SeedOptions::default()
+    };
+    seed::seed(&pool, &opts, None).await?;
+    pool.close().await;
     Ok(first)
+}
+
+/// Removes the rows [`append_rows`] added, restoring the dataset the marker describes.
+async fn remove_appended(url: &str, first: (i64, i64)) -> Result<()> {
+    let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
+    sqlx::query("DELETE FROM videos WHERE pk_id >= $1")
+        .bind(first.0)
+        .execute(&pool)
+        .await?;
+    sqlx::query("DELETE FROM music WHERE pk_id >= $1")
+        .bind(first.1)
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    Ok(())
 }
 
 async fn list_indexes(pool: &PgPool) -> Result<Vec<String>> {
@@ -589,6 +580,7 @@ struct Report {
     rows: Vec<Row>,
     memory: Vec<(String, Result<(f64, Duration), String>)>,
     refresh: Option<String>,
+    rollup_build: Option<String>,
     render_note: Option<String>,
 }
 
@@ -643,7 +635,25 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
     for i in &indexes {
         println!("  {i}");
     }
-    let db = Db::open(&DbUrl::from_str(&url)?).await?;
+    let mut db = Db::open(&DbUrl::from_str(&url)?).await?;
+    // A fresh rollup per run: its first refresh is the one-off build an operator pays once.
+    let rollup_path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("target/bench-rollup-{}.sqlite", scale.label));
+    remove_rollup(&rollup_path);
+    let mut rollup_build = None;
+    let rollup = if o.rollup {
+        let r = Rollup::open(&rollup_path).await?;
+        let t = Instant::now();
+        let built = r.refresh(&db).await?;
+        let took = format!("{} ({} rows read)", fmt_dur(t.elapsed()), built.new_rows);
+        println!("rollup built in {took}: {}", rollup_path.display());
+        rollup_build = Some(took);
+        db = db.with_rollup(r.clone());
+        Some(r)
+    } else {
+        println!("rollup off (--no-rollup): tt-stats queries the tables directly");
+        None
+    };
     let schema = db.schema();
     ensure!(
         schema == o.schema,
@@ -777,15 +787,21 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
     if o.memory {
         let png = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-graph.png");
         let png = png.to_string_lossy().into_owned();
-        for args in [
-            vec!["graph", "videos", "--period", "all", "-o", png.as_str()],
-            vec!["report"],
-        ] {
+        let graph = ["graph", "videos", "--period", "all", "-o", png.as_str()];
+        let with = rollup_path.to_string_lossy().into_owned();
+        let mut spawns: Vec<(&[&str], &str, &str)> = Vec::new();
+        if rollup.is_some() {
+            spawns.push((&graph, with.as_str(), "rollup"));
+            spawns.push((&["report"], with.as_str(), "rollup"));
+        }
+        spawns.push((&graph, "off", "direct"));
+        spawns.push((&["report"], "off", "direct"));
+        for (args, rollup_env, how) in spawns {
             let label = format!(
-                "tt-stats {}",
+                "tt-stats {} ({how})",
                 args.iter().take(4).copied().collect::<Vec<_>>().join(" ")
             );
-            let r = peak_rss(bin, &args, &url);
+            let r = peak_rss(bin, args, &url, rollup_env);
             match &r {
                 Ok((mb, t)) => println!("  peak RSS of `{label}`: {mb:.1} MB ({})", fmt_dur(*t)),
                 Err(e) => println!("  peak RSS of `{label}`: failed: {e}"),
@@ -794,13 +810,30 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
         }
     }
 
-    // Item 4 of issue 4: only a rollup makes a refresh cheaper than a full recount.
-    let refresh = None::<String>;
-    let _ = (append_rows, APPEND_ROWS);
-    match &refresh {
-        Some(r) => println!("  refresh after {APPEND_ROWS} new rows: {r}"),
-        None => println!("  refresh after {APPEND_ROWS} new rows: n/a (no rollup in this build)"),
+    // Item 4 of issue 4: with the rollup, a refresh reads only the rows added since the last.
+    let mut refresh = None;
+    if let Some(r) = &rollup {
+        let first = append_rows(&url, schema, now).await?;
+        let t = Instant::now();
+        let done = r.refresh(&db).await?;
+        let took = t.elapsed();
+        let check = r.check(&db).await?;
+        remove_appended(&url, first).await?;
+        ensure!(
+            check.is_ok(),
+            "MISMATCH: the rollup differs from the direct queries after appending rows: {:?}",
+            check.mismatches
+        );
+        let line = format!(
+            "{} ({} new rows read, rollup consistent)",
+            fmt_dur(took),
+            done.new_rows
+        );
+        println!("  refresh after {APPEND_ROWS} new rows: {line}");
+        refresh = Some(line);
+        r.close().await;
     }
+    remove_rollup(&rollup_path);
 
     db.pool().close().await;
     base.close().await;
@@ -810,17 +843,32 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
         rows,
         memory,
         refresh,
+        rollup_build,
         render_note: note,
     })
 }
 
+fn remove_rollup(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+}
+
 /// Runs the tt-stats binary with `args` against `url`, returning its peak resident memory in
 /// MB (the kernel's `ru_maxrss`) and its wall time.
-fn peak_rss(bin: &str, args: &[&str], url: &str) -> std::result::Result<(f64, Duration), String> {
+fn peak_rss(
+    bin: &str,
+    args: &[&str],
+    url: &str,
+    rollup: &str,
+) -> std::result::Result<(f64, Duration), String> {
     let t = Instant::now();
     let child = Command::new(bin)
         .args(args)
         .env("DB_URL", url)
+        .env("ROLLUP_PATH", rollup)
         .env("LOG_LEVEL", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -909,6 +957,17 @@ fn markdown(reports: &[Report], machine: &str) -> String {
             "### {}: {} videos, {} users, {} music\n",
             s.label, s.videos, s.users, s.music
         );
+        match &rep.rollup_build {
+            Some(b) => {
+                let _ = writeln!(
+                    md,
+                    "tt-stats with its rollup; rollup build (first refresh): {b}.\n"
+                );
+            }
+            None => {
+                let _ = writeln!(md, "tt-stats without the rollup (direct queries).\n");
+            }
+        }
         if rep.indexes.is_empty() {
             let _ = writeln!(md, "Indexes: none (primary keys only).\n");
         } else {
@@ -951,7 +1010,7 @@ fn markdown(reports: &[Report], machine: &str) -> String {
             None => {
                 let _ = writeln!(
                     md,
-                    "- refresh after {APPEND_ROWS} new rows: n/a (no rollup in this build)"
+                    "- refresh after {APPEND_ROWS} new rows: n/a (rollup off)"
                 );
             }
         }
