@@ -645,7 +645,11 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
         let r = Rollup::open(&rollup_path).await?;
         let t = Instant::now();
         let built = r.refresh(&db).await?;
-        let took = format!("{} ({} rows read)", fmt_dur(t.elapsed()), built.new_rows);
+        let took = format!(
+            "{}{}",
+            fmt_dur(t.elapsed()),
+            if built.rebuilt { ", a full build" } else { "" }
+        );
         println!("rollup built in {took}: {}", rollup_path.display());
         rollup_build = Some(took);
         db = db.with_rollup(r.clone());

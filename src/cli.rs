@@ -583,15 +583,7 @@ async fn write_graph(series: &crate::stats::Series, path: &Path) -> Result<()> {
 
 async fn seed_command(cfg: &DbConfig, opts: &SeedOptions) -> Result<()> {
     let pool = Pool::connect(&cfg.db_url, Access::ReadWrite).await?;
-    let bar =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:>8} [{bar:40}] {human_pos}/{human_len} rows, {per_sec}, eta {eta}",
-        )
-        .expect("valid progress template")
-        .progress_chars("=> "),
-    );
+    let bar = seed_progress_bar();
     let result = crate::seed::seed(&pool, opts, Some(&bar)).await;
     bar.finish_and_clear();
     pool.close().await;
@@ -611,6 +603,105 @@ async fn seed_command(cfg: &DbConfig, opts: &SeedOptions) -> Result<()> {
     Ok(())
 }
 
-async fn demo(_db: &DbConfig, _out: &Path) -> Result<()> {
-    anyhow::bail!("the demo is not ready yet")
+/// The seeding progress bar, on standard error (hidden when it is not a terminal).
+fn seed_progress_bar() -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>8} [{bar:40}] {human_pos}/{human_len} rows, {per_sec}, eta {eta}",
+        )
+        .expect("valid progress template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// The demo dataset: a small tt-bot of about a year and a half.
+fn demo_seed_options() -> SeedOptions {
+    SeedOptions {
+        users: 20_000,
+        videos: 300_000,
+        music: 60_000,
+        schema: Schema::Current,
+        days: 400,
+        end: now(),
+        seed: 42,
+        append: false,
+    }
+}
+
+/// Whether `url` already holds a tt-bot database with rows, which the demo then reuses.
+async fn holds_tt_bot_rows(url: &crate::db::DbUrl) -> Result<bool> {
+    if let crate::db::DbUrl::Sqlite(path) = url
+        && !path.exists()
+    {
+        return Ok(false);
+    }
+    let db = match Db::open(url).await {
+        Ok(db) => db,
+        Err(crate::Error::Schema { .. }) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let s = db.summary(None).await?;
+    db.pool().close().await;
+    Ok([s.users, s.groups]
+        .iter()
+        .any(|c| c.chats + c.videos + c.music > 0))
+}
+
+async fn demo(cfg: &DbConfig, out: &Path) -> Result<()> {
+    let url = &cfg.db_url;
+    if holds_tt_bot_rows(url).await? {
+        eprintln!(
+            "Reusing the tt-bot data in {} (delete it for a fresh demo).",
+            url.display()
+        );
+    } else {
+        eprintln!("Filling {} with a synthetic tt-bot dataset…", url.display());
+        seed_command(cfg, &demo_seed_options()).await?;
+    }
+
+    let db = open(cfg).await?;
+    let now = now();
+    let (overall, daily, referrals, other) = tokio::try_join!(
+        db.summary(None),
+        db.summary(since(now, Period::Day)),
+        db.top_referrals(10),
+        db.other_data(10),
+    )?;
+    println!();
+    print_text(&text::quick_stats(&overall, &daily), false);
+    println!();
+    print_text(&text::referrals(&referrals), false);
+    println!();
+    print_text(&text::other(&other), false);
+
+    tokio::fs::create_dir_all(out)
+        .await
+        .map_err(|source| crate::Error::Io {
+            path: out.to_path_buf(),
+            source,
+        })?;
+    let mut written = Vec::new();
+    for kind in GraphKind::ALL {
+        for period in Period::ALL {
+            let series = db.series(kind, period, now).await?;
+            let path = out.join(format!("{kind}-{period}.png"));
+            write_graph(&series, &path).await?;
+            written.push(path);
+        }
+    }
+    println!();
+    println!("Graphs written to {}/:", out.display());
+    for p in &written {
+        println!("  {}", p.display());
+    }
+    if let Some((busiest, _)) = other.top_chats.first() {
+        println!();
+        println!(
+            "Try next: tt-stats user {busiest}   ·   tt-stats history {busiest}   ·   tt-stats --help"
+        );
+    }
+    Ok(())
 }
