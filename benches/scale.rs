@@ -861,7 +861,7 @@ fn remove_rollup(path: &std::path::Path) {
 }
 
 /// Runs the tt-stats binary with `args` against `url`, returning its peak resident memory in
-/// MB (the kernel's `ru_maxrss`) and its wall time.
+/// MB (`VmHWM`, polled) and its wall time.
 fn peak_rss(
     bin: &str,
     args: &[&str],
@@ -878,19 +878,34 @@ fn peak_rss(
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot run {bin}: {e}"))?;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: the pid is our unreaped child; the pointers are valid for the call.
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    // The kernel's ru_maxrss would be useless here: exec keeps the high-water mark of the
+    // address space it replaces, which after a vfork-style spawn is this (large) process's.
+    // VmHWM belongs to the child's own address space; it only grows, so the last reading
+    // before exit is the peak (to within one polling interval).
+    let mut child = child;
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0u64;
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(&status_path) {
+            if let Some(kb) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak_kb = peak_kb.max(kb);
+            }
+        }
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            Err(e) => return Err(format!("waiting for {bin}: {e}")),
+        }
+    };
     let elapsed = t.elapsed();
-    if pid < 0 {
-        return Err(format!("wait4: {}", std::io::Error::last_os_error()));
+    if !status.success() {
+        return Err(format!("{bin} failed: {status}"));
     }
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        return Err(format!("exited with code {}", libc::WEXITSTATUS(status)));
-    }
-    Ok((usage.ru_maxrss as f64 / 1024.0, elapsed))
+    Ok((peak_kb as f64 / 1024.0, elapsed))
 }
 
 // ---------------------------------------------------------------------------------------
