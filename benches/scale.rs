@@ -574,11 +574,14 @@ struct Row {
     ours: std::result::Result<(Duration, usize), String>,
 }
 
+/// Peak resident memory in MB and wall time of one tt-stats process, or why it failed.
+type Memory = std::result::Result<(f64, Duration), String>;
+
 struct Report {
     scale: Scale,
     indexes: Vec<String>,
     rows: Vec<Row>,
-    memory: Vec<(String, Result<(f64, Duration), String>)>,
+    memory: Vec<(String, Memory)>,
     refresh: Option<String>,
     rollup_build: Option<String>,
     render_note: Option<String>,
@@ -862,12 +865,7 @@ fn remove_rollup(path: &std::path::Path) {
 
 /// Runs the tt-stats binary with `args` against `url`, returning its peak resident memory in
 /// MB (`VmHWM`, polled) and its wall time.
-fn peak_rss(
-    bin: &str,
-    args: &[&str],
-    url: &str,
-    rollup: &str,
-) -> std::result::Result<(f64, Duration), String> {
+fn peak_rss(bin: &str, args: &[&str], url: &str, rollup: &str) -> Memory {
     let t = Instant::now();
     let child = Command::new(bin)
         .args(args)
@@ -886,14 +884,13 @@ fn peak_rss(
     let status_path = format!("/proc/{}/status", child.id());
     let mut peak_kb = 0u64;
     let status = loop {
-        if let Ok(s) = std::fs::read_to_string(&status_path) {
-            if let Some(kb) = s
+        if let Ok(s) = std::fs::read_to_string(&status_path)
+            && let Some(kb) = s
                 .lines()
                 .find_map(|l| l.strip_prefix("VmHWM:"))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            {
-                peak_kb = peak_kb.max(kb);
-            }
+        {
+            peak_kb = peak_kb.max(kb);
         }
         match child.try_wait() {
             Ok(Some(st)) => break st,
