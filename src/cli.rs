@@ -196,7 +196,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             if with_footer {
                 body.push_str(&text::footer(now, &footer.time_zones.0));
             }
-            print_text(&body, html);
+            print_text(&body, html)?;
             Ok(())
         }
         Command::Graph {
@@ -207,12 +207,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             let db = open(&cli.db).await?;
             let series = db.series(kind, period, now()).await?;
             write_graph(&series, &output).await?;
-            println!(
+            print_line(&format!(
                 "{} ({} {} in range)",
                 output.display(),
                 series.total(),
                 kind.unit()
-            );
+            ))?;
             Ok(())
         }
         Command::User { id } => {
@@ -220,7 +220,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let db = open(&cli.db).await?;
             match db.user_card(id).await? {
                 Some(card) => {
-                    print_text(&text::user_card(&card), false);
+                    print_text(&text::user_card(&card), false)?;
                     Ok(())
                 }
                 None => anyhow::bail!("user {id} not found"),
@@ -236,20 +236,18 @@ pub async fn run(cli: Cli) -> Result<()> {
                     write_file(&path, &csv).await?;
                     eprintln!("{}: {} downloads", path.display(), rows.len());
                 }
-                None => std::io::stdout()
-                    .write_all(&csv)
-                    .context("cannot write to standard output")?,
+                None => write_stdout(&csv)?,
             }
             Ok(())
         }
         Command::Referrals => {
             let db = open(&cli.db).await?;
-            print_text(&text::referrals(&db.top_referrals(10).await?), false);
+            print_text(&text::referrals(&db.top_referrals(10).await?), false)?;
             Ok(())
         }
         Command::Other => {
             let db = open(&cli.db).await?;
-            print_text(&text::other(&db.other_data(10).await?), false);
+            print_text(&text::other(&db.other_data(10).await?), false)?;
             Ok(())
         }
         Command::Seed {
@@ -284,11 +282,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             let db = open(&cli.db).await?;
             let ids = db.all_user_ids().await?;
             let answer = client.upload(&ids).await?;
-            println!(
+            print_line(&format!(
                 "uploaded {} chat ids to Botstat: {}",
                 ids.len(),
                 answer.trim()
-            );
+            ))?;
             Ok(())
         }
         Command::Bot {
@@ -556,11 +554,25 @@ pub fn since(now: i64, period: Period) -> Option<i64> {
     }
 }
 
-fn print_text(html: &str, keep_html: bool) {
+fn print_text(html: &str, keep_html: bool) -> Result<()> {
     if keep_html {
-        println!("{html}");
+        print_line(html)
     } else {
-        println!("{}", text::to_plain(html));
+        print_line(&text::to_plain(html))
+    }
+}
+
+fn print_line(line: &str) -> Result<()> {
+    write_stdout(format!("{line}\n").as_bytes())
+}
+
+/// Writes to standard output; a closed pipe (`tt-stats other | head -3`) is not an error,
+/// the reader simply wanted no more.
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to standard output"),
     }
 }
 
@@ -670,12 +682,12 @@ async fn demo(cfg: &DbConfig, out: &Path) -> Result<()> {
         db.top_referrals(10),
         db.other_data(10),
     )?;
-    println!();
-    print_text(&text::quick_stats(&overall, &daily), false);
-    println!();
-    print_text(&text::referrals(&referrals), false);
-    println!();
-    print_text(&text::other(&other), false);
+    print_line("")?;
+    print_text(&text::quick_stats(&overall, &daily), false)?;
+    print_line("")?;
+    print_text(&text::referrals(&referrals), false)?;
+    print_line("")?;
+    print_text(&text::other(&other), false)?;
 
     tokio::fs::create_dir_all(out)
         .await

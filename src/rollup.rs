@@ -10,6 +10,10 @@
 //! * `chats`: per chat, rows, image rows and the last (image) download time. "Unique chats in
 //!   the last P" is the number of chats whose last time is after `now - P`, which is exact
 //!   because `max(t) > s` holds exactly when some row has `t > s`.
+//! * `last_hours` / `last_seconds`: how many chats have their last (image) download in each
+//!   hour, and in each second of the kept days, moved as a chat's last time moves. Counting
+//!   the chats active after `s` is then a sum over a few hundred buckets, not a scan of the
+//!   active chats (hundreds of thousands on a busy day).
 //! * `totals`: all-time rows, image rows, chats and image chats per kind and chat sign
 //!   (NULL times included, as in the direct queries).
 //! * `hours`: rows per UTC hour (NULL times excluded): the full hours of a window and every
@@ -49,7 +53,7 @@ use crate::{Error, Result, on_pool};
 pub const DEFAULT_ROLLUP_PATH: &str = "tt-stats-rollup.sqlite";
 
 /// The layout of the state file; a file of another version is rebuilt.
-pub const FORMAT_VERSION: i64 = 1;
+pub const FORMAT_VERSION: i64 = 2;
 
 /// How far back per-second counts are kept: the longest window with a partial hour at its
 /// start is the month graph (32 days), plus a day of margin.
@@ -61,10 +65,14 @@ pub const GAP_TTL: i64 = 15 * 60;
 /// At most this many gaps are remembered per table (the newest are kept).
 const MAX_GAPS: usize = 256;
 
+/// How many ids below the build's watermark are watched for late commits.
+const RECENT_IDS: i64 = 10_000;
+
 /// Rows fetched per round trip when catching up.
 const FETCH_BATCH: i64 = 20_000;
 
-/// Rows per multi-row INSERT into the state file (each binds at most 6 values).
+/// Rows per multi-row INSERT into the state file (each binds at most 6 values). Their SQL
+/// varies with the row count, so they are not kept as prepared statements.
 const WRITE_CHUNK: usize = 1_000;
 
 /// How long a process waits for another one's refresh before answering directly.
@@ -223,7 +231,7 @@ struct Fresh<'a> {
 }
 
 /// The watermarks and bookkeeping of the state file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Meta {
     source: Option<String>,
     built: bool,
@@ -263,8 +271,12 @@ const DDL: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS chats (kind INTEGER NOT NULL, user_id INTEGER NOT NULL, \
      n INTEGER NOT NULL, img INTEGER NOT NULL, last_t INTEGER, last_img_t INTEGER, \
      PRIMARY KEY (kind, user_id)) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS chats_last_t ON chats (kind, last_t)",
-    "CREATE INDEX IF NOT EXISTS chats_last_img_t ON chats (kind, last_img_t)",
+    "CREATE TABLE IF NOT EXISTS last_hours (kind INTEGER NOT NULL, img INTEGER NOT NULL, \
+     hour INTEGER NOT NULL, sign INTEGER NOT NULL, chats INTEGER NOT NULL, \
+     PRIMARY KEY (kind, img, hour, sign)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS last_seconds (kind INTEGER NOT NULL, img INTEGER NOT NULL, \
+     t INTEGER NOT NULL, sign INTEGER NOT NULL, chats INTEGER NOT NULL, \
+     PRIMARY KEY (kind, img, t, sign)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS totals (kind INTEGER NOT NULL, sign INTEGER NOT NULL, \
      n INTEGER NOT NULL, img INTEGER NOT NULL, chats INTEGER NOT NULL, img_chats INTEGER NOT NULL, \
      PRIMARY KEY (kind, sign)) WITHOUT ROWID",
@@ -278,7 +290,74 @@ const DDL: &[&str] = &[
      hi INTEGER NOT NULL, seen_at INTEGER NOT NULL, PRIMARY KEY (kind, lo)) WITHOUT ROWID",
 ];
 
-const TABLES: &[&str] = &["meta", "chats", "totals", "hours", "seconds", "gaps"];
+const TABLES: &[&str] = &[
+    "meta",
+    "chats",
+    "totals",
+    "hours",
+    "seconds",
+    "last_hours",
+    "last_seconds",
+    "gaps",
+];
+
+/// Changes to the histograms of last times: (image-only?, time, sign index) → chats.
+type LastDelta = HashMap<(i64, i64, usize), i64>;
+
+fn move_last(h: &mut LastDelta, img: i64, sign: usize, old: Option<i64>, new: Option<i64>) {
+    if old == new {
+        return;
+    }
+    if let Some(t) = old {
+        *h.entry((img, t, sign)).or_default() -= 1;
+    }
+    if let Some(t) = new {
+        *h.entry((img, t, sign)).or_default() += 1;
+    }
+}
+
+/// Adds `h` to the per-hour histogram of last times, and to the per-second one for the
+/// kept seconds.
+async fn apply_lasts(
+    tx: &mut SqliteConnection,
+    kind: i64,
+    h: &LastDelta,
+    secs_from: i64,
+) -> sqlx::Result<()> {
+    let mut hours: HashMap<(i64, i64, usize), i64> = HashMap::new();
+    let mut secs = Vec::new();
+    for (&(img, t, s), &n) in h {
+        if n == 0 {
+            continue;
+        }
+        *hours.entry((img, floor_to(t, HOUR), s)).or_default() += n;
+        if t >= secs_from {
+            secs.push((img, t, s, n));
+        }
+    }
+    let hours: Vec<(i64, i64, usize, i64)> = hours
+        .into_iter()
+        .filter(|e| e.1 != 0)
+        .map(|((i, t, s), n)| (i, t, s, n))
+        .collect();
+    for (table, col, rows) in [("last_hours", "hour", &hours), ("last_seconds", "t", &secs)] {
+        for chunk in rows.chunks(WRITE_CHUNK) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "INSERT INTO {table} (kind, img, {col}, sign, chats) "
+            ));
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(kind)
+                    .push_bind(r.0)
+                    .push_bind(r.1)
+                    .push_bind(sign_value(r.2))
+                    .push_bind(r.3);
+            });
+            q.push(" ON CONFLICT DO UPDATE SET chats = chats + excluded.chats");
+            q.build().persistent(false).execute(&mut *tx).await?;
+        }
+    }
+    Ok(())
+}
 
 /// One chat of the build: `(user_id, rows, image rows, last time, last image time)`.
 type ChatRow = (i64, i64, i64, Option<i64>, Option<i64>);
@@ -477,6 +556,7 @@ impl Rollup {
         let err = self.err();
         let identity = source_identity(db, &self.inner.path)?;
         let mut meta = read_meta(tx).await.map_err(&err)?;
+        let before = meta.clone();
         let now = self.now();
         let mut reason = if force {
             Some("rebuild requested".to_string())
@@ -517,7 +597,7 @@ impl Rollup {
                 rebuilt: true,
                 ..Refreshed::default()
             };
-        } else {
+        } else if meta != before {
             write_meta(tx, &meta).await.map_err(&err)?;
         }
         Ok(out)
@@ -527,11 +607,17 @@ impl Rollup {
     async fn prune(&self, tx: &mut SqliteConnection, meta: &mut Meta, now: i64) -> Result<()> {
         let cutoff = floor_to(now - SECONDS_KEPT, HOUR);
         if cutoff > meta.secs_from {
-            sqlx::query("DELETE FROM seconds WHERE t < ?")
-                .bind(cutoff)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.err())?;
+            for sql in [
+                "DELETE FROM seconds WHERE t < ?",
+                "DELETE FROM last_seconds WHERE t < ? OR chats = 0",
+                "DELETE FROM last_hours WHERE chats = 0 AND ? IS NOT NULL",
+            ] {
+                sqlx::query(sql)
+                    .bind(cutoff)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.err())?;
+            }
             meta.secs_from = cutoff;
         }
         Ok(())
@@ -571,14 +657,16 @@ impl Rollup {
                 kind.table(),
                 cond.join(" OR ")
             );
-            let rows = fetch_rows(db, &sql, &[]).await?;
+            let rows = fetch_rows(db, &sql, &[], false).await?;
             if !rows.is_empty() {
                 late = rows.len() as u64;
                 let mut delta = Delta::default();
                 for r in &rows {
                     delta.add(r, meta.secs_from);
                 }
-                apply(tx, kind, &delta).await.map_err(&err)?;
+                apply(tx, kind, &delta, meta.secs_from)
+                    .await
+                    .map_err(&err)?;
                 // Split each gap around the rows that arrived.
                 for (lo, hi, seen) in &gaps {
                     let inside: Vec<i64> = rows
@@ -619,7 +707,7 @@ impl Rollup {
         );
         let mut new = 0u64;
         loop {
-            let rows = fetch_rows(db, &sql, &[*wm, FETCH_BATCH]).await?;
+            let rows = fetch_rows(db, &sql, &[*wm, FETCH_BATCH], true).await?;
             if rows.is_empty() {
                 break;
             }
@@ -633,7 +721,9 @@ impl Rollup {
                 prev = r.0;
                 delta.add(r, meta.secs_from);
             }
-            apply(tx, kind, &delta).await.map_err(&err)?;
+            apply(tx, kind, &delta, meta.secs_from)
+                .await
+                .map_err(&err)?;
             *wm = prev;
             if (rows.len() as i64) < FETCH_BATCH {
                 break;
@@ -668,7 +758,7 @@ impl Rollup {
         now: i64,
     ) -> Result<()> {
         let err = self.err();
-        for t in ["chats", "totals", "hours", "seconds", "gaps"] {
+        for t in TABLES.iter().filter(|t| **t != "meta") {
             sqlx::query(&format!("DELETE FROM {t}"))
                 .execute(&mut *tx)
                 .await
@@ -720,7 +810,7 @@ impl Rollup {
                         totals[s][3] += i64::from(row.2 > 0);
                         buf.push(row);
                         if buf.len() >= WRITE_CHUNK {
-                            insert_chats(tx, k, &buf).await.map_err(&err)?;
+                            insert_chats(tx, k, &buf, secs_from).await.map_err(&err)?;
                             done += buf.len() as u64;
                             buf.clear();
                             if done.is_multiple_of(200_000) {
@@ -729,7 +819,7 @@ impl Rollup {
                         }
                     }
                 }
-                insert_chats(tx, k, &buf).await.map_err(&err)?;
+                insert_chats(tx, k, &buf, secs_from).await.map_err(&err)?;
                 for (s, t) in totals.iter().enumerate() {
                     sqlx::query(
                         "INSERT INTO totals (kind, sign, n, img, chats, img_chats) VALUES (?, ?, ?, ?, ?, ?)",
@@ -745,45 +835,65 @@ impl Rollup {
                     .map_err(&err)?;
                 }
 
-                // Per hour (all time) and per second (the kept days).
-                for (target, bucket_expr, extra) in [
-                    ("hours", sql_floor("downloaded_at", HOUR), String::new()),
-                    ("seconds", "downloaded_at".to_string(), format!(" AND downloaded_at >= {secs_from}")),
-                ] {
-                    let sql = format!(
-                        "SELECT CAST({bucket_expr} AS BIGINT), CAST(CASE WHEN user_id > 0 THEN 1 ELSE -1 END AS BIGINT), \
-                         COUNT(*), CAST(SUM({flag}) AS BIGINT) FROM {table} \
-                         WHERE user_id <> 0 AND downloaded_at IS NOT NULL AND pk_id <= $1{extra} \
-                         GROUP BY 1, 2",
-                        flag = kind.image_flag(schema),
-                    );
+                // Per second for the kept days and per hour before them, in one scan; the
+                // hours of the kept days are summed from their seconds here.
+                let t = "downloaded_at";
+                let sql = format!(
+                    "SELECT CAST(CASE WHEN {t} >= {secs_from} THEN {t} ELSE {hour} END AS BIGINT) AS b, \
+                     CAST(CASE WHEN user_id > 0 THEN 1 ELSE -1 END AS BIGINT) AS sign, \
+                     COUNT(*), CAST(SUM({flag}) AS BIGINT) FROM {table} \
+                     WHERE user_id <> 0 AND {t} IS NOT NULL AND pk_id <= $1 GROUP BY 1, 2",
+                    hour = sql_floor(t, HOUR),
+                    flag = kind.image_flag(schema),
+                );
+                let mut recent_hours: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
+                {
                     let mut stream = sqlx::query_as::<_, (i64, i64, i64, i64)>(&sql)
                         .bind(top)
                         .fetch(&mut *src);
-                    let mut buf = Vec::new();
+                    let (mut hours, mut seconds) = (Vec::new(), Vec::new());
                     while let Some(row) = stream.try_next().await.map_err(Error::query(what))? {
-                        buf.push(row);
-                        if buf.len() >= WRITE_CHUNK {
-                            insert_buckets(tx, target, k, &buf).await.map_err(&err)?;
-                            buf.clear();
+                        if row.0 >= secs_from {
+                            let h = recent_hours.entry((floor_to(row.0, HOUR), row.1)).or_default();
+                            h.0 += row.2;
+                            h.1 += row.3;
+                            seconds.push(row);
+                            if seconds.len() >= WRITE_CHUNK {
+                                insert_buckets(tx, "seconds", k, &seconds).await.map_err(&err)?;
+                                seconds.clear();
+                            }
+                        } else {
+                            hours.push(row);
+                            if hours.len() >= WRITE_CHUNK {
+                                insert_buckets(tx, "hours", k, &hours).await.map_err(&err)?;
+                                hours.clear();
+                            }
                         }
                     }
-                    insert_buckets(tx, target, k, &buf).await.map_err(&err)?;
+                    insert_buckets(tx, "seconds", k, &seconds).await.map_err(&err)?;
+                    hours.extend(recent_hours.iter().map(|(&(h, s), &(n, i))| (h, s, n, i)));
+                    for chunk in hours.chunks(WRITE_CHUNK) {
+                        insert_buckets(tx, "hours", k, chunk).await.map_err(&err)?;
+                    }
                 }
 
                 // Rows below the watermark that may still commit (recent gaps).
+                let low = (top - RECENT_IDS).max(0);
                 let ids: Vec<i64> = sqlx::query_scalar(&format!(
                     "SELECT CAST(pk_id AS BIGINT) FROM {table} WHERE pk_id > $1 AND pk_id <= $2 ORDER BY pk_id"
                 ))
-                .bind(top - 10_000)
+                .bind(low)
                 .bind(top)
                 .fetch_all(&mut *src)
                 .await
                 .map_err(Error::query(what))?;
-                for w in ids.windows(2) {
-                    if w[1] > w[0] + 1 {
-                        insert_gap(tx, k, w[0], w[1], now).await.map_err(&err)?;
+                // From the bottom of the window: ids below the first one may be in flight too.
+                let mut prev = low;
+                for id in ids {
+                    if id > prev + 1 {
+                        insert_gap(tx, k, prev, id, now).await.map_err(&err)?;
                     }
+                    prev = id;
                 }
                 tracing::info!(table, watermark = top, elapsed_ms = started.elapsed().as_millis() as u64, "rollup built");
             }
@@ -1006,9 +1116,11 @@ async fn source_max_pk(db: &Db, kind: Kind) -> Result<i64> {
     })
 }
 
-async fn fetch_rows(db: &Db, sql: &str, binds: &[i64]) -> Result<Vec<SourceRow>> {
+/// Runs a query for source rows; `persistent` = false for one-off SQL texts, which would
+/// only fill the prepared-statement caches.
+async fn fetch_rows(db: &Db, sql: &str, binds: &[i64], persistent: bool) -> Result<Vec<SourceRow>> {
     on_pool!(db.pool(), p => {
-        let mut q = sqlx::query_as::<_, SourceRow>(sql);
+        let mut q = sqlx::query_as::<_, SourceRow>(sql).persistent(persistent);
         for b in binds {
             q = q.bind(*b);
         }
@@ -1077,10 +1189,22 @@ async fn insert_gap(
         .map(drop)
 }
 
-async fn insert_chats(tx: &mut SqliteConnection, kind: i64, rows: &[ChatRow]) -> sqlx::Result<()> {
+async fn insert_chats(
+    tx: &mut SqliteConnection,
+    kind: i64,
+    rows: &[ChatRow],
+    secs_from: i64,
+) -> sqlx::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
+    let mut lasts = LastDelta::new();
+    for r in rows {
+        let s = sign_index(r.0);
+        move_last(&mut lasts, 0, s, None, r.3);
+        move_last(&mut lasts, 1, s, None, r.4);
+    }
+    apply_lasts(tx, kind, &lasts, secs_from).await?;
     let mut q: QueryBuilder<Sqlite> =
         QueryBuilder::new("INSERT INTO chats (kind, user_id, n, img, last_t, last_img_t) ");
     q.push_values(rows, |mut b, r| {
@@ -1091,7 +1215,11 @@ async fn insert_chats(tx: &mut SqliteConnection, kind: i64, rows: &[ChatRow]) ->
             .push_bind(r.3)
             .push_bind(r.4);
     });
-    q.build().execute(&mut *tx).await.map(drop)
+    q.build()
+        .persistent(false)
+        .execute(&mut *tx)
+        .await
+        .map(drop)
 }
 
 async fn insert_buckets(
@@ -1114,19 +1242,60 @@ async fn insert_buckets(
             .push_bind(r.3);
     });
     q.push(" ON CONFLICT DO UPDATE SET n = n + excluded.n, img = img + excluded.img");
-    q.build().execute(&mut *tx).await.map(drop)
+    q.build()
+        .persistent(false)
+        .execute(&mut *tx)
+        .await
+        .map(drop)
 }
 
 /// Adds a batch of new rows to every table of the rollup.
-async fn apply(tx: &mut SqliteConnection, kind: Kind, delta: &Delta) -> sqlx::Result<()> {
+async fn apply(
+    tx: &mut SqliteConnection,
+    kind: Kind,
+    delta: &Delta,
+    secs_from: i64,
+) -> sqlx::Result<()> {
     if delta.is_empty() {
         return Ok(());
     }
     let k = kind.id();
-    // Per chat; RETURNING tells whether the chat (or its first image) is new.
     let mut new_chats = [(0i64, 0i64); 2];
+    let mut lasts = LastDelta::new();
     let chats: Vec<_> = delta.chats.iter().collect();
     for chunk in chats.chunks(WRITE_CHUNK) {
+        // What the chats were before, to move them in the last-time histograms.
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT user_id, img, last_t, last_img_t FROM chats WHERE kind = ");
+        q.push_bind(k).push(" AND user_id IN (");
+        let mut ids = q.separated(", ");
+        for (id, _) in chunk {
+            ids.push_bind(**id);
+        }
+        q.push(")");
+        let old: HashMap<i64, (i64, Option<i64>, Option<i64>)> = q
+            .build_query_as::<(i64, i64, Option<i64>, Option<i64>)>()
+            .persistent(false)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(id, img, t, it)| (id, (img, t, it)))
+            .collect();
+        for &(&id, c) in chunk {
+            let s = sign_index(id);
+            let (old_img, old_t, old_it) = match old.get(&id) {
+                Some(&o) => o,
+                None => {
+                    new_chats[s].0 += 1;
+                    (0, None, None)
+                }
+            };
+            if old_img == 0 && c.1 > 0 {
+                new_chats[s].1 += 1;
+            }
+            move_last(&mut lasts, 0, s, old_t, old_t.max(c.2));
+            move_last(&mut lasts, 1, s, old_it, old_it.max(c.3));
+        }
         let mut q: QueryBuilder<Sqlite> =
             QueryBuilder::new("INSERT INTO chats (kind, user_id, n, img, last_t, last_img_t) ");
         q.push_values(chunk, |mut b, (id, c)| {
@@ -1140,21 +1309,11 @@ async fn apply(tx: &mut SqliteConnection, kind: Kind, delta: &Delta) -> sqlx::Re
         q.push(
             " ON CONFLICT (kind, user_id) DO UPDATE SET n = n + excluded.n, img = img + excluded.img, \
              last_t = max(COALESCE(last_t, excluded.last_t), COALESCE(excluded.last_t, last_t)), \
-             last_img_t = max(COALESCE(last_img_t, excluded.last_img_t), COALESCE(excluded.last_img_t, last_img_t)) \
-             RETURNING user_id, n, img",
+             last_img_t = max(COALESCE(last_img_t, excluded.last_img_t), COALESCE(excluded.last_img_t, last_img_t))",
         );
-        let back: Vec<(i64, i64, i64)> = q.build_query_as().fetch_all(&mut *tx).await?;
-        for (id, n, img) in back {
-            let c = delta.chats[&id];
-            let s = sign_index(id);
-            if n == c.0 {
-                new_chats[s].0 += 1;
-            }
-            if c.1 > 0 && img == c.1 {
-                new_chats[s].1 += 1;
-            }
-        }
+        q.build().persistent(false).execute(&mut *tx).await?;
     }
+    apply_lasts(tx, k, &lasts, secs_from).await?;
     for (s, &(n, img)) in delta.totals.iter().enumerate() {
         sqlx::query(
             "INSERT INTO totals (kind, sign, n, img, chats, img_chats) VALUES (?, ?, ?, ?, ?, ?) \
@@ -1231,17 +1390,34 @@ async fn window(
             o[2] += img;
         }
     }
-    for (col, slot) in [("last_t", 1), ("last_img_t", 3)] {
-        let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
-            "SELECT CASE WHEN user_id > 0 THEN 1 ELSE -1 END AS sign, COUNT(*) FROM chats \
-             WHERE kind = ? AND {col} > ? GROUP BY sign"
-        ))
-        .bind(k)
-        .bind(s)
-        .fetch_all(&mut *tx)
-        .await?;
-        for (sign, n) in rows {
-            out[idx_of_sign(sign)][slot] = n;
+    for (img, slot) in [(0, 1), (1, 3)] {
+        for (sql, lo, hi) in [
+            (
+                "SELECT sign, SUM(chats) FROM last_hours WHERE kind = ? AND img = ? AND hour >= ? \
+                 AND hour < ? GROUP BY sign",
+                la,
+                i64::MAX,
+            ),
+            (
+                "SELECT sign, SUM(chats) FROM last_seconds WHERE kind = ? AND img = ? AND t >= ? \
+                 AND t < ? GROUP BY sign",
+                l,
+                la,
+            ),
+        ] {
+            if lo >= hi {
+                continue;
+            }
+            let rows: Vec<(i64, i64)> = sqlx::query_as(sql)
+                .bind(k)
+                .bind(img)
+                .bind(lo)
+                .bind(hi)
+                .fetch_all(&mut *tx)
+                .await?;
+            for (sign, n) in rows {
+                out[idx_of_sign(sign)][slot] += n;
+            }
         }
     }
     Ok(out)

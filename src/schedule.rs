@@ -114,7 +114,7 @@ impl Job {
                 _ = stop.wait_for(|s| *s) => break,
                 r = self.run_once() => match r {
                     Ok(outcome) => tracing::debug!(report = self.report.name(), ?outcome, "channel message refreshed"),
-                    Err(e) => tracing::warn!(report = self.report.name(), "channel update failed, retrying at the next tick: {e:#}"),
+                    Err(e) => tracing::warn!(report = self.report.name(), "channel update failed, retrying at the next tick: {}", tg::describe(&e)),
                 },
             }
         }

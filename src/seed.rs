@@ -1,5 +1,12 @@
 //! Synthetic tt-bot datasets for the demo, the tests and the benchmark: the tables of both
 //! tt-bot schemas (SPEC §1) as tt-bot creates them, and a deterministic generator.
+//!
+//! The generator must fill tens of millions of rows in minutes, so the database generates
+//! them itself (`INSERT … SELECT` over `generate_series` on PostgreSQL, a recursive CTE on
+//! SQLite), one chunk per statement. Every column is a function of the row index computed
+//! with portable integer arithmetic, which makes a dataset reproducible from its options and
+//! identical on both databases: a figure that differs between them is a bug in a query, not
+//! in the data.
 
 use std::time::{Duration, Instant};
 
@@ -259,9 +266,12 @@ impl Sample {
     fn sql(&self, h: &str) -> String {
         let (t, key, lo) = (self.table, self.key, self.lo);
         let range = self.hi - self.lo + 1;
+        // Two streams make a 62-bit value, enough for any key range.
         format!(
-            "(SELECT o.user_id FROM {t} o WHERE o.{key} >= {lo} + {} % {range} ORDER BY o.{key} LIMIT 1)",
-            st(h, 7)
+            "(SELECT o.user_id FROM {t} o WHERE o.{key} >= {lo} + ({} * {P} + {}) % {range} \
+             ORDER BY o.{key} LIMIT 1)",
+            st(h, 7),
+            st(h, 8)
         )
     }
 }
@@ -577,98 +587,90 @@ fn chunk_rows(pg: bool) -> u64 {
     if pg { 250_000 } else { 100_000 }
 }
 
-/// What the tables hold before seeding.
+/// What the tables hold before seeding. Every figure is read through the primary keys, so
+/// appending to a table of millions of rows starts at once.
 #[derive(Debug, Clone, Copy, Default)]
 struct Existing {
-    users: i64,
     min_user: Option<i64>,
     max_user: Option<i64>,
     min_pos: Option<i64>,
     max_pos: Option<i64>,
     min_neg: Option<i64>,
-    max_registered: Option<i64>,
+    /// Newest registration among the newest private chats.
+    recent_registered: Option<i64>,
     videos: Downloads,
     music: Downloads,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Downloads {
-    rows: i64,
     min_pk: Option<i64>,
     max_pk: Option<i64>,
-    max_time: Option<i64>,
+    /// Newest download among the rows with the largest pk_ids.
+    recent_time: Option<i64>,
 }
+
+/// How many of the newest rows are looked at for the newest time.
+const RECENT_ROWS: i64 = 1000;
 
 impl Downloads {
     fn sample(&self, table: &'static str) -> Option<Sample> {
-        match (self.rows, self.min_pk, self.max_pk) {
-            (1.., Some(lo), Some(hi)) => Some(Sample {
-                table,
-                key: "pk_id",
-                lo,
-                hi,
-            }),
-            _ => None,
-        }
+        Some(Sample {
+            table,
+            key: "pk_id",
+            lo: self.min_pk?,
+            hi: self.max_pk?,
+        })
     }
+}
+
+async fn scalar(pool: &Pool, sql: &str) -> Result<Option<i64>> {
+    on_pool!(pool, p => sqlx::query_scalar::<_, Option<i64>>(sql).fetch_one(p).await)
+        .map_err(Error::query("the tables to seed"))
 }
 
 impl Existing {
     async fn read(pool: &Pool) -> Result<Existing> {
-        let what = "the tables to seed";
-        type UserRow = (
-            i64,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-        );
-        let users: UserRow = on_pool!(pool, p => sqlx::query_as(
-            "SELECT COUNT(*), MIN(user_id), MAX(user_id), MIN(CASE WHEN user_id > 0 THEN user_id END), \
-             MAX(CASE WHEN user_id > 0 THEN user_id END), MIN(CASE WHEN user_id < 0 THEN user_id END), \
-             MAX(registered_at) FROM users",
-        )
-        .fetch_one(p)
-        .await)
-        .map_err(Error::query(what))?;
         let mut downloads = [Downloads::default(); 2];
-        for (d, table) in downloads.iter_mut().zip(["videos", "music"]) {
-            let sql =
-                format!("SELECT COUNT(*), MIN(pk_id), MAX(pk_id), MAX(downloaded_at) FROM {table}");
-            let row: (i64, Option<i64>, Option<i64>, Option<i64>) =
-                on_pool!(pool, p => sqlx::query_as(&sql).fetch_one(p).await)
-                    .map_err(Error::query(what))?;
-            *d = Downloads {
-                rows: row.0,
-                min_pk: row.1,
-                max_pk: row.2,
-                max_time: row.3,
-            };
+        for (d, t) in downloads.iter_mut().zip(["videos", "music"]) {
+            d.min_pk = scalar(pool, &format!("SELECT MIN(pk_id) FROM {t}")).await?;
+            d.max_pk = scalar(pool, &format!("SELECT MAX(pk_id) FROM {t}")).await?;
+            if let Some(max) = d.max_pk {
+                let sql = format!(
+                    "SELECT MAX(downloaded_at) FROM {t} WHERE pk_id > {}",
+                    max.saturating_sub(RECENT_ROWS)
+                );
+                d.recent_time = scalar(pool, &sql).await?;
+            }
         }
         Ok(Existing {
-            users: users.0,
-            min_user: users.1,
-            max_user: users.2,
-            min_pos: users.3,
-            max_pos: users.4,
-            min_neg: users.5,
-            max_registered: users.6,
+            min_user: scalar(pool, "SELECT MIN(user_id) FROM users").await?,
+            max_user: scalar(pool, "SELECT MAX(user_id) FROM users").await?,
+            min_pos: scalar(pool, "SELECT MIN(user_id) FROM users WHERE user_id > 0").await?,
+            max_pos: scalar(pool, "SELECT MAX(user_id) FROM users WHERE user_id > 0").await?,
+            min_neg: scalar(pool, "SELECT MIN(user_id) FROM users WHERE user_id < 0").await?,
+            recent_registered: scalar(
+                pool,
+                &format!(
+                    "SELECT MAX(registered_at) FROM (SELECT registered_at FROM users \
+                     WHERE user_id > 0 ORDER BY user_id DESC LIMIT {RECENT_ROWS}) AS recent"
+                ),
+            )
+            .await?,
             videos: downloads[0],
             music: downloads[1],
         })
     }
 
     fn is_empty(&self) -> bool {
-        self.users == 0 && self.videos.rows == 0 && self.music.rows == 0
+        self.min_user.is_none() && self.videos.max_pk.is_none() && self.music.max_pk.is_none()
     }
 
     fn newest(&self) -> Option<i64> {
         [
-            self.max_registered,
-            self.videos.max_time,
-            self.music.max_time,
+            self.recent_registered,
+            self.videos.recent_time,
+            self.music.recent_time,
         ]
         .into_iter()
         .flatten()
@@ -676,9 +678,6 @@ impl Existing {
     }
 
     fn user_sample(&self) -> Option<Sample> {
-        if self.users == 0 {
-            return None;
-        }
         // Probing from a key between the positive ids avoids the gap between groups and
         // people, which would otherwise send almost every probe to the same chat.
         let (lo, hi) = match (self.min_pos, self.max_pos) {
@@ -692,6 +691,28 @@ impl Existing {
             hi,
         })
     }
+}
+
+/// The refusal to seed into tables that hold rows, with their sizes.
+async fn refuse_non_empty(pool: &Pool) -> Error {
+    let mut sizes = Vec::new();
+    for t in ["users", "videos", "music"] {
+        let n = scalar(pool, &format!("SELECT COUNT(*) FROM {t}")).await;
+        sizes.push(format!(
+            "{} {t}",
+            n.ok()
+                .flatten()
+                .map_or("some".to_string(), |n| n.to_string())
+        ));
+    }
+    bad(
+        "seed target",
+        format!(
+            "the tables already hold rows ({}); seeding would mix synthetic rows into them. \
+             Use an empty database, or --append to add to a synthetic one",
+            sizes.join(", ")
+        ),
+    )
 }
 
 fn bad(name: &'static str, reason: String) -> Error {
@@ -756,7 +777,15 @@ async fn prepare_tables(pool: &Pool, schema: Schema) -> Result<()> {
             ),
         ));
     }
-    create_tables(pool, schema).await?;
+    // Only the missing tables: IF NOT EXISTS on an existing one makes PostgreSQL send a
+    // notice that sqlx logs.
+    let tables = ["users", "videos", "music"];
+    for (table, stmt) in tables.iter().zip(ddl(schema, pool.is_postgres())) {
+        if !columns.iter().any(|(t, _)| t == table) {
+            on_pool!(pool, p => sqlx::query(&stmt).execute(p).await.map(drop))
+                .map_err(Error::query("creating the tt-bot tables"))?;
+        }
+    }
     let found = Schema::detect(&pool.columns().await?)?;
     if found != schema {
         return Err(bad(
@@ -786,14 +815,7 @@ pub async fn seed(
     prepare_tables(pool, opts.schema).await?;
     let old = Existing::read(pool).await?;
     if !opts.append && !old.is_empty() {
-        return Err(bad(
-            "seed target",
-            format!(
-                "the tables already hold rows ({} users, {} videos, {} music); seeding would mix \
-                 synthetic rows into them. Use an empty database, or --append to add to a synthetic one",
-                old.users, old.videos.rows, old.music.rows
-            ),
-        ));
+        return Err(refuse_non_empty(pool).await);
     }
 
     let mut start = opts.end - opts.days * DAY;
@@ -850,6 +872,13 @@ pub async fn seed(
         pb.set_position(0);
     }
     let step = chunk_rows(plan.pg);
+    // A small append leaves the planner's statistics valid; re-sampling millions of rows
+    // would cost more than the append itself.
+    let old_rows = [old.videos, old.music]
+        .iter()
+        .map(|d| d.max_pk.unwrap_or(0) - d.min_pk.unwrap_or(0))
+        .sum::<i64>();
+    let analyze = (opts.videos + opts.music) as i64 * 10 >= old_rows;
     let jobs: [(Table, u64); 3] = [
         (Table::Users, opts.users),
         (Table::Videos, opts.videos),
@@ -903,13 +932,15 @@ pub async fn seed(
                 .await
                 .map_err(Error::query("the pk_id sequences"))?;
             }
-            if let Some(pb) = progress {
-                pb.set_message("analyze");
-            }
-            sqlx::query("ANALYZE users, videos, music")
+            if analyze {
+                if let Some(pb) = progress {
+                    pb.set_message("analyze");
+                }
+                sqlx::query("ANALYZE users, videos, music")
                 .execute(&mut conn)
                 .await
                 .map_err(Error::query("table statistics (ANALYZE)"))?;
+            }
         }
         conn.close().await.map_err(Error::query("the end of seeding"))?;
     });
@@ -926,5 +957,78 @@ fn write_what(table: Table) -> &'static str {
         Table::Users => "synthetic users (insert)",
         Table::Videos => "synthetic videos (insert)",
         Table::Music => "synthetic music (insert)",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_cover_a_thousand() {
+        for table in [LANGS, CAMPAIGNS] {
+            assert_eq!(table.iter().map(|(_, w)| w).sum::<i64>(), 1000);
+        }
+    }
+
+    #[test]
+    fn largest_products_fit_in_a_bigint() {
+        // The biggest intermediate values of the SQL, at the limits `validate` allows.
+        let n = MAX_ROWS as i128;
+        let max = i64::MAX as i128;
+        assert!(n * (P as i128) < max, "row index times a hash key");
+        assert!((P as i128 - 1).pow(2) + P as i128 <= max, "squared hash");
+        assert!(n * FIX as i128 <= max, "position of a row");
+        assert!((FIX as i128 / 2).pow(2) * 6 <= max, "growth curve");
+        assert!(
+            FIX as i128 * MAX_DAYS as i128 * DAY as i128 <= max,
+            "time offset"
+        );
+        assert!(n * n <= max, "chat pool of a row");
+        assert!(n * ZIPF_ONE as i128 <= max, "heavy-tailed pick");
+        assert!(i32::MAX as i128 * (1 << 32) + P as i128 <= max, "TikTok id");
+        assert!(NEG_BASE as i128 + n * SLOT as i128 <= max, "chat id");
+    }
+
+    #[test]
+    fn validation_names_the_flag() {
+        let base = SeedOptions {
+            end: 1_780_000_000,
+            ..SeedOptions::default()
+        };
+        for (opts, flag) in [
+            (
+                SeedOptions {
+                    days: 0,
+                    ..base.clone()
+                },
+                "--days",
+            ),
+            (
+                SeedOptions {
+                    end: i64::from(i32::MAX) + 1,
+                    ..base.clone()
+                },
+                "--end",
+            ),
+            (
+                SeedOptions {
+                    end: 1_000,
+                    ..base.clone()
+                },
+                "--end",
+            ),
+            (
+                SeedOptions {
+                    videos: MAX_ROWS + 1,
+                    ..base.clone()
+                },
+                "--videos",
+            ),
+        ] {
+            let e = validate(&opts).unwrap_err().to_string();
+            assert!(e.contains(flag), "{e}");
+        }
+        assert!(validate(&base).is_ok());
     }
 }

@@ -286,7 +286,10 @@ impl Series {
     }
 
     pub fn total(&self) -> i64 {
-        self.points.iter().sum()
+        // Saturating: a corrupt count must not panic a debug build or wrap a release one.
+        self.points
+            .iter()
+            .fold(0i64, |acc, &n| acc.saturating_add(n))
     }
 
     pub fn is_empty(&self) -> bool {

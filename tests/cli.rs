@@ -8,7 +8,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::db::{ALL, Backend, Dataset, TempDir, TestDb, ids, now, sample_dataset, since};
+use common::db::{
+    ALL, Backend, Dataset, TempDir, TestDb, ids, now, random_dataset, sample_dataset, since,
+};
 use tt_stats::db::Schema;
 use tt_stats::stats::{ChatType, GraphKind, Period};
 use tt_stats::text;
@@ -118,6 +120,22 @@ async fn report_prints_overall_and_daily_stats() {
             let d = data.expected_summary(since(now, Period::Day));
             format!("{}\n", text::quick_stats(&o, &d))
         });
+        run_timed(
+            &t.url,
+            &[
+                "report",
+                "--with-footer",
+                "--time-zones",
+                "UTC=UTC,🇯🇵=Asia/Tokyo:12h",
+            ],
+            |now| {
+                let o = data.expected_summary(None);
+                let d = data.expected_summary(since(now, Period::Day));
+                let zones = text::parse_zones("UTC=UTC,🇯🇵=Asia/Tokyo:12h").unwrap();
+                let html = text::quick_stats(&o, &d) + &text::footer(now, &zones);
+                format!("{}\n", text::to_plain(&html))
+            },
+        );
         if let Some(f) = &file {
             let after = std::fs::read(f).unwrap();
             assert!(
@@ -436,6 +454,11 @@ async fn bad_arguments_are_named() {
     );
     let out = run(&t.url, &["user", &ids::UNREGISTERED.to_string()]);
     fails(&out, &["not found"], "downloads but not registered");
+    let out = run(
+        &t.url,
+        &["report", "--with-footer", "--time-zones", "X=Mars/Olympus"],
+    );
+    fails(&out, &["TIME_ZONES", "Mars/Olympus"], "time zones");
     let out = run(&t.url, &["--log-level", "loud", "report"]);
     fails(
         &out,
@@ -497,4 +520,88 @@ async fn dot_env_in_the_working_directory_is_read() {
     );
     assert_eq!(ok(&out, ".env"), format!("{}\n", text::to_plain(&want)));
     t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_closed_stdout_is_not_a_panic() {
+    let t = sample_db(Backend::Sqlite, Schema::Current, &sample_dataset(now())).await;
+    let dir = TempDir::new();
+    for args in [
+        &["report"][..],
+        &["other"],
+        &["referrals"],
+        &["user", "1"],
+        &["history", "1"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tt-stats"))
+            .env_clear()
+            .env("DB_URL", &t.url)
+            .env("LOG_LEVEL", "warn")
+            .current_dir(dir.path())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before tt-stats has opened the database (`tt-stats … | true`).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(out.status.success(), "{args:?}: {err}");
+    }
+    t.cleanup().await;
+}
+
+/// The figures of `data` as `report` prints them at `now`.
+fn report_text(data: &Dataset, now: i64) -> String {
+    let o = data.expected_summary(None);
+    let d = data.expected_summary(since(now, Period::Day));
+    format!("{}\n", text::to_plain(&text::quick_stats(&o, &d)))
+}
+
+/// Runs `report` in `dir` (so tt-stats' own state files persist between runs) and checks it.
+fn report_in(dir: &Path, url: &str, data: &Dataset, what: &str) {
+    let t0 = now();
+    let out = run_in(dir, &["report"], &[("DB_URL", url)]);
+    let t1 = now();
+    let got = ok(&out, what);
+    assert!(
+        (t0..=t1).any(|n| report_text(data, n) == got),
+        "{what}:\n--- got\n{got}\n--- expected\n{}",
+        report_text(data, t0)
+    );
+}
+
+#[tokio::test]
+async fn figures_follow_new_rows_and_other_databases_in_the_same_directory() {
+    let now0 = now();
+    let dir = TempDir::new();
+    let mut a_data = sample_dataset(now0);
+    let mut a = sample_db(Backend::Postgres, Schema::Current, &a_data).await;
+    report_in(dir.path(), &a.url, &a_data, "A");
+
+    // tt-bot keeps writing: new downloads (and a new user) appear in the next report.
+    let mut more = random_dataset(now0, 3, 300);
+    more.users
+        .retain(|u| !a_data.users.iter().any(|x| x.user_id == u.user_id));
+    a.reopen_pool().await;
+    a.insert(&more).await;
+    a.close_pool().await;
+    a_data.users.extend(more.users);
+    a_data.videos.extend(more.videos);
+    a_data.music.extend(more.music);
+    report_in(dir.path(), &a.url, &a_data, "A with new rows");
+
+    // Another database read from the same directory gives its own figures.
+    let b_data = random_dataset(now0, 4, 500);
+    let b = sample_db(Backend::Sqlite, Schema::Legacy, &b_data).await;
+    report_in(dir.path(), &b.url, &b_data, "B");
+    let c_data = sample_dataset(now0 - 3_600);
+    let c = sample_db(Backend::Postgres, Schema::Legacy, &c_data).await;
+    report_in(dir.path(), &c.url, &c_data, "C");
+    report_in(dir.path(), &a.url, &a_data, "A again");
+    a.cleanup().await;
+    b.cleanup().await;
+    c.cleanup().await;
 }

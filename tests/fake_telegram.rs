@@ -441,3 +441,25 @@ async fn commands_chat_actions_and_form_encoding() {
     assert_eq!(call.text(), "42");
     assert_eq!(call.button_data("A"), "a");
 }
+
+#[tokio::test]
+async fn a_second_poller_ends_the_first_with_a_conflict() {
+    let tg = FakeTelegram::start().await;
+    let bot = bot_for(&tg);
+    let first = tokio::spawn({
+        let bot = bot.clone();
+        async move {
+            let started = Instant::now();
+            (bot.get_updates().timeout(8).await, started.elapsed())
+        }
+    });
+    tg.wait_polling().await;
+    let second = bot.get_updates().await.unwrap();
+    assert!(second.is_empty());
+    let (result, elapsed) = first.await.unwrap();
+    match result {
+        Err(RequestError::Api(ApiError::TerminatedByOtherGetUpdates)) => {}
+        other => panic!("expected a 409 conflict, got {other:?}"),
+    }
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+}

@@ -404,3 +404,61 @@ async fn refuses_tables_with_rows_and_the_other_schema() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn seed_command_prints_a_summary_and_refuses_a_second_run() {
+    let dir = common::db::TempDir::new();
+    let url = format!("sqlite://{}", dir.path().join("seeded.sqlite").display());
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tt-stats"))
+            .args([
+                "--db-url", &url, "seed", "--users", "40", "--videos", "300", "--music", "20",
+            ])
+            .args(["--schema", "legacy", "--end", "1780000000", "--seed", "3"])
+            .args(extra)
+            .env_remove("DB_URL")
+            .output()
+            .expect("running tt-stats seed")
+    };
+    let first = run(&[]);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        stdout.contains("40 users, 300 videos, 20 music"),
+        "{stdout}"
+    );
+
+    let db_url = url.parse().expect("URL");
+    let db = Db::open(&db_url).await.expect("opening the seeded file");
+    assert_eq!(db.schema(), Schema::Legacy);
+    assert_eq!(count(db.pool(), "videos").await, 300);
+    db.pool().close().await;
+
+    let second = run(&[]);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success());
+    assert_eq!(stderr.trim().lines().count(), 1, "one-line error: {stderr}");
+    assert!(stderr.contains("--append"), "{stderr}");
+
+    let appended = run(&["--append"]);
+    assert!(
+        appended.status.success(),
+        "{}",
+        String::from_utf8_lossy(&appended.stderr)
+    );
+    let db = Db::open(&db_url).await.expect("opening the seeded file");
+    assert_eq!(count(db.pool(), "videos").await, 600);
+    assert_eq!(count(db.pool(), "users").await, 80);
+    db.pool().close().await;
+
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_tt-stats"))
+        .args(["--db-url", &url, "seed", "--schema", "v7"])
+        .output()
+        .expect("running tt-stats seed");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("legacy or current"));
+}

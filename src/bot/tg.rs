@@ -50,3 +50,100 @@ pub fn is_not_modified(e: &RequestError) -> bool {
         _ => false,
     }
 }
+
+/// One short line for a failed request, for the admin and the log: never the raw body
+/// (a proxy's 502 page would otherwise end up in a chat message).
+pub fn describe_request(e: &RequestError) -> String {
+    match e {
+        RequestError::Api(api) => format!("Telegram refused the request: {api}"),
+        RequestError::MigrateToChatId(id) => format!("the chat moved to {id}"),
+        RequestError::RetryAfter(after) => {
+            format!("Telegram asked to wait {after} (flood control)")
+        }
+        RequestError::Network(e) => {
+            if e.is_timeout() {
+                "Telegram did not answer in time".to_string()
+            } else {
+                "cannot reach Telegram".to_string()
+            }
+        }
+        RequestError::InvalidJson { raw, .. } => {
+            // A proxy's error page: its <title> says it all ("502 Bad Gateway").
+            let title = raw
+                .split_once("<title>")
+                .and_then(|(_, rest)| rest.split_once("</title>"))
+                .map(|(t, _)| t.trim().chars().take(80).collect::<String>())
+                .filter(|t| !t.is_empty());
+            match title {
+                Some(t) => format!(
+                    "Telegram (or a proxy in front of it) answered \"{t}\" instead of the Bot API"
+                ),
+                None => "Telegram (or a proxy in front of it) answered with something that is not the Bot API".to_string(),
+            }
+        }
+        RequestError::Io(e) => format!("cannot read the file to send: {e}"),
+    }
+}
+
+/// One line for an error of the bot's work: the context, then the cause; a Telegram
+/// failure as [`describe_request`]. tt-stats errors already name their cause.
+pub fn describe(e: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for cause in e.chain() {
+        if let Some(r) = cause.downcast_ref::<RequestError>() {
+            parts.push(describe_request(r));
+            break;
+        }
+        parts.push(cause.to_string());
+        if cause.downcast_ref::<crate::Error>().is_some() {
+            break;
+        }
+    }
+    let line = parts.join(": ").replace('\n', " ");
+    if line.chars().count() > 400 {
+        line.chars().take(400).collect::<String>() + "…"
+    } else {
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn proxy_pages_are_not_repeated() {
+        let source = serde_json::from_str::<serde_json::Value>("<html>").unwrap_err();
+        let e = RequestError::InvalidJson {
+            source: Arc::new(source),
+            raw: "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+                .into(),
+        };
+        let line = describe(&anyhow::Error::new(e).context("cannot send the menu"));
+        assert_eq!(
+            line,
+            "cannot send the menu: Telegram (or a proxy in front of it) answered \"502 Bad Gateway\" instead of the Bot API"
+        );
+    }
+
+    #[test]
+    fn errors_are_one_line_without_repeats() {
+        let e = anyhow::Error::new(RequestError::Api(ApiError::MessageToEditNotFound));
+        assert_eq!(
+            describe(&e),
+            "Telegram refused the request: Bad Request: message to edit not found"
+        );
+        let e: anyhow::Error = crate::Error::BadUserId("x".into()).into();
+        assert_eq!(
+            describe(&e.context("search")),
+            format!("search: {}", crate::Error::BadUserId("x".into()))
+        );
+        assert!(is_not_modified(&RequestError::Api(
+            ApiError::MessageNotModified
+        )));
+        assert!(!is_not_modified(&RequestError::Api(
+            ApiError::MessageToEditNotFound
+        )));
+    }
+}

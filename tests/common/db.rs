@@ -53,7 +53,19 @@ pub fn pg_url_with_db(base: &str, name: &str) -> String {
     format!("{scheme}://{authority}/{name}")
 }
 
-/// A name nobody else uses: process id, a per-process counter and the clock.
+/// The test binary's name (`stats`, `cli`…), to tell whose leftovers a database is.
+fn test_binary() -> String {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let stem = exe.file_stem().and_then(|s| s.to_str()).unwrap_or("x");
+    let name = stem.split('-').next().unwrap_or(stem);
+    name.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(12)
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// A name nobody else uses: test binary, process id, a per-process counter and the clock.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -61,7 +73,11 @@ pub fn unique_name(prefix: &str) -> String {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    format!("{prefix}_{}_{n}_{nanos}", std::process::id())
+    format!(
+        "{prefix}_{}_{}_{n}_{nanos}",
+        test_binary(),
+        std::process::id()
+    )
 }
 
 /// A fresh temp directory (removed by [`TempDir`]'s drop).
@@ -216,6 +232,13 @@ impl TestDb {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
         }
+    }
+
+    /// Opens a new read-write pool after [`TestDb::close_pool`], to add rows later.
+    pub async fn reopen_pool(&mut self) {
+        self.pool = Pool::connect(&self.db_url, Access::ReadWrite)
+            .await
+            .unwrap_or_else(|e| panic!("reopening {}: {e}", self.url));
     }
 
     /// SQLite: the database file.

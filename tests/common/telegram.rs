@@ -210,6 +210,9 @@ struct Shared {
     calls_changed: watch::Sender<u64>,
     /// How many getUpdates calls are being held right now.
     polls_waiting: watch::Sender<usize>,
+    /// Bumped by every getUpdates call: a poll still held when a newer one arrives is
+    /// ended with Telegram's 409 Conflict (two bot instances polling).
+    poll_generation: watch::Sender<u64>,
 }
 
 /// Counts a held long poll for as long as it is held, even if the client hangs up.
@@ -269,6 +272,7 @@ impl FakeTelegram {
             updates_changed: watch::channel(0).0,
             calls_changed: watch::channel(0).0,
             polls_waiting: watch::channel(0).0,
+            poll_generation: watch::channel(0).0,
         });
         let app = Router::new()
             .route("/{bot}/{method}", axum::routing::any(handle))
@@ -638,10 +642,14 @@ impl FakeTelegram {
         let inner = self.shared.lock();
         let mut out = String::new();
         for c in &inner.calls {
-            if c.method == "getUpdates"
-                && c.status == 200
-                && c.response["result"].as_array().is_some_and(Vec::is_empty)
-            {
+            if c.method == "getUpdates" && c.status == 200 {
+                let n = c.response["result"].as_array().map_or(0, Vec::len);
+                out.push_str(&format!(
+                    "  #{} getUpdates offset={} -> {n} updates after {:.1?}\n",
+                    c.index,
+                    c.params.get("offset").unwrap_or(&Value::Null),
+                    c.answered - c.received
+                ));
                 continue;
             }
             let mut params = c.params.to_string();
@@ -1114,6 +1122,9 @@ async fn get_updates(shared: &Shared, params: &Value) -> Result<Value, ApiError>
         .max(0) as u64;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
     let mut rx = shared.updates_changed.subscribe();
+    let mut generation = shared.poll_generation.subscribe();
+    shared.poll_generation.send_modify(|g| *g += 1);
+    generation.mark_unchanged();
     loop {
         {
             let mut inner = shared.lock();
@@ -1134,11 +1145,20 @@ async fn get_updates(shared: &Shared, params: &Value) -> Result<Value, ApiError>
         }
         shared.polls_waiting.send_modify(|n| *n += 1);
         let _held = PollGuard(&shared.polls_waiting);
-        if tokio::time::timeout_at(deadline, rx.changed())
-            .await
-            .is_err()
-        {
-            return Ok(json!([]));
+        tokio::select! {
+            changed = tokio::time::timeout_at(deadline, rx.changed()) => {
+                if changed.is_err() {
+                    return Ok(json!([]));
+                }
+            }
+            _ = generation.changed() => {
+                return Err(ApiError {
+                    status: 409,
+                    description: "Conflict: terminated by other getUpdates request; make sure \
+                                  that only one bot instance is running"
+                        .into(),
+                });
+            }
         }
     }
 }
