@@ -180,9 +180,7 @@ impl TestDb {
                 let file = dir.path().join("tt-bot.sqlite");
                 let url = format!("sqlite://{}", file.display());
                 let db_url: DbUrl = url.parse().expect("test SQLite URL parses");
-                let pool = Pool::connect(&db_url, Access::ReadWrite)
-                    .await
-                    .expect("creating a SQLite test database");
+                let pool = sqlite_write_pool(&file).await;
                 TestDb {
                     backend,
                     schema: Schema::Legacy,
@@ -203,42 +201,21 @@ impl TestDb {
         db
     }
 
-    /// Closes the read-write pool, and for SQLite waits until the last connection has
-    /// checkpointed its write-ahead log into the file: afterwards nothing but the code
-    /// under test touches the database.
+    /// Closes the read-write pool: afterwards nothing but the code under test touches the
+    /// database. (SQLite test files use a rollback journal, so no write-ahead log is left
+    /// behind for a closing connection to checkpoint.)
     pub async fn close_pool(&self) {
         self.pool.close().await;
-        if let Some(file) = self.sqlite_file() {
-            let wal = PathBuf::from(format!("{}-wal", file.display()));
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while wal.exists() {
-                if std::time::Instant::now() > deadline {
-                    let holders: Vec<String> = std::fs::read_dir("/proc")
-                        .into_iter()
-                        .flatten()
-                        .flatten()
-                        .filter_map(|p| {
-                            let fds = std::fs::read_dir(p.path().join("fd")).ok()?;
-                            let hit = fds.flatten().any(|fd| {
-                                std::fs::read_link(fd.path())
-                                    .is_ok_and(|l| l.starts_with(file.parent().unwrap()))
-                            });
-                            let cmd = std::fs::read_to_string(p.path().join("cmdline")).ok()?;
-                            hit.then(|| format!("{:?} {}", p.file_name(), cmd.replace('\0', " ")))
-                        })
-                        .collect();
-                    panic!("{} stays; held by {holders:?}", wal.display());
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        }
     }
 
     /// Opens a new read-write pool after [`TestDb::close_pool`], to add rows later.
     pub async fn reopen_pool(&mut self) {
-        self.pool = Pool::connect(&self.db_url, Access::ReadWrite)
-            .await
-            .unwrap_or_else(|e| panic!("reopening {}: {e}", self.url));
+        self.pool = match &self.db_url {
+            DbUrl::Sqlite(file) => sqlite_write_pool(file).await,
+            DbUrl::Postgres(_) => Pool::connect(&self.db_url, Access::ReadWrite)
+                .await
+                .expect("reopening the test database"),
+        };
     }
 
     /// SQLite: the database file.
@@ -874,4 +851,21 @@ pub fn random_dataset(now: i64, seed: u64, n: usize) -> Dataset {
         d.music(id, t);
     }
     d
+}
+
+/// A read-write pool on a SQLite test file in rollback-journal mode. The product opens its
+/// files in WAL mode; a test file stays free of `-wal`/`-shm` companions, so once the pool is
+/// closed the file alone is the database, whatever the timing of the connections' closing.
+async fn sqlite_write_pool(file: &std::path::Path) -> Pool {
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(file)
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Delete)
+        .busy_timeout(std::time::Duration::from_secs(10));
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(opts)
+        .await
+        .expect("creating a SQLite test database");
+    Pool::Sqlite(pool)
 }
