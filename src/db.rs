@@ -10,7 +10,7 @@
 //! A [`Db`] opened for reading sets PostgreSQL sessions read-only and SQLite files
 //! `mode=ro`, so statistics can never write to the operator's database.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -848,14 +848,6 @@ fn since_clause(col: &str, since: Option<i64>) -> String {
     match since {
         Some(_) => format!(" AND {col} > $1"),
         None => String::new(),
-    }
-}
-
-/// Resolves a SQLite path against a base directory (used for the default database).
-pub fn sqlite_path(url: &DbUrl) -> Option<&Path> {
-    match url {
-        DbUrl::Sqlite(p) => Some(p),
-        DbUrl::Postgres(_) => None,
     }
 }
 
