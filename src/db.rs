@@ -460,17 +460,7 @@ impl Db {
             self.count_downloads("music", None, types, since),
             self.count_downloads("videos", Some(self.schema.image_predicate()), types, since),
         )?;
-        Ok((0..types.len())
-            .map(|i| Counters {
-                chats: chats[i],
-                music: music[i][0],
-                music_unique: music[i][1],
-                videos: videos[i][0],
-                videos_unique: videos[i][1],
-                images: videos[i][2],
-                images_unique: videos[i][3],
-            })
-            .collect())
+        Ok(Counters::assemble(&chats, &music, &videos))
     }
 
     /// Overall (`since = None`) or windowed figures for people and groups.

@@ -956,19 +956,7 @@ impl Rollup {
             return Ok(None);
         };
         self.inner.answered.fetch_add(1, Ordering::Relaxed);
-        Ok(Some(
-            (0..types.len())
-                .map(|i| Counters {
-                    chats: chats[i],
-                    music: music[i][0],
-                    music_unique: music[i][1],
-                    videos: videos[i][0],
-                    videos_unique: videos[i][1],
-                    images: videos[i][2],
-                    images_unique: videos[i][3],
-                })
-                .collect(),
-        ))
+        Ok(Some(Counters::assemble(&chats, &music, &videos)))
     }
 
     /// [`Db::series`] for videos and music from the rollup; `None` for registrations or a

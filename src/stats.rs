@@ -171,6 +171,28 @@ pub struct Counters {
     pub images_unique: i64,
 }
 
+impl Counters {
+    /// Puts per-chat-type parts together: `chats[i]`, and `[rows, unique chats, image rows,
+    /// unique image chats]` of music and videos, as both the direct queries and the rollup
+    /// produce them (music has no images).
+    pub fn assemble(chats: &[i64], music: &[[i64; 4]], videos: &[[i64; 4]]) -> Vec<Counters> {
+        chats
+            .iter()
+            .zip(music)
+            .zip(videos)
+            .map(|((&chats, m), v)| Counters {
+                chats,
+                music: m[0],
+                music_unique: m[1],
+                videos: v[0],
+                videos_unique: v[1],
+                images: v[2],
+                images_unique: v[3],
+            })
+            .collect()
+    }
+}
+
 /// Overall (all time) or daily figures: one block for people and one for groups.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
