@@ -2,8 +2,8 @@
 //! receives: the library client and the `botstat` command, with ids read from a database.
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -216,29 +216,23 @@ fn missing_settings_name_the_variable() {
     }
 }
 
-/// Runs the binary with only PATH, HOME and `env`, in `dir`, off the async runtime (the
-/// fake server needs it while the command waits).
+/// [`common::bin::run_in`] off the async runtime (the fake server needs it while the
+/// command waits).
 async fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tt-stats"));
-    cmd.env_clear().current_dir(dir).args(args);
-    for var in ["PATH", "HOME"] {
-        if let Ok(v) = std::env::var(var) {
-            cmd.env(var, v);
-        }
-    }
-    cmd.env("LOG_LEVEL", "warn");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("running tt-stats"))
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("panicked"),
-        "tt-stats {args:?} panicked:\n{stderr}"
+    let (dir, args, env): (PathBuf, Vec<String>, Vec<(String, String)>) = (
+        dir.to_path_buf(),
+        args.iter().map(|a| a.to_string()).collect(),
+        env.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     );
-    out
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        common::bin::run_in(&dir, &args, &env)
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test]

@@ -8,34 +8,13 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::bin::run_in;
 use common::db::{
     ALL, Backend, Dataset, TempDir, TestDb, ids, now, random_dataset, sample_dataset, since,
 };
 use tt_stats::db::Schema;
 use tt_stats::stats::{ChatType, GraphKind, Period};
 use tt_stats::text;
-
-/// Runs the binary with only PATH, HOME and `env`, in `dir`.
-fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tt-stats"));
-    cmd.env_clear().current_dir(dir).args(args);
-    for var in ["PATH", "HOME"] {
-        if let Ok(v) = std::env::var(var) {
-            cmd.env(var, v);
-        }
-    }
-    cmd.env("LOG_LEVEL", "warn");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("running tt-stats");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("panicked"),
-        "tt-stats {args:?} panicked:\n{stderr}"
-    );
-    out
-}
 
 /// Runs the binary against `db_url` in a fresh empty directory.
 fn run(db_url: &str, args: &[&str]) -> Output {

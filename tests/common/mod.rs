@@ -2,5 +2,6 @@
 //! ([`db`]) and a fake Telegram Bot API server ([`telegram`]).
 #![allow(dead_code)]
 
+pub mod bin;
 pub mod db;
 pub mod telegram;
