@@ -42,13 +42,41 @@ use anyhow::{Context as _, Result, bail, ensure};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use sqlx::Executor as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use tt_stats::db::{Access, Db, DbUrl, Pool, Schema};
-use tt_stats::rollup::Rollup;
-use tt_stats::seed::SeedOptions;
-use tt_stats::stats::{
-    ChatType, Counters, Download, GraphKind, OtherData, Period, Series, Summary, UserCard, floor_to,
+use tt_stats::config::DbUrl;
+use tt_stats::domain::{
+    ChatType, Clock, Counters, Download, GraphKind, OtherData, Period, Series, Summary, UserCard,
+    floor_to,
 };
-use tt_stats::{graph, seed, text};
+use tt_stats::present::{chart as graph, csv, text};
+use tt_stats::rollup::Rollup;
+use tt_stats::source::seed::{self, Progress, SeedOptions};
+use tt_stats::source::{Schema, Source};
+use tt_stats::stats::Stats;
+
+/// The original bot's predicate on `user_id` for a chat type.
+fn chat_filter(chat: ChatType) -> &'static str {
+    match chat {
+        ChatType::Users => "user_id > 0",
+        ChatType::Groups => "user_id < 0",
+        ChatType::All => "user_id <> 0",
+    }
+}
+
+/// "An image post" in each tt-bot layout.
+fn image_predicate(schema: Schema) -> &'static str {
+    match schema {
+        Schema::Legacy => "is_images",
+        Schema::Current => "media_kind = 'images'",
+    }
+}
+
+/// The link column in each tt-bot layout.
+fn link_column(schema: Schema) -> &'static str {
+    match schema {
+        Schema::Legacy => "video_link",
+        Schema::Current => "shared_link",
+    }
+}
 
 const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// A baseline case slower than this gets only [`SLOW_RUNS`] runs.
@@ -237,7 +265,7 @@ fn marker(scale: &Scale, schema: Schema) -> String {
     )
 }
 
-const GENERATOR: &str = "tt_stats::seed::seed, seed 1";
+const GENERATOR: &str = "tt_stats::source::seed::seed, seed 1";
 
 /// Creates (or reuses) the database of `scale` and returns its URL.
 async fn prepare_database(o: &Opts, scale: &Scale, now: i64) -> Result<String> {
@@ -288,7 +316,6 @@ async fn prepare_database(o: &Opts, scale: &Scale, now: i64) -> Result<String> {
 
 /// Fills a new database with the project's own generator (`tt-stats seed`).
 async fn fill(url: &str, scale: &Scale, schema: Schema, now: i64) -> Result<()> {
-    let pool = Pool::connect(&DbUrl::from_str(url)?, Access::ReadWrite).await?;
     let opts = SeedOptions {
         users: scale.users as u64,
         videos: scale.videos as u64,
@@ -300,13 +327,17 @@ async fn fill(url: &str, scale: &Scale, schema: Schema, now: i64) -> Result<()> 
         ..SeedOptions::default()
     };
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    seed::seed(&pool, &opts, Some(&bar)).await?;
+    let on_progress = |p: Progress| match p {
+        Progress::Start { total } => bar.set_length(total),
+        Progress::Stage(name) => bar.set_message(name),
+        Progress::Rows(n) => bar.inc(n),
+    };
+    seed::seed(&DbUrl::from_str(url)?, &opts, &on_progress).await?;
     bar.finish_and_clear();
     // Settled tables, as on a long-running tt-bot after autovacuum.
-    if let Pool::Postgres(p) = &pool {
-        for t in ["users", "videos", "music"] {
-            p.execute(format!("VACUUM ANALYZE {t}").as_str()).await?;
-        }
+    let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
+    for t in ["users", "videos", "music"] {
+        pool.execute(format!("VACUUM ANALYZE {t}").as_str()).await?;
     }
     pool.close().await;
     Ok(())
@@ -315,10 +346,8 @@ async fn fill(url: &str, scale: &Scale, schema: Schema, now: i64) -> Result<()> 
 /// Appends [`APPEND_ROWS`] downloads (videos and music) with the generator; returns the
 /// first new `pk_id` of each table, so they can be removed again.
 async fn append_rows(url: &str, schema: Schema, now: i64) -> Result<(i64, i64)> {
-    let pool = Pool::connect(&DbUrl::from_str(url)?, Access::ReadWrite).await?;
-    let Pool::Postgres(pg) = &pool else {
-        bail!("not PostgreSQL")
-    };
+    let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
+    let pg = &pool;
     let next = async |t: &str| -> Result<i64> {
         Ok(
             sqlx::query_scalar::<_, i64>(&format!("SELECT COALESCE(MAX(pk_id), 0) + 1 FROM {t}"))
@@ -337,7 +366,7 @@ async fn append_rows(url: &str, schema: Schema, now: i64) -> Result<(i64, i64)> 
         append: true,
         ..SeedOptions::default()
     };
-    seed::seed(&pool, &opts, None).await?;
+    seed::seed(&DbUrl::from_str(url)?, &opts, &|_| {}).await?;
     pool.close().await;
     Ok(first)
 }
@@ -371,15 +400,15 @@ async fn list_indexes(pool: &PgPool) -> Result<Vec<String>> {
 // ---------------------------------------------------------------------------------------
 
 /// The original's `bot_stats`: seven separate queries, one per figure, one after another.
-/// All time has no time filter, so rows without a time count (SPEC §1).
+/// All time has no time filter, so rows without a time count (`docs/figures.md#periods`).
 async fn bot_stats(
     p: &PgPool,
     schema: Schema,
     chat: ChatType,
     since: Option<i64>,
 ) -> Result<Counters> {
-    let f = chat.sql_filter();
-    let img = schema.image_predicate();
+    let f = chat_filter(chat);
+    let img = image_predicate(schema);
     let t = |col: &str| since.map_or(String::new(), |_| format!(" AND {col} > $1"));
     let queries = [
         format!(
@@ -492,7 +521,7 @@ async fn baseline_card(p: &PgPool, schema: Schema, id: i64) -> Result<UserCard> 
     let videos = count("SELECT COUNT(pk_id) FROM videos WHERE user_id = $1".into()).await?;
     let images = count(format!(
         "SELECT COUNT(pk_id) FROM videos WHERE user_id = $1 AND {}",
-        schema.image_predicate()
+        image_predicate(schema)
     ))
     .await?;
     let music = count("SELECT COUNT(pk_id) FROM music WHERE user_id = $1".into()).await?;
@@ -512,7 +541,7 @@ async fn baseline_card(p: &PgPool, schema: Schema, id: i64) -> Result<UserCard> 
 async fn baseline_history(p: &PgPool, schema: Schema, id: i64) -> Result<Vec<Download>> {
     let mut rows: Vec<(i64, Option<i64>, String)> = sqlx::query_as(&format!(
         "SELECT pk_id, downloaded_at, {} FROM videos WHERE user_id = $1",
-        schema.link_column()
+        link_column(schema)
     ))
     .bind(id)
     .fetch_all(p)
@@ -528,7 +557,7 @@ async fn baseline_history(p: &PgPool, schema: Schema, id: i64) -> Result<Vec<Dow
 }
 
 /// The original's referrals: a plain GROUP BY over every non-NULL link. It counts the empty
-/// link (SPEC §7); that row is dropped here so the figures compare.
+/// link (`docs/figures.md#referrals`); that row is dropped here so the figures compare.
 async fn baseline_referrals(p: &PgPool) -> Result<Vec<(String, i64)>> {
     let mut rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT link, COUNT(user_id) AS n FROM users WHERE link IS NOT NULL \
@@ -638,16 +667,16 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
     for i in &indexes {
         println!("  {i}");
     }
-    let mut db = Db::open(&DbUrl::from_str(&url)?).await?;
+    let source = Source::open(&DbUrl::from_str(&url)?).await?;
     // A fresh rollup per run: its first refresh is the one-off build an operator pays once.
     let rollup_path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join(format!("target/bench-rollup-{}.sqlite", scale.label));
     remove_rollup(&rollup_path);
     let mut rollup_build = None;
     let rollup = if o.rollup {
-        let r = Rollup::open(&rollup_path).await?;
+        let r = Rollup::open(&rollup_path, Clock::System).await?;
         let t = Instant::now();
-        let built = r.refresh(&db).await?;
+        let built = r.refresh(&source).await?;
         let took = format!(
             "{}{}",
             fmt_dur(t.elapsed()),
@@ -655,13 +684,13 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
         );
         println!("rollup built in {took}: {}", rollup_path.display());
         rollup_build = Some(took);
-        db = db.with_rollup(r.clone());
         Some(r)
     } else {
         println!("rollup off (--no-rollup): tt-stats queries the tables directly");
         None
     };
-    let schema = db.schema();
+    let db = Stats::new(source.clone(), rollup.clone(), Clock::System);
+    let schema = source.schema();
     ensure!(
         schema == o.schema,
         "database {url} has the {} schema",
@@ -671,8 +700,8 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
     let runs = o.runs;
     let mut rows = Vec::new();
     let mut note = None;
-    let day = Some(now - Period::Day.seconds());
-    let week = Some(now - Period::Week.seconds());
+    let day = Period::Day.since(now);
+    let week = Period::Week.since(now);
 
     macro_rules! case {
         ($name:expr, $base:expr, $ours:expr) => {{
@@ -732,7 +761,7 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
         async || Ok(text::detailed(
             ChatType::All,
             Period::Week,
-            &db.counters(&[ChatType::All], week).await?[0]
+            &db.counters(ChatType::All, week).await?
         ))
     );
     for kind in GraphKind::ALL {
@@ -747,7 +776,7 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
                     Ok(s)
                 },
                 async || {
-                    let s = db.series(kind, period, now).await?;
+                    let s = db.series_at(kind, period, now).await?;
                     render(&s, &mut n2);
                     Ok(s)
                 }
@@ -774,10 +803,10 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
     );
     case!(
         "user history CSV".into(),
-        async || Ok(text::history_csv(
+        async || Ok(csv::history_csv(
             &baseline_history(&base, schema, heaviest).await?
         )),
-        async || Ok(text::history_csv(&db.history(heaviest).await?))
+        async || Ok(csv::history_csv(&db.history(heaviest).await?))
     );
     case!(
         "referrals".into(),
@@ -822,9 +851,9 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
     if let Some(r) = &rollup {
         let first = append_rows(&url, schema, now).await?;
         let t = Instant::now();
-        let done = r.refresh(&db).await?;
+        let done = r.refresh(&source).await?;
         let took = t.elapsed();
-        let check = r.check(&db).await?;
+        let check = r.check(&source).await?;
         remove_appended(&url, first).await?;
         ensure!(
             check.is_ok(),
@@ -842,7 +871,7 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
     }
     remove_rollup(&rollup_path);
 
-    db.pool().close().await;
+    db.close().await;
     base.close().await;
     Ok(Report {
         scale: scale.clone(),

@@ -1,18 +1,43 @@
-//! Botstat (botstat.io, SPEC §5): uploads the list of every chat id so Botstat can count
-//! live and blocked users. The file is built from [`crate::db::Db::all_user_ids`].
+//! Botstat (botstat.io): uploads the list of every chat id so Botstat can count live and
+//! blocked users (`docs/figures.md#botstat-upload`). The ids come from
+//! [`crate::stats::Stats::user_ids`]; the settings are checked by
+//! [`crate::config::BotstatConfig::settings`].
 
 use std::time::Duration;
 
-use crate::{Error, Result};
+use secrecy::ExposeSecret as _;
+
+use crate::config::BotstatSettings;
+
+/// Why an upload failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The HTTP client could not be built (TLS set-up).
+    #[error("Botstat upload failed: cannot create the HTTP client")]
+    Client(#[source] reqwest::Error),
+    /// Botstat could not be reached.
+    #[error("Botstat upload failed: cannot reach {url}: {reason}")]
+    Unreachable {
+        /// Botstat's base URL (never the path, which holds the tokens).
+        url: String,
+        /// The root cause.
+        reason: String,
+    },
+    /// Botstat answered with another status than 200.
+    #[error("Botstat upload failed: API error code: {status} {body}")]
+    Api {
+        /// The HTTP status code.
+        status: u16,
+        /// The first 200 characters of the answer.
+        body: String,
+    },
+}
 
 /// Where and as whom to upload.
 #[derive(Debug, Clone)]
 pub struct BotstatClient {
     http: reqwest::Client,
-    api_url: String,
-    bot_token: String,
-    key: String,
-    notify_id: i64,
+    settings: BotstatSettings,
 }
 
 /// `users.txt`: one id per line.
@@ -26,53 +51,38 @@ pub fn users_file(ids: &[i64]) -> Vec<u8> {
 }
 
 impl BotstatClient {
-    /// Builds a client; every argument is required for the upload to mean anything, so a
-    /// missing one is a configuration error naming the variable.
-    pub fn new(
-        api_url: &str,
-        bot_token: Option<&str>,
-        key: Option<&str>,
-        admin_ids: &[i64],
-    ) -> Result<BotstatClient> {
-        let missing = |name: &'static str, reason: &str| Error::Config {
-            name,
-            reason: reason.to_string(),
-        };
-        let bot_token = bot_token
-            .filter(|t| !t.trim().is_empty())
-            .ok_or_else(|| missing("BOT_TOKEN", "not set; Botstat needs the main bot's token"))?;
-        let key = key.filter(|k| !k.trim().is_empty()).ok_or_else(|| {
-            missing(
-                "BOTSTAT",
-                "not set; put the Botstat key in BOTSTAT or BOTSTAT_API_KEY",
-            )
-        })?;
-        let notify_id = *admin_ids
-            .first()
-            .ok_or_else(|| missing("ADMIN_IDS", "empty; Botstat notifies the first admin"))?;
+    /// Builds a client for checked settings.
+    ///
+    /// # Errors
+    /// [`Error::Client`] when the HTTP client cannot be created.
+    pub fn new(settings: BotstatSettings) -> Result<BotstatClient, Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(300))
             .build()
-            .map_err(|e| Error::Botstat(e.to_string()))?;
-        Ok(BotstatClient {
-            http,
-            api_url: api_url.trim_end_matches('/').to_string(),
-            bot_token: bot_token.to_string(),
-            key: key.to_string(),
-            notify_id,
-        })
+            .map_err(Error::Client)?;
+        Ok(BotstatClient { http, settings })
     }
 
-    /// POSTs the ids as `users.txt` and returns Botstat's answer body.
-    pub async fn upload(&self, ids: &[i64]) -> Result<String> {
-        let url = format!("{}/create/{}/{}", self.api_url, self.bot_token, self.key);
+    /// POSTs the ids as `users.txt` to `{BOTSTAT_API_URL}/create/{BOT_TOKEN}/{BOTSTAT}` and
+    /// returns Botstat's answer body.
+    ///
+    /// # Errors
+    /// [`Error::Unreachable`] or [`Error::Api`] for a non-200 answer.
+    pub async fn upload(&self, ids: &[i64]) -> Result<String, Error> {
+        let s = &self.settings;
+        let url = format!(
+            "{}/create/{}/{}",
+            s.api_url,
+            s.bot_token.expose_secret(),
+            s.key.expose_secret()
+        );
         let part = reqwest::multipart::Part::bytes(users_file(ids))
             .file_name("users.txt")
             .mime_str("text/plain")
-            .map_err(|e| Error::Botstat(e.to_string()))?;
+            .map_err(Error::Client)?;
         let form = reqwest::multipart::Form::new().part("file", part);
-        let notify = self.notify_id.to_string();
+        let notify = s.notify_id.to_string();
         let resp = self
             .http
             .post(&url)
@@ -84,18 +94,18 @@ impl BotstatClient {
             .multipart(form)
             .send()
             .await
-            .map_err(|e| {
-                Error::Botstat(format!("cannot reach {}: {}", self.api_url, root_cause(&e)))
+            .map_err(|e| Error::Unreachable {
+                url: s.api_url.clone(),
+                reason: root_cause(&e),
             })?;
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
         if status != reqwest::StatusCode::OK {
             let excerpt: String = body.chars().take(200).collect();
-            return Err(Error::Botstat(format!(
-                "API error code: {} {}",
-                status.as_u16(),
-                excerpt.trim()
-            )));
+            return Err(Error::Api {
+                status: status.as_u16(),
+                body: excerpt.trim().to_string(),
+            });
         }
         Ok(body)
     }
@@ -106,5 +116,6 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     while let Some(next) = cur.source() {
         cur = next;
     }
+    // reqwest's innermost errors may repeat the URL, which holds the tokens.
     cur.to_string()
 }

@@ -1,23 +1,50 @@
 //! tt-stats: the statistics engine, Telegram bot and command-line tool for tt-bot operators.
 //!
-//! Data flows one way through the modules:
-//! [`config`] → [`db`] (the only place that speaks SQL) → [`stats`] (plain numbers) →
-//! [`text`] / [`graph`] (HTML, plain text, PNG) → [`bot`] / [`schedule`] / the CLI.
-//! Each section of `SPEC.md` lives in one module: §1 schemas in [`db`], §2 counters in
-//! [`stats`] and [`text`], §3 the bot in [`bot`], §4 graphs in [`graph`], §5 the channel
-//! messages in [`schedule`] and Botstat in [`botstat`], §6 configuration in [`config`].
+//! Every arrow points down; no module imports one above it:
+//!
+//! [`domain`] (plain data) → [`config`] (settings, no I/O) → [`source`] (tt-bot's database,
+//! read-only, the only SQL on it) → [`rollup`] (tt-stats' own incremental aggregates) →
+//! [`stats`] (the use cases) → [`present`] (words, HTML, CSV, charts) → [`telegram`] /
+//! [`botstat`] (the outside services) → [`bot`] / [`jobs`] / [`cli`] (the front ends) →
+//! [`app`] (the composition root) → `main`.
+//!
+//! The behaviour is documented in `docs/`: the figures and their exact definitions in
+//! `docs/figures.md`, the bot's screens in `docs/bot.md`, the settings in
+//! `docs/settings.md`; the layout in `docs/architecture.md`.
+
+pub mod domain;
+
+pub mod config;
+
+pub mod source;
+
+pub mod rollup;
+
+pub mod stats;
+
+pub mod present;
+
+pub mod botstat;
+pub mod telegram;
 
 pub mod bot;
-pub mod botstat;
 pub mod cli;
-pub mod config;
-pub mod db;
-pub mod error;
-pub mod graph;
-pub mod rollup;
-pub mod schedule;
-pub mod seed;
-pub mod stats;
-pub mod text;
+pub mod jobs;
 
-pub use error::{Error, Result};
+pub mod app;
+
+/// One line for an error and each of its causes that it does not already show, joined by
+/// `": "`: how `main` and the logs print errors.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut cur = e.source();
+    while let Some(cause) = cur {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cur = cause.source();
+    }
+    line
+}

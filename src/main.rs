@@ -1,5 +1,5 @@
 //! The `tt-stats` binary: reads `.env`, parses the command line, sets up logging and hands
-//! over to [`tt_stats::cli::run`]. Errors are printed as one line and exit non-zero.
+//! over to [`tt_stats::app::run`]. Errors are printed as one line and exit non-zero.
 
 use clap::Parser;
 
@@ -17,19 +17,10 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
-    match tt_stats::cli::run(cli).await {
+    match tt_stats::app::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            let mut msg = e.to_string();
-            // Most of our errors already show their source; print each cause once.
-            for cause in e.chain().skip(1) {
-                let cause = cause.to_string();
-                if !msg.contains(&cause) {
-                    msg.push_str(": ");
-                    msg.push_str(&cause);
-                }
-            }
-            eprintln!("error: {msg}");
+            eprintln!("error: {}", tt_stats::error_chain(e.as_ref()));
             std::process::ExitCode::FAILURE
         }
     }

@@ -1,407 +1,246 @@
-//! The numbers tt-stats reports, as plain data: what SPEC §2–§4 count, independent of how
-//! they are queried ([`crate::db`]) or shown ([`crate::text`], [`crate::graph`]).
+//! The use cases every front end calls: the bot, the channel jobs and the command line ask
+//! [`Stats`] for figures and never see where they come from. Download counters and graphs
+//! are answered by the rollup when one is attached and can answer exactly, and straight
+//! from tt-bot's tables otherwise; everything else is read directly. The definitions of
+//! every figure are in `docs/figures.md`.
 
-use std::fmt;
-use std::str::FromStr;
+use crate::config::DbConfig;
+use crate::domain::{
+    BySign, ChatType, Clock, Counters, Download, GraphKind, OtherData, Period, QuickStats, Ranking,
+    Series, Summary, Table, UserCard,
+};
+use crate::rollup::{self, Rollup};
+use crate::source::{self, Source};
 
-/// Which chats a figure covers (SPEC §2): people (`user_id > 0`), groups (`user_id < 0`)
-/// or both (`user_id <> 0`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChatType {
-    Users,
-    Groups,
-    All,
+/// Why a figure could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// tt-bot's database failed.
+    #[error(transparent)]
+    Source(#[from] source::Error),
+    /// The rollup failed where it cannot be bypassed (the `db` commands).
+    #[error(transparent)]
+    Rollup(#[from] rollup::Error),
 }
 
-impl ChatType {
-    pub const ALL: [ChatType; 3] = [ChatType::Users, ChatType::Groups, ChatType::All];
-
-    /// The SQL predicate on `user_id` for this chat type. Constant text, never user input.
-    pub fn sql_filter(self) -> &'static str {
-        match self {
-            ChatType::Users => "user_id > 0",
-            ChatType::Groups => "user_id < 0",
-            ChatType::All => "user_id <> 0",
-        }
-    }
-
-    /// Whether a chat id belongs to this chat type, the same rule as [`Self::sql_filter`].
-    pub fn contains(self, user_id: i64) -> bool {
-        match self {
-            ChatType::Users => user_id > 0,
-            ChatType::Groups => user_id < 0,
-            ChatType::All => user_id != 0,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChatType::Users => "users",
-            ChatType::Groups => "groups",
-            ChatType::All => "all",
-        }
-    }
+/// The figures of one tt-bot database. Cheap to clone (clones share the connections).
+#[derive(Debug, Clone)]
+pub struct Stats {
+    source: Source,
+    rollup: Option<Rollup>,
+    clock: Clock,
 }
 
-impl fmt::Display for ChatType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ChatType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "users" | "user" => Ok(ChatType::Users),
-            "groups" | "group" => Ok(ChatType::Groups),
-            "all" => Ok(ChatType::All),
-            other => Err(format!(
-                "unknown chat type '{other}': expected users, groups or all"
-            )),
-        }
-    }
-}
-
-/// A reporting period of the bot's menus (SPEC §3): the last 24 hours, week, month or all time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Period {
-    Day,
-    Week,
-    Month,
-    All,
-}
-
-impl Period {
-    pub const ALL: [Period; 4] = [Period::Day, Period::Week, Period::Month, Period::All];
-
-    /// Length in seconds; 0 means all time.
-    pub fn seconds(self) -> i64 {
-        match self {
-            Period::Day => 86_400,
-            Period::Week => 604_800,
-            Period::Month => 2_678_400,
-            Period::All => 0,
+impl Stats {
+    /// Figures of `source`, through `rollup` when given, at the times `clock` tells.
+    pub fn new(source: Source, rollup: Option<Rollup>, clock: Clock) -> Stats {
+        Stats {
+            source,
+            rollup,
+            clock,
         }
     }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Period::Day => "24h",
-            Period::Week => "week",
-            Period::Month => "month",
-            Period::All => "all",
-        }
-    }
-
-    /// The adjective used in graph titles ("Videos Monthly").
-    pub fn adjective(self) -> &'static str {
-        match self {
-            Period::Day => "Daily",
-            Period::Week => "Weekly",
-            Period::Month => "Monthly",
-            Period::All => "All Time",
-        }
-    }
-
-    /// The graph's range and bucket for this period (SPEC §4).
-    pub fn graph_window(self) -> GraphWindow {
-        match self {
-            Period::Day => GraphWindow {
-                range: Some(2 * DAY),
-                bucket: HOUR,
+    /// Opens tt-bot's database read-only and, unless `ROLLUP_PATH` is off, the rollup. A
+    /// rollup file that cannot be opened is logged and the figures are queried directly.
+    ///
+    /// # Errors
+    /// [`source::Error`] when tt-bot's database cannot be opened.
+    pub async fn open(cfg: &DbConfig, clock: Clock) -> Result<Stats, Error> {
+        let source = Source::open(&cfg.db_url).await?;
+        let rollup = match &cfg.rollup_path.0 {
+            None => None,
+            Some(path) => match Rollup::open(path, clock.clone()).await {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!(
+                        error = %crate::error_chain(&e),
+                        "rollup disabled, querying the tables directly"
+                    );
+                    None
+                }
             },
-            Period::Week => GraphWindow {
-                range: Some(8 * DAY),
-                bucket: HOUR,
-            },
-            Period::Month => GraphWindow {
-                range: Some(32 * DAY),
-                bucket: DAY,
-            },
-            Period::All => GraphWindow {
-                range: None,
-                bucket: DAY,
-            },
-        }
+        };
+        Ok(Stats::new(source, rollup, clock))
     }
-}
 
-impl fmt::Display for Period {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+    /// tt-bot's database.
+    pub fn source(&self) -> &Source {
+        &self.source
     }
-}
 
-impl FromStr for Period {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "24h" | "day" | "daily" | "86400" => Ok(Period::Day),
-            "week" | "weekly" | "7d" | "604800" => Ok(Period::Week),
-            "month" | "monthly" | "2678400" => Ok(Period::Month),
-            "all" | "0" => Ok(Period::All),
-            other => Err(format!(
-                "unknown period '{other}': expected 24h, week, month or all"
-            )),
-        }
+    /// The rollup, when one is attached.
+    pub fn rollup(&self) -> Option<&Rollup> {
+        self.rollup.as_ref()
     }
-}
 
-pub const HOUR: i64 = 3_600;
-pub const DAY: i64 = 86_400;
-
-/// What a graph covers: the last `range` seconds (or everything since the first record when
-/// `None`), counted in buckets of `bucket` seconds aligned to UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GraphWindow {
-    pub range: Option<i64>,
-    pub bucket: i64,
-}
-
-/// The seven counters of SPEC §2 for one chat type and period.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    pub chats: i64,
-    pub music: i64,
-    pub music_unique: i64,
-    pub videos: i64,
-    pub videos_unique: i64,
-    pub images: i64,
-    pub images_unique: i64,
-}
-
-impl Counters {
-    /// Puts per-chat-type parts together: `chats[i]`, and `[rows, unique chats, image rows,
-    /// unique image chats]` of music and videos, as both the direct queries and the rollup
-    /// produce them (music has no images).
-    pub fn assemble(chats: &[i64], music: &[[i64; 4]], videos: &[[i64; 4]]) -> Vec<Counters> {
-        chats
-            .iter()
-            .zip(music)
-            .zip(videos)
-            .map(|((&chats, m), v)| Counters {
-                chats,
-                music: m[0],
-                music_unique: m[1],
-                videos: v[0],
-                videos_unique: v[1],
-                images: v[2],
-                images_unique: v[3],
-            })
-            .collect()
-    }
-}
-
-/// Overall (all time) or daily figures: one block for people and one for groups.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Summary {
-    pub users: Counters,
-    pub groups: Counters,
-}
-
-/// What the Analytics graphs count (SPEC §3, §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GraphKind {
-    /// Registrations (`users.registered_at`).
-    Users,
-    /// Downloads of videos and image posts (`videos.downloaded_at`).
-    Videos,
-    /// Downloads of music (`music.downloaded_at`).
-    Music,
-}
-
-impl GraphKind {
-    pub const ALL: [GraphKind; 3] = [GraphKind::Users, GraphKind::Videos, GraphKind::Music];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GraphKind::Users => "users",
-            GraphKind::Videos => "videos",
-            GraphKind::Music => "music",
+    /// The same figures read straight from the tables (the reference the rollup is
+    /// checked against).
+    pub fn direct(&self) -> Stats {
+        Stats {
+            source: self.source.clone(),
+            rollup: None,
+            clock: self.clock.clone(),
         }
     }
 
-    /// Title word ("Videos Monthly").
-    pub fn title(self) -> &'static str {
-        match self {
-            GraphKind::Users => "New Users",
-            GraphKind::Videos => "Videos",
-            GraphKind::Music => "Music",
+    /// The current time of this instance's clock (Unix seconds, UTC).
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The counters of people and of groups with time strictly after `since` (all time
+    /// when `None`).
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn summary(&self, since: Option<i64>) -> Result<Summary, Error> {
+        let (chats, (videos, music)) = tokio::try_join!(
+            async { Ok::<_, Error>(self.source.chats(since).await?) },
+            self.downloads(since)
+        )?;
+        Ok(BySign {
+            users: Counters::from_parts(chats.users, music.users, videos.users),
+            groups: Counters::from_parts(chats.groups, music.groups, videos.groups),
+        })
+    }
+
+    /// The counters of one chat type with time strictly after `since`.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn counters(&self, chat: ChatType, since: Option<i64>) -> Result<Counters, Error> {
+        Ok(self.summary(since).await?.get(chat))
+    }
+
+    /// Quick Stats, the report and the channel messages: all time and the last 24 hours.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn quick(&self) -> Result<QuickStats, Error> {
+        let at = self.now();
+        let (overall, daily) =
+            tokio::try_join!(self.summary(None), self.summary(Period::Day.since(at)))?;
+        Ok(QuickStats { overall, daily, at })
+    }
+
+    /// A Detailed View block: one chat type over one period ending now.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn detailed(&self, chat: ChatType, period: Period) -> Result<Counters, Error> {
+        self.counters(chat, period.since(self.now())).await
+    }
+
+    /// `(videos, music)` download counters, from the rollup when it can answer.
+    async fn downloads(
+        &self,
+        since: Option<i64>,
+    ) -> Result<
+        (
+            BySign<crate::domain::DownloadCounts>,
+            BySign<crate::domain::DownloadCounts>,
+        ),
+        Error,
+    > {
+        if let Some(r) = &self.rollup {
+            match r.downloads(&self.source, since).await {
+                Ok(Some(d)) => return Ok((d.videos, d.music)),
+                Ok(None) => {}
+                Err(e) => r.note_failure(&e),
+            }
         }
+        let (videos, music) = tokio::try_join!(
+            self.source.downloads(Table::Videos, since),
+            self.source.downloads(Table::Music, since)
+        )?;
+        Ok((videos, music))
     }
 
-    /// Y axis label: what one unit on the axis is.
-    pub fn unit(self) -> &'static str {
-        match self {
-            GraphKind::Users => "new users",
-            GraphKind::Videos => "videos downloaded",
-            GraphKind::Music => "music downloaded",
-        }
+    /// The graph of `kind` over `period`, ending now.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn series(&self, kind: GraphKind, period: Period) -> Result<Series, Error> {
+        self.series_at(kind, period, self.now()).await
     }
-}
 
-impl fmt::Display for GraphKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for GraphKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "users" | "user" | "registrations" => Ok(GraphKind::Users),
-            "videos" | "video" => Ok(GraphKind::Videos),
-            "music" => Ok(GraphKind::Music),
-            other => Err(format!(
-                "unknown graph '{other}': expected users, videos or music"
-            )),
-        }
-    }
-}
-
-/// A counted time series: `points[i]` is the number of rows in the bucket that starts at
-/// `start + i * bucket` (Unix seconds, UTC). Empty buckets are real zeros.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Series {
-    pub kind: GraphKind,
-    pub period: Period,
-    pub start: i64,
-    pub bucket: i64,
-    pub points: Vec<i64>,
-}
-
-impl Series {
-    /// Builds a zero-filled series covering `[first_bucket, last_bucket]` from sparse
-    /// `(bucket_start, count)` pairs as the database returns them.
-    pub fn from_sparse(
+    /// The graph of `kind` over `period`, ending at `now` (Unix seconds, UTC): zero-filled
+    /// buckets from the window's start to the bucket holding `now`.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn series_at(
+        &self,
         kind: GraphKind,
         period: Period,
-        first_bucket: i64,
-        last_bucket: i64,
-        bucket: i64,
-        sparse: &[(i64, i64)],
-    ) -> Series {
-        let len = if last_bucket >= first_bucket {
-            ((last_bucket - first_bucket) / bucket + 1) as usize
-        } else {
-            0
-        };
-        let mut points = vec![0; len];
-        for &(at, n) in sparse {
-            if at < first_bucket {
-                continue;
-            }
-            let i = ((at - first_bucket) / bucket) as usize;
-            if let Some(p) = points.get_mut(i) {
-                *p += n;
+        now: i64,
+    ) -> Result<Series, Error> {
+        let window = period.graph_window();
+        let lower = window.range.map(|r| now - r);
+        let table = kind.table();
+        if let Some(r) = self.rollup.as_ref().filter(|_| table != Table::Users) {
+            match r
+                .buckets(&self.source, table, window.bucket, lower, now)
+                .await
+            {
+                Ok(Some(sparse)) => return Ok(Series::for_window(kind, period, now, &sparse)),
+                Ok(None) => {}
+                Err(e) => r.note_failure(&e),
             }
         }
-        Series {
-            kind,
-            period,
-            start: first_bucket,
-            bucket,
-            points,
+        let sparse = self
+            .source
+            .buckets(table, window.bucket, lower, now)
+            .await?;
+        Ok(Series::for_window(kind, period, now, &sparse))
+    }
+
+    /// The User Search card, or `None` when the id is not in `users`.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn user_card(&self, user_id: i64) -> Result<Option<UserCard>, Error> {
+        Ok(self.source.user_card(user_id).await?)
+    }
+
+    /// Every video download of a chat, oldest first, untimed last.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn history(&self, user_id: i64) -> Result<Vec<Download>, Error> {
+        Ok(self.source.history(user_id).await?)
+    }
+
+    /// The `limit` referral links with the most chats.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn top_referrals(&self, limit: i64) -> Result<Ranking<String>, Error> {
+        Ok(self.source.top_referrals(limit).await?)
+    }
+
+    /// File mode, languages and the `top` chats by video downloads.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn other_data(&self, top: i64) -> Result<OtherData, Error> {
+        Ok(self.source.other_data(top).await?)
+    }
+
+    /// Every chat id, ascending (the Botstat upload).
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn user_ids(&self) -> Result<Vec<i64>, Error> {
+        Ok(self.source.user_ids().await?)
+    }
+
+    /// Closes the connections and the rollup file.
+    pub async fn close(&self) {
+        self.source.close().await;
+        if let Some(r) = &self.rollup {
+            r.close().await;
         }
-    }
-
-    pub fn total(&self) -> i64 {
-        // Saturating: a corrupt count must not panic a debug build or wrap a release one.
-        self.points
-            .iter()
-            .fold(0i64, |acc, &n| acc.saturating_add(n))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.total() == 0
-    }
-
-    /// `(bucket_start, count)` pairs.
-    pub fn iter(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
-        self.points
-            .iter()
-            .enumerate()
-            .map(|(i, &n)| (self.start + i as i64 * self.bucket, n))
-    }
-}
-
-/// Rounds `t` down to a multiple of `bucket` (UTC-aligned; correct for negative `t` too).
-pub fn floor_to(t: i64, bucket: i64) -> i64 {
-    t.div_euclid(bucket) * bucket
-}
-
-/// The User Search card (SPEC §3).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserCard {
-    pub user_id: i64,
-    pub videos: i64,
-    pub images: i64,
-    pub music: i64,
-    pub lang: String,
-    pub referral: Option<String>,
-    pub registered_at: Option<i64>,
-    pub file_mode: bool,
-}
-
-/// One download in a user's history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Download {
-    pub downloaded_at: Option<i64>,
-    pub link: String,
-}
-
-/// `(name, count)` rows: referral links, languages, chats.
-pub type Ranking<K> = Vec<(K, i64)>;
-
-/// The Other Data screen (SPEC §3).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct OtherData {
-    pub file_mode_users: i64,
-    pub languages: Ranking<String>,
-    pub top_chats: Ranking<i64>,
-}
-
-/// Parses a user id typed by an operator: a whole number that fits a Telegram chat id.
-pub fn parse_user_id(text: &str) -> crate::Result<i64> {
-    let t = text.trim();
-    t.parse::<i64>()
-        .ok()
-        .filter(|&id| id != 0)
-        .ok_or_else(|| crate::Error::BadUserId(t.chars().take(64).collect()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn from_sparse_fills_zeros_and_places_counts() {
-        let s = Series::from_sparse(
-            GraphKind::Videos,
-            Period::Day,
-            3600,
-            5 * 3600,
-            3600,
-            &[(3600, 2), (4 * 3600, 5)],
-        );
-        assert_eq!(s.points, vec![2, 0, 0, 5, 0]);
-        assert_eq!(s.total(), 7);
-    }
-
-    #[test]
-    fn parse_user_id_rejects_garbage() {
-        assert_eq!(parse_user_id(" 42 ").unwrap(), 42);
-        assert_eq!(parse_user_id("-100123").unwrap(), -100123);
-        for bad in ["", "abc", "1.5", "99999999999999999999", "0", "12 34"] {
-            assert!(parse_user_id(bad).is_err(), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
-    fn floor_handles_negative() {
-        assert_eq!(floor_to(7199, 3600), 3600);
-        assert_eq!(floor_to(-1, 3600), -3600);
     }
 }

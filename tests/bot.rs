@@ -11,11 +11,11 @@ use common::db::{self, Backend, Dataset, TestDb, ids, sample_dataset, since};
 use common::telegram::{Call, Failure, FakeTelegram};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tt_stats::bot::BotSettings;
-use tt_stats::db::Schema;
-use tt_stats::schedule::Channel;
-use tt_stats::stats::{ChatType, Period};
-use tt_stats::text;
+use tt_stats::config::Channel;
+use tt_stats::config::{BotSettings, TelegramSettings};
+use tt_stats::domain::{ChatType, Period};
+use tt_stats::present::text;
+use tt_stats::source::Schema;
 
 const ADMIN: i64 = 5_550_001;
 const OTHER_ADMIN: i64 = 5_550_002;
@@ -68,8 +68,10 @@ impl Running {
         let test_db = TestDb::with(backend, schema, &data).await;
         let tg = FakeTelegram::start().await;
         let mut settings = BotSettings {
-            token: tg.token.clone(),
-            api_url: tg.api_url(),
+            telegram: TelegramSettings {
+                token: tg.token.clone().into(),
+                api_url: tg.api_url(),
+            },
             admins: vec![ADMIN, OTHER_ADMIN],
             channel: schedule.map(|s| Channel {
                 chat_id: CHANNEL,
@@ -78,13 +80,13 @@ impl Running {
             }),
             overall_interval: schedule.map_or(Duration::from_secs(3600), |s| s.every),
             daily_interval: schedule.map_or(Duration::from_secs(300), |s| s.every),
-            zones: text::default_zones(),
-            botstat: None,
+            zones: tt_stats::config::default_zones(),
+            botstat: Err(common::no_botstat()),
         };
         prepare(&tg, &mut settings);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let bot_db = test_db.open().await;
-        let task = tokio::spawn(tt_stats::bot::run(bot_db, settings, async move {
+        let task = tokio::spawn(tt_stats::app::serve(bot_db, settings, async move {
             let _ = stop_rx.await;
         }));
         Running {
@@ -273,7 +275,7 @@ async fn admin_conversation_on_postgres() {
     // Quick Stats: overall and the last 24 hours, from the rows.
     let quick = run.press_edit(ADMIN, menu, "Quick Stats").await;
     run.assert_at(quick.text(), "Quick Stats", |t| {
-        text::quick_stats(
+        common::quick_text(
             &run.data.expected_summary(None),
             &run.data.expected_summary(since(t, Period::Day)),
         )
@@ -464,7 +466,7 @@ async fn sqlite_conversation_current_schema() {
     let menu = open_menu(&run, OTHER_ADMIN).await;
     let quick = run.press_edit(OTHER_ADMIN, menu, "Quick Stats").await;
     run.assert_at(quick.text(), "Quick Stats", |t| {
-        text::quick_stats(
+        common::quick_text(
             &run.data.expected_summary(None),
             &run.data.expected_summary(since(t, Period::Day)),
         )
@@ -582,7 +584,7 @@ async fn scheduler_keeps_the_channel_messages_current() {
     )
     .await;
     let tg = &run.tg;
-    let zones = text::default_zones();
+    let zones = tt_stats::config::default_zones();
 
     for (mid, title) in [(1i64, "overall"), (2, "daily")] {
         // Two successive edits of each message, a second or so apart.
@@ -795,15 +797,16 @@ async fn fake_botstat(
 async fn botstat_command_uploads_every_chat_and_reports() {
     let (url, uploads) = fake_botstat(200).await;
     let main_admin = 777_000_111;
-    let client = tt_stats::botstat::BotstatClient::new(
+    let client = common::botstat_settings::config(
         &url,
         Some("123:MAINBOT"),
         Some("botstat-key"),
         &[main_admin],
     )
-    .expect("Botstat settings");
+    .settings()
+    .unwrap();
     let run = Running::start_with(Backend::Postgres, Schema::Current, None, |_, settings| {
-        settings.botstat = Some(client);
+        settings.botstat = Ok(client);
     })
     .await;
     let reply = run.say(ADMIN, "/botstat").await;
@@ -815,9 +818,9 @@ async fn botstat_command_uploads_every_chat_and_reports() {
         "{}",
         reply.text()
     );
-    let uploads = uploads.lock().unwrap().clone();
-    assert_eq!(uploads.len(), 1, "{uploads:?}");
-    let up = &uploads[0];
+    let first = uploads.lock().unwrap().clone();
+    assert_eq!(first.len(), 1, "{first:?}");
+    let up = &first[0];
     assert!(
         up.uri.starts_with("/create/123:MAINBOT/botstat-key?"),
         "{}",
@@ -838,7 +841,12 @@ async fn botstat_command_uploads_every_chat_and_reports() {
     let (u, _) = run.tg.send_text(STRANGER, STRANGER, "/botstat");
     run.tg.wait_confirmed(u).await;
     open_menu(&run, ADMIN).await;
-    assert_eq!(uploads.len(), 1);
+    // Read the fake server's log again now: the stranger's command came after the first read.
+    assert_eq!(
+        uploads.lock().unwrap().len(),
+        1,
+        "a stranger's /botstat uploaded"
+    );
     run.assert_all_calls_valid();
     run.shutdown().await;
 }
@@ -846,10 +854,11 @@ async fn botstat_command_uploads_every_chat_and_reports() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn botstat_failure_is_reported_to_the_admin() {
     let (url, _uploads) = fake_botstat(403).await;
-    let client =
-        tt_stats::botstat::BotstatClient::new(&url, Some("123:MAINBOT"), Some("k"), &[1]).unwrap();
+    let client = common::botstat_settings::config(&url, Some("123:MAINBOT"), Some("k"), &[1])
+        .settings()
+        .unwrap();
     let run = Running::start_with(Backend::Sqlite, Schema::Legacy, None, |_, settings| {
-        settings.botstat = Some(client);
+        settings.botstat = Ok(client);
     })
     .await;
     let reply = run.say(ADMIN, "/botstat").await;

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use common::db::{Backend, Dataset, TestDb, now};
 use common::telegram::{Call, FakeTelegram};
-use tt_stats::bot::{self, BotSettings};
-use tt_stats::db::Schema;
-use tt_stats::schedule::Channel;
-use tt_stats::stats::{ChatType, GraphKind, Period};
-use tt_stats::text;
+use tt_stats::config::Channel;
+use tt_stats::config::{BotSettings, TelegramSettings};
+use tt_stats::domain::{ChatType, GraphKind, Period};
+use tt_stats::present::text;
+use tt_stats::source::Schema;
 
 const ADMIN: i64 = 5_550_001;
 const STRANGER: i64 = 5_550_002;
@@ -66,8 +66,10 @@ async fn operator_conversation() {
     let daily_id = tg.create_bot_message(-100_500, "daily placeholder");
 
     let settings = BotSettings {
-        token: tg.token.clone(),
-        api_url: tg.api_url(),
+        telegram: TelegramSettings {
+            token: tg.token.clone().into(),
+            api_url: tg.api_url(),
+        },
         admins: vec![ADMIN],
         channel: Some(Channel {
             chat_id: -100_500,
@@ -76,13 +78,13 @@ async fn operator_conversation() {
         }),
         overall_interval: Duration::from_secs(3600),
         daily_interval: Duration::from_secs(300),
-        zones: text::default_zones(),
-        botstat: None,
+        zones: tt_stats::config::default_zones(),
+        botstat: Err(common::no_botstat()),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let started = std::time::Instant::now();
     let db = testdb.open().await;
-    let bot_task = tokio::spawn(bot::run(db, settings, async move {
+    let bot_task = tokio::spawn(tt_stats::app::serve(db, settings, async move {
         let _ = stop_rx.await;
     }));
 
@@ -143,7 +145,7 @@ async fn operator_conversation() {
     let d = data.expected_summary(Some(now0 - 86_400));
     assert_eq!(
         screen.text.as_deref(),
-        Some(text::quick_stats(&o, &d).as_str())
+        Some(common::quick_text(&o, &d).as_str())
     );
     assert_eq!(screen.buttons(), vec![vec!["🔄 Reload", "🔙 Return"]]);
     let (a, _) = press("Reload").await;
@@ -343,18 +345,20 @@ async fn spawn_bot(
     tokio::sync::oneshot::Sender<()>,
 ) {
     let settings = BotSettings {
-        token: tg.token.clone(),
-        api_url: tg.api_url(),
+        telegram: TelegramSettings {
+            token: tg.token.clone().into(),
+            api_url: tg.api_url(),
+        },
         admins,
         channel,
         overall_interval: every,
         daily_interval: every,
-        zones: text::default_zones(),
-        botstat: None,
+        zones: tt_stats::config::default_zones(),
+        botstat: Err(common::no_botstat()),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let db = testdb.open().await;
-    let task = tokio::spawn(bot::run(db, settings, async move {
+    let task = tokio::spawn(tt_stats::app::serve(db, settings, async move {
         let _ = stop_rx.await;
     }));
     (task, stop_tx)
@@ -555,22 +559,29 @@ async fn botstat_command_uploads_or_says_what_is_missing() {
 
     let tg = FakeTelegram::start().await;
     let client =
-        tt_stats::botstat::BotstatClient::new(&botstat_url, Some("1:main"), Some("key"), &[ADMIN])
+        common::botstat_settings::config(&botstat_url, Some("1:main"), Some("key"), &[ADMIN])
+            .settings()
             .unwrap();
     let settings = BotSettings {
-        token: tg.token.clone(),
-        api_url: tg.api_url(),
+        telegram: TelegramSettings {
+            token: tg.token.clone().into(),
+            api_url: tg.api_url(),
+        },
         admins: vec![ADMIN],
         channel: None,
         overall_interval: Duration::from_secs(3600),
         daily_interval: Duration::from_secs(300),
-        zones: text::default_zones(),
-        botstat: Some(client),
+        zones: tt_stats::config::default_zones(),
+        botstat: Ok(client),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(bot::run(testdb.open().await, settings, async move {
-        let _ = stop_rx.await;
-    }));
+    let task = tokio::spawn(tt_stats::app::serve(
+        testdb.open().await,
+        settings,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
     tg.wait_polling().await;
     let cur = tg.cursor();
     tg.send_text(ADMIN, ADMIN, "/botstat");

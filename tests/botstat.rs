@@ -1,4 +1,4 @@
-//! The Botstat upload (SPEC §5) against a real HTTP server on 127.0.0.1 that records what it
+//! The Botstat upload (`docs/figures.md#botstat-upload`) against a real HTTP server on 127.0.0.1 that records what it
 //! receives: the library client and the `botstat` command, with ids read from a database.
 mod common;
 
@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::extract::{Multipart, State};
 use axum::http::{Method, StatusCode, Uri};
+use common::botstat_settings;
 use common::db::{Backend, TempDir, TestDb, now, random_dataset, sample_dataset};
-use tt_stats::Error;
-use tt_stats::botstat::BotstatClient;
-use tt_stats::db::Schema;
+use tt_stats::botstat::Error;
+use tt_stats::source::Schema;
 
 const TOKEN: &str = "123456789:AAF-token_with-colon";
 const KEY: &str = "botstat-key-42";
@@ -99,7 +99,7 @@ fn closed_port_url() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-/// Checks that `r` is the upload of SPEC §5 carrying exactly `ids`.
+/// Checks that `r` is the upload of `docs/figures.md#botstat-upload` carrying exactly `ids`.
 fn assert_upload(r: &Recorded, notify: i64, ids: &[i64]) {
     assert_eq!(r.method, Method::POST);
     assert_eq!(r.path, format!("/create/{TOKEN}/{KEY}"));
@@ -133,11 +133,11 @@ async fn client_uploads_every_user_id() {
         (Backend::Sqlite, Schema::Legacy),
     ] {
         let t = TestDb::with(backend, schema, &data).await;
-        let ids = t.open().await.all_user_ids().await.unwrap();
+        let ids = t.open().await.user_ids().await.unwrap();
         let want = data.expected_user_ids();
         assert_eq!(ids, want);
         let (url, requests) = fake_botstat(StatusCode::OK, "{\"ok\":true}").await;
-        let client = BotstatClient::new(&url, Some(TOKEN), Some(KEY), &[777, 888]).unwrap();
+        let client = botstat_settings::client(&url, TOKEN, KEY, &[777, 888]);
         let answer = client.upload(&ids).await.unwrap();
         assert_eq!(answer, "{\"ok\":true}");
         let got = requests.lock().unwrap().clone();
@@ -150,7 +150,7 @@ async fn client_uploads_every_user_id() {
 #[tokio::test]
 async fn trailing_slash_in_the_api_url_is_harmless() {
     let (url, requests) = fake_botstat(StatusCode::OK, "ok").await;
-    let client = BotstatClient::new(&format!("{url}/"), Some(TOKEN), Some(KEY), &[-5]).unwrap();
+    let client = botstat_settings::client(&format!("{url}/"), TOKEN, KEY, &[-5]);
     client.upload(&[1, -2, 3]).await.unwrap();
     assert_upload(&requests.lock().unwrap()[0], -5, &[1, -2, 3]);
 }
@@ -163,10 +163,10 @@ async fn an_error_status_is_named() {
         (StatusCode::CREATED, ""),
     ] {
         let (url, requests) = fake_botstat(status, body).await;
-        let client = BotstatClient::new(&url, Some(TOKEN), Some(KEY), &[1]).unwrap();
+        let client = botstat_settings::client(&url, TOKEN, KEY, &[1]);
         let err = client.upload(&[1, 2]).await.unwrap_err();
         let msg = err.to_string();
-        assert!(matches!(err, Error::Botstat(_)), "{msg}");
+        assert!(matches!(err, Error::Api { .. }), "{msg}");
         assert!(msg.contains(&status.as_u16().to_string()), "{msg}");
         assert!(msg.contains(body), "{msg}");
         assert!(!msg.contains('\n'), "{msg}");
@@ -177,11 +177,11 @@ async fn an_error_status_is_named() {
 #[tokio::test]
 async fn an_unreachable_server_is_a_clear_error() {
     let url = closed_port_url();
-    let client = BotstatClient::new(&url, Some(TOKEN), Some(KEY), &[1]).unwrap();
+    let client = botstat_settings::client(&url, TOKEN, KEY, &[1]);
     let started = std::time::Instant::now();
     let err = client.upload(&[1]).await.unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, Error::Botstat(_)), "{msg}");
+    assert!(matches!(err, Error::Unreachable { .. }), "{msg}");
     assert!(msg.contains("cannot reach") && msg.contains(&url), "{msg}");
     assert!(!msg.contains(TOKEN), "the token leaks: {msg}");
     assert!(started.elapsed().as_secs() < 5);
@@ -206,10 +206,12 @@ fn missing_settings_name_the_variable() {
         (Some(TOKEN), Some(KEY), &[], "ADMIN_IDS"),
     ];
     for (token, key, admins, var) in cases {
-        let err = BotstatClient::new(url, token, key, admins).unwrap_err();
+        let err = botstat_settings::config(url, token, key, admins)
+            .settings()
+            .unwrap_err();
         let msg = err.to_string();
         assert!(
-            matches!(err, Error::Config { name, .. } if name == var),
+            matches!(err, tt_stats::config::Error::Invalid { name, .. } if name == var),
             "{var}: {msg}"
         );
         assert!(msg.contains(var), "{msg}");

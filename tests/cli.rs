@@ -12,9 +12,26 @@ use common::bin::run_in;
 use common::db::{
     ALL, Backend, Dataset, TempDir, TestDb, ids, now, random_dataset, sample_dataset, since,
 };
-use tt_stats::db::Schema;
-use tt_stats::stats::{ChatType, GraphKind, Period};
-use tt_stats::text;
+use tt_stats::domain::{ChatType, GraphKind, Period, QuickStats};
+use tt_stats::present::{csv, text};
+use tt_stats::source::Schema;
+
+/// What a graph's y axis counts, as `docs/figures.md#graphs` words it.
+fn unit(kind: GraphKind) -> &'static str {
+    match kind {
+        GraphKind::Users => "new users",
+        GraphKind::Videos => "videos downloaded",
+        GraphKind::Music => "music downloaded",
+    }
+}
+
+fn quick(overall: tt_stats::domain::Summary, daily: tt_stats::domain::Summary) -> QuickStats {
+    QuickStats {
+        overall,
+        daily,
+        at: 0,
+    }
+}
 
 /// Runs the binary against `db_url` in a fresh empty directory.
 fn run(db_url: &str, args: &[&str]) -> Output {
@@ -92,12 +109,12 @@ async fn report_prints_overall_and_daily_stats() {
         run_timed(&t.url, &["report"], |now| {
             let o = data.expected_summary(None);
             let d = data.expected_summary(since(now, Period::Day));
-            format!("{}\n", text::to_plain(&text::quick_stats(&o, &d)))
+            format!("{}\n", text::to_plain(&text::quick_stats(&quick(o, d))))
         });
         run_timed(&t.url, &["report", "--html"], |now| {
             let o = data.expected_summary(None);
             let d = data.expected_summary(since(now, Period::Day));
-            format!("{}\n", text::quick_stats(&o, &d))
+            format!("{}\n", text::quick_stats(&quick(o, d)))
         });
         run_timed(
             &t.url,
@@ -110,8 +127,8 @@ async fn report_prints_overall_and_daily_stats() {
             |now| {
                 let o = data.expected_summary(None);
                 let d = data.expected_summary(since(now, Period::Day));
-                let zones = text::parse_zones("UTC=UTC,🇯🇵=Asia/Tokyo:12h").unwrap();
-                let html = text::quick_stats(&o, &d) + &text::footer(now, &zones);
+                let zones = tt_stats::config::parse_zones("UTC=UTC,🇯🇵=Asia/Tokyo:12h").unwrap();
+                let html = text::quick_stats(&quick(o, d)) + &text::footer(now, &zones);
                 format!("{}\n", text::to_plain(&html))
             },
         );
@@ -192,7 +209,7 @@ async fn user_history_referrals_other() {
             );
 
             let out = run(&t.url, &["history", &arg]);
-            let csv = text::history_csv(&data.expected_history(id));
+            let csv = csv::history_csv(&data.expected_history(id));
             assert_eq!(out.stdout, csv, "{backend:?} {schema:?} history {id}");
             assert!(out.status.success());
         }
@@ -207,7 +224,7 @@ async fn user_history_referrals_other() {
         ok(&out, "history --output");
         assert_eq!(
             std::fs::read(&file).unwrap(),
-            text::history_csv(&data.expected_history(1))
+            csv::history_csv(&data.expected_history(1))
         );
         assert!(stderr(&out).contains(&format!("{} downloads", data.expected_history(1).len())));
 
@@ -240,7 +257,7 @@ async fn empty_database_reports_zeros() {
         let z = Default::default();
         assert_eq!(
             ok(&out, "report"),
-            format!("{}\n", text::to_plain(&text::quick_stats(&z, &z)))
+            format!("{}\n", text::to_plain(&text::quick_stats(&quick(z, z))))
         );
         let out = run(&t.url, &["referrals"]);
         assert!(ok(&out, "referrals").contains("No referrals yet."));
@@ -282,7 +299,7 @@ async fn graph_writes_a_1200_by_600_png() {
                 assert!(
                     totals
                         .iter()
-                        .any(|n| text.contains(&format!("({n} {} in range)", kind.unit()))),
+                        .any(|n| text.contains(&format!("({n} {} in range)", unit(kind)))),
                     "{text} not one of {totals:?}"
                 );
                 let img = image::open(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
@@ -536,7 +553,7 @@ async fn a_closed_stdout_is_not_a_panic() {
 fn report_text(data: &Dataset, now: i64) -> String {
     let o = data.expected_summary(None);
     let d = data.expected_summary(since(now, Period::Day));
-    format!("{}\n", text::to_plain(&text::quick_stats(&o, &d)))
+    format!("{}\n", text::to_plain(&text::quick_stats(&quick(o, d))))
 }
 
 /// Runs `report` in `dir` (so tt-stats' own state files persist between runs) and checks it.

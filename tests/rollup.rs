@@ -9,13 +9,14 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use common::db::{Pool, pg_url_with_db, sqlite_write_pool, test_pg_url};
 use sqlx::QueryBuilder;
-use tt_stats::db::{Access, Db, DbUrl, Pool, Schema};
-use tt_stats::on_pool;
+use tt_stats::config::DbUrl;
+use tt_stats::domain::{ChatType, Clock, Counters, GraphKind, Period, Series, floor_to};
 use tt_stats::rollup::Rollup;
-use tt_stats::stats::{ChatType, Counters, GraphKind, Period, Series, floor_to};
-
-const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+use tt_stats::source::indexes::{INDEXES, IndexAdmin};
+use tt_stats::source::{Access, Schema};
+use tt_stats::stats::Stats;
 
 /// A fixed "now", deliberately not on an hour boundary.
 const NOW: i64 = 1_760_000_000 + 1_234;
@@ -49,6 +50,10 @@ fn temp_dir() -> PathBuf {
 /// A fresh tt-bot database with its tables, and what the test put in it.
 struct Source {
     url: DbUrl,
+    /// The URL as `DB_URL` would give it.
+    url_text: String,
+    pg_name: Option<String>,
+    clock: Clock,
     rw: Pool,
     schema: Schema,
     dir: PathBuf,
@@ -73,25 +78,30 @@ struct Data {
 impl Source {
     async fn new(backend: Backend, schema: Schema) -> Source {
         let dir = temp_dir();
-        let url = match backend {
+        let (url_text, pg_name, rw) = match backend {
             Backend::Postgres => {
-                let admin = Pool::connect(&PG_ADMIN.parse().unwrap(), Access::ReadWrite)
-                    .await
-                    .unwrap_or_else(|e| {
-                        panic!("PostgreSQL at 127.0.0.1:5432 is required for these tests: {e}")
-                    });
+                let admin = Pool::postgres(&test_pg_url()).await;
                 let name = format!("tt_rollup_{}", unique());
                 on_pool!(&admin, p => sqlx::query(&format!("CREATE DATABASE {name}")).execute(p).await.map(drop))
                     .expect("CREATE DATABASE");
                 admin.close().await;
-                DbUrl::from_str(&format!("postgres://postgres@127.0.0.1:5432/{name}")).unwrap()
+                let url = pg_url_with_db(&test_pg_url(), &name);
+                let rw = Pool::postgres(&url).await;
+                (url, Some(name), rw)
             }
-            Backend::Sqlite => DbUrl::Sqlite(dir.join("ttbot.sqlite")),
+            Backend::Sqlite => {
+                let file = dir.join("ttbot.sqlite");
+                let rw = sqlite_write_pool(&file).await;
+                (format!("sqlite://{}", file.display()), None, rw)
+            }
         };
-        let rw = Pool::connect(&url, Access::ReadWrite).await.unwrap();
-        tt_stats::seed::create_tables(&rw, schema).await.unwrap();
+        let url = DbUrl::from_str(&url_text).unwrap();
+        rw.create_tables(schema).await;
         Source {
             url,
+            url_text,
+            pg_name,
+            clock: Clock::fixed(NOW),
             rw,
             schema,
             dir,
@@ -99,15 +109,12 @@ impl Source {
         }
     }
 
-    /// A read-only `Db`, as tt-stats opens it.
-    async fn db(&self) -> Db {
-        Db::open(&self.url).await.unwrap()
-    }
-
-    async fn rollup_db(&self, state: &std::path::Path) -> (Db, Rollup) {
-        let r = Rollup::open(state).await.unwrap();
-        r.set_clock(Some(NOW));
-        (self.db().await.with_rollup(r.clone()), r)
+    /// The figures through a rollup on `state`, as tt-stats opens them, at the source's
+    /// (fixed) clock.
+    async fn rollup_db(&self, state: &std::path::Path) -> (Stats, Rollup) {
+        let r = Rollup::open(state, self.clock.clone()).await.unwrap();
+        let source = tt_stats::source::Source::open(&self.url).await.unwrap();
+        (Stats::new(source, Some(r.clone()), self.clock.clone()), r)
     }
 
     async fn add_users(&mut self, users: &[(i64, Option<i64>)]) {
@@ -149,9 +156,9 @@ impl Source {
 
     async fn drop_db(self) {
         self.rw.close().await;
-        if let DbUrl::Postgres(u) = &self.url {
-            let name = u.rsplit('/').next().unwrap().to_string();
-            if let Ok(admin) = Pool::connect(&PG_ADMIN.parse().unwrap(), Access::ReadWrite).await {
+        if let Some(name) = &self.pg_name {
+            {
+                let admin = Pool::postgres(&test_pg_url()).await;
                 let r = on_pool!(&admin, p => sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(p).await.map(drop));
                 if let Err(e) = r {
                     eprintln!("cannot drop {name}: {e}");
@@ -332,17 +339,14 @@ fn expect_series(rows: &[Row], kind: GraphKind, period: Period, now: i64) -> Ser
 }
 
 /// Every counter and graph of the rollup `db` equals the expected value and the direct query.
-async fn assert_all_equal(src: &Source, db: &Db, rollup: &Rollup, now: i64, what: &str) {
-    let direct = db.without_rollup();
+async fn assert_all_equal(src: &Source, db: &Stats, rollup: &Rollup, now: i64, what: &str) {
+    let direct = db.direct();
     for ty in ChatType::ALL {
         for period in Period::ALL {
-            let since = match period.seconds() {
-                0 => None,
-                s => Some(now - s),
-            };
+            let since = common::db::since(now, period);
             let want = expect_counters(&src.data, ty, since);
-            let got = db.counters(&[ty], since).await.unwrap()[0];
-            let reference = direct.counters(&[ty], since).await.unwrap()[0];
+            let got = db.counters(ty, since).await.unwrap();
+            let reference = direct.counters(ty, since).await.unwrap();
             assert_eq!(reference, want, "{what}: direct query {ty} {period}");
             assert_eq!(got, want, "{what}: rollup {ty} {period}");
         }
@@ -355,8 +359,8 @@ async fn assert_all_equal(src: &Source, db: &Db, rollup: &Rollup, now: i64, what
         };
         for period in Period::ALL {
             let want = expect_series(rows, kind, period, now);
-            let reference = direct.series(kind, period, now).await.unwrap();
-            let got = db.series(kind, period, now).await.unwrap();
+            let reference = direct.series_at(kind, period, now).await.unwrap();
+            let got = db.series_at(kind, period, now).await.unwrap();
             assert_eq!(reference, want, "{what}: direct series {kind} {period}");
             assert_eq!(got, want, "{what}: rollup series {kind} {period}");
         }
@@ -439,7 +443,7 @@ async fn scenario(backend: Backend, schema: Schema) {
         .enumerate()
     {
         let now = NOW + step;
-        rollup.set_clock(Some(now));
+        src.clock.set(now);
         let more = gen_rows(
             &mut rng,
             20_000 + i as i64 * 1_000,
@@ -458,12 +462,12 @@ async fn scenario(backend: Backend, schema: Schema) {
     }
     let status = rollup.status().await.unwrap();
     assert_eq!(
-        status.watermarks[0],
+        status.videos_watermark,
         src.data.videos.iter().map(|r| r.pk).max().unwrap()
     );
     assert_eq!(rollup.usage().builds, 1, "never rebuilt");
     rollup.close().await;
-    db.pool().close().await;
+    db.close().await;
     src.drop_db().await;
 }
 
@@ -525,10 +529,8 @@ async fn two_processes(backend: Backend, schema: Schema) {
         .map(|(db, _)| {
             tokio::spawn(async move {
                 for _ in 0..15 {
-                    db.counters(&ChatType::ALL, Some(NOW - 86_400))
-                        .await
-                        .unwrap();
-                    db.rollup().unwrap().refresh(&db).await.unwrap();
+                    db.summary(Some(NOW - 86_400)).await.unwrap();
+                    db.rollup().unwrap().refresh(db.source()).await.unwrap();
                 }
             })
         })
@@ -603,7 +605,7 @@ async fn check_and_rebuild(backend: Backend, schema: Schema) {
     src.add("music", &rows[..80]).await;
     let state = src.dir.join("state.sqlite");
     let (db, rollup) = src.rollup_db(&state).await;
-    assert!(rollup.check(&db).await.unwrap().is_ok());
+    assert!(rollup.check(db.source()).await.unwrap().is_ok());
     let victim = src
         .data
         .videos
@@ -612,16 +614,16 @@ async fn check_and_rebuild(backend: Backend, schema: Schema) {
         .unwrap()
         .pk;
     src.delete("videos", victim).await;
-    let report = rollup.check(&db).await.unwrap();
+    let report = rollup.check(db.source()).await.unwrap();
     assert!(!report.is_ok(), "the deletion is detected");
     assert!(
         report.mismatches.iter().any(|m| m.contains("users")),
         "{report:?}"
     );
-    let r = rollup.rebuild(&db).await.unwrap();
+    let r = rollup.rebuild(db.source()).await.unwrap();
     assert!(r.rebuilt);
     assert!(
-        rollup.check(&db).await.unwrap().is_ok(),
+        rollup.check(db.source()).await.unwrap().is_ok(),
         "consistent after the rebuild"
     );
     assert_all_equal(&src, &db, &rollup, NOW, "after the rebuild").await;
@@ -640,26 +642,12 @@ async fn check_and_rebuild_sqlite() {
 }
 
 fn cli(args: &[&str], db_url: &str, rollup: &str, cwd: &std::path::Path) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tt-stats"))
-        .args(args)
-        .env("DB_URL", db_url)
-        .env("ROLLUP_PATH", rollup)
-        .env("LOG_LEVEL", "warn")
-        .current_dir(cwd)
-        .output()
-        .unwrap();
+    let out = common::bin::run_in(cwd, args, &[("DB_URL", db_url), ("ROLLUP_PATH", rollup)]);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn url_text(url: &DbUrl) -> String {
-    match url {
-        DbUrl::Postgres(u) => u.clone(),
-        DbUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
-    }
 }
 
 /// `report` prints the same text with and without the rollup, and the second process
@@ -683,7 +671,7 @@ async fn cli_report(backend: Backend, schema: Schema) {
         .collect();
     src.add("videos", &rows).await;
     src.add("music", &rows[..100]).await;
-    let url = url_text(&src.url);
+    let url = src.url_text.clone();
     let state = src.dir.join("cli-state.sqlite");
     let state = state.to_str().unwrap();
     for args in [
@@ -734,28 +722,29 @@ async fn cli_report_sqlite() {
 /// `db indexes --dry-run` prints and changes nothing; `db indexes` creates each index once.
 async fn db_indexes(backend: Backend) {
     let src = Source::new(backend, Schema::Current).await;
-    let url = url_text(&src.url);
-    let leading = |pool: Pool| async move {
-        let cols = pool.leading_index_columns().await.unwrap();
-        tt_stats::db::INDEXES
+    let url = src.url_text.clone();
+    let leading = |url: DbUrl| async move {
+        let admin = IndexAdmin::connect(&url, Access::ReadOnly).await.unwrap();
+        let have = admin.existing().await.unwrap();
+        admin.close().await;
+        INDEXES
             .iter()
-            .filter(|s| cols.iter().any(|(t, c, _)| t == s.table && c == s.column))
+            .filter(|s| {
+                have.iter()
+                    .any(|e| e.table == s.table && e.column == s.column)
+            })
             .count()
     };
     let (ok, out, err) = cli(&["db", "indexes", "--dry-run"], &url, "off", &src.dir);
     assert!(ok, "{err}");
-    assert_eq!(
-        out.matches("CREATE INDEX").count(),
-        tt_stats::db::INDEXES.len(),
-        "{out}"
-    );
+    assert_eq!(out.matches("CREATE INDEX").count(), INDEXES.len(), "{out}");
     if backend == Backend::Postgres {
         assert!(out.contains("CONCURRENTLY"), "{out}");
     }
-    assert_eq!(leading(src.rw.clone()).await, 0, "dry run created nothing");
+    assert_eq!(leading(src.url.clone()).await, 0, "dry run created nothing");
     let (ok, out, err) = cli(&["db", "indexes"], &url, "off", &src.dir);
     assert!(ok, "{out}{err}");
-    assert_eq!(leading(src.rw.clone()).await, tt_stats::db::INDEXES.len());
+    assert_eq!(leading(src.url.clone()).await, INDEXES.len());
     let (ok, out, err) = cli(&["db", "indexes"], &url, "off", &src.dir);
     assert!(
         ok && !out.contains("CREATE INDEX") && out.contains("already indexed"),

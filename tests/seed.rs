@@ -4,9 +4,17 @@
 mod common;
 
 use common::db::{ALL, Backend, TestDb};
-use tt_stats::db::{Db, Pool, Schema};
-use tt_stats::on_pool;
-use tt_stats::seed::{SeedOptions, seed};
+use common::db::{Pool, sqlite_write_pool};
+use tt_stats::source::seed::{self, SeedOptions};
+use tt_stats::source::{Schema, Source};
+
+/// Seeds the database at `url`, without progress reports.
+async fn seed(
+    url: &tt_stats::config::DbUrl,
+    opts: &SeedOptions,
+) -> Result<seed::SeedReport, seed::Error> {
+    seed::seed(url, opts, &|_| {}).await
+}
 
 /// A fixed end time, so expectations do not depend on the clock.
 const END: i64 = 1_780_000_000;
@@ -38,10 +46,13 @@ struct Rows {
 }
 
 async fn rows(pool: &Pool, schema: Schema) -> Rows {
+    // The two tt-bot layouts, as tt-bot names their columns.
+    let (link, image) = match schema {
+        Schema::Legacy => ("video_link", "is_images"),
+        Schema::Current => ("shared_link", "media_kind = 'images'"),
+    };
     let videos_sql = format!(
-        "SELECT pk_id, user_id, downloaded_at, {}, CAST(CASE WHEN {} THEN 1 ELSE 0 END AS BIGINT) FROM videos ORDER BY pk_id",
-        schema.link_column(),
-        schema.image_predicate()
+        "SELECT pk_id, user_id, downloaded_at, {link}, CAST(CASE WHEN {image} THEN 1 ELSE 0 END AS BIGINT) FROM videos ORDER BY pk_id"
     );
     on_pool!(pool, p => Rows {
         users: sqlx::query_as(
@@ -211,7 +222,7 @@ async fn seeds_exact_counts_and_the_asked_schema_everywhere() {
     for (backend, schema) in ALL {
         let db = TestDb::empty(backend).await;
         let o = opts(schema, 1_500, 12_000, 2_500);
-        let report = seed(&db.pool, &o, None).await.expect("seeding");
+        let report = seed(&db.db_url, &o).await.expect("seeding");
         assert_eq!(
             (report.users, report.videos, report.music),
             (1_500, 12_000, 2_500)
@@ -231,10 +242,7 @@ async fn seeds_exact_counts_and_the_asked_schema_everywhere() {
             2_500,
             "{backend:?} {schema:?}"
         );
-        let detected = Db::from_pool(db.pool.clone())
-            .await
-            .expect("detecting")
-            .schema();
+        let detected = Source::open(&db.db_url).await.expect("detecting").schema();
         assert_eq!(detected, schema, "{backend:?}");
         check_shape(&rows(&db.pool, schema).await, &o);
         db.cleanup().await;
@@ -247,8 +255,8 @@ async fn same_seed_gives_the_same_rows_on_postgres_and_sqlite() {
         let pg = TestDb::empty(Backend::Postgres).await;
         let lite = TestDb::empty(Backend::Sqlite).await;
         let o = opts(schema, 800, 5_000, 1_000);
-        seed(&pg.pool, &o, None).await.expect("seeding PostgreSQL");
-        seed(&lite.pool, &o, None).await.expect("seeding SQLite");
+        seed(&pg.db_url, &o).await.expect("seeding PostgreSQL");
+        seed(&lite.db_url, &o).await.expect("seeding SQLite");
         let (a, b) = (rows(&pg.pool, schema).await, rows(&lite.pool, schema).await);
         assert_eq!(a.users.len(), 800);
         assert_eq!(a, b, "{schema:?}: PostgreSQL and SQLite rows differ");
@@ -262,12 +270,11 @@ async fn same_seed_gives_the_same_rows_on_postgres_and_sqlite() {
         // Another seed gives another dataset of the same size.
         let other = TestDb::empty(Backend::Sqlite).await;
         seed(
-            &other.pool,
+            &other.db_url,
             &SeedOptions {
                 seed: 8,
                 ..o.clone()
             },
-            None,
         )
         .await
         .expect("seeding with another seed");
@@ -286,7 +293,7 @@ async fn append_adds_exactly_the_requested_rows_after_the_old_ones() {
     for (backend, schema) in ALL {
         let db = TestDb::empty(backend).await;
         let o = opts(schema, 500, 4_000, 600);
-        seed(&db.pool, &o, None).await.expect("seeding");
+        seed(&db.db_url, &o).await.expect("seeding");
         let before = rows(&db.pool, schema).await;
         let newest = before.videos.iter().filter_map(|v| v.2).max().unwrap();
 
@@ -298,7 +305,7 @@ async fn append_adds_exactly_the_requested_rows_after_the_old_ones() {
             append: true,
             ..o.clone()
         };
-        seed(&db.pool, &later, None).await.expect("appending");
+        seed(&db.db_url, &later).await.expect("appending");
         let after = rows(&db.pool, schema).await;
         assert_eq!(after.users.len(), 520, "{backend:?} {schema:?}");
         assert_eq!(after.videos.len(), 5_000);
@@ -343,7 +350,7 @@ async fn append_adds_exactly_the_requested_rows_after_the_old_ones() {
             end: END + 1_200,
             ..later
         };
-        seed(&db.pool, &only, None)
+        seed(&db.db_url, &only)
             .await
             .expect("appending videos only");
         assert_eq!(count(&db.pool, "videos").await, 6_000);
@@ -357,8 +364,8 @@ async fn refuses_tables_with_rows_and_the_other_schema() {
     for backend in [Backend::Postgres, Backend::Sqlite] {
         let db = TestDb::empty(backend).await;
         let o = opts(Schema::Current, 50, 300, 40);
-        seed(&db.pool, &o, None).await.expect("seeding");
-        let err = seed(&db.pool, &o, None)
+        seed(&db.db_url, &o).await.expect("seeding");
+        let err = seed(&db.db_url, &o)
             .await
             .expect_err("second seed without --append");
         let msg = err.to_string();
@@ -373,7 +380,7 @@ async fn refuses_tables_with_rows_and_the_other_schema() {
             append: true,
             ..o.clone()
         };
-        let msg = seed(&db.pool, &legacy, None)
+        let msg = seed(&db.db_url, &legacy)
             .await
             .expect_err("other schema")
             .to_string();
@@ -384,7 +391,7 @@ async fn refuses_tables_with_rows_and_the_other_schema() {
             days: 0,
             ..o.clone()
         };
-        let msg = seed(&db.pool, &bad, None)
+        let msg = seed(&db.db_url, &bad)
             .await
             .expect_err("zero days")
             .to_string();
@@ -395,7 +402,7 @@ async fn refuses_tables_with_rows_and_the_other_schema() {
         let db = TestDb::new(backend, Schema::Legacy).await;
         db.exec("INSERT INTO users (user_id, registered_at, lang, file_mode) VALUES (42, 1, 'en', FALSE)")
             .await;
-        let msg = seed(&db.pool, &opts(Schema::Legacy, 10, 10, 10), None)
+        let msg = seed(&db.db_url, &opts(Schema::Legacy, 10, 10, 10))
             .await
             .expect_err("operator data")
             .to_string();
@@ -410,15 +417,25 @@ async fn seed_command_prints_a_summary_and_refuses_a_second_run() {
     let dir = common::db::TempDir::new();
     let url = format!("sqlite://{}", dir.path().join("seeded.sqlite").display());
     let run = |extra: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_tt-stats"))
-            .args([
-                "--db-url", &url, "seed", "--users", "40", "--videos", "300", "--music", "20",
-            ])
-            .args(["--schema", "legacy", "--end", "1780000000", "--seed", "3"])
-            .args(extra)
-            .env_remove("DB_URL")
-            .output()
-            .expect("running tt-stats seed")
+        let mut args = vec![
+            "--db-url",
+            &url,
+            "seed",
+            "--users",
+            "40",
+            "--videos",
+            "300",
+            "--music",
+            "20",
+            "--schema",
+            "legacy",
+            "--end",
+            "1780000000",
+            "--seed",
+            "3",
+        ];
+        args.extend_from_slice(extra);
+        common::bin::run_in(dir.path(), &args, &[])
     };
     let first = run(&[]);
     let stdout = String::from_utf8_lossy(&first.stdout);
@@ -432,11 +449,16 @@ async fn seed_command_prints_a_summary_and_refuses_a_second_run() {
         "{stdout}"
     );
 
-    let db_url = url.parse().expect("URL");
-    let db = Db::open(&db_url).await.expect("opening the seeded file");
-    assert_eq!(db.schema(), Schema::Legacy);
-    assert_eq!(count(db.pool(), "videos").await, 300);
-    db.pool().close().await;
+    let db_url: tt_stats::config::DbUrl = url.parse().expect("URL");
+    let source = Source::open(&db_url)
+        .await
+        .expect("opening the seeded file");
+    assert_eq!(source.schema(), Schema::Legacy);
+    source.close().await;
+    let file = dir.path().join("seeded.sqlite");
+    let pool = sqlite_write_pool(&file).await;
+    assert_eq!(count(&pool, "videos").await, 300);
+    pool.close().await;
 
     let second = run(&[]);
     let stderr = String::from_utf8_lossy(&second.stderr);
@@ -450,15 +472,16 @@ async fn seed_command_prints_a_summary_and_refuses_a_second_run() {
         "{}",
         String::from_utf8_lossy(&appended.stderr)
     );
-    let db = Db::open(&db_url).await.expect("opening the seeded file");
-    assert_eq!(count(db.pool(), "videos").await, 600);
-    assert_eq!(count(db.pool(), "users").await, 80);
-    db.pool().close().await;
+    let pool = sqlite_write_pool(&file).await;
+    assert_eq!(count(&pool, "videos").await, 600);
+    assert_eq!(count(&pool, "users").await, 80);
+    pool.close().await;
 
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_tt-stats"))
-        .args(["--db-url", &url, "seed", "--schema", "v7"])
-        .output()
-        .expect("running tt-stats seed");
+    let bad = common::bin::run_in(
+        dir.path(),
+        &["--db-url", &url, "seed", "--schema", "v7"],
+        &[],
+    );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("legacy or current"));
 }

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::stats::{ChatType, GraphKind, Period};
+use crate::domain::{ChatType, GraphKind, Period};
 
 /// What a button press asks for. `Display` writes the callback data, [`Callback::parse`]
 /// reads it back; the two round-trip for every value.

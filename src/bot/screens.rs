@@ -1,10 +1,12 @@
-//! The menu's fixed texts and keyboards (SPEC §3). Only layout lives here: the figures
-//! come from the handlers in [`super`], formatted by [`crate::text`].
+//! The menu's fixed texts and keyboards (`docs/bot.md`). Only layout lives here: the
+//! figures come from the handlers, formatted by [`crate::present::text`]; the words for chat
+//! types, periods and graphs come from [`crate::present::labels`].
 
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
 use super::callback::Callback;
-use crate::stats::{ChatType, GraphKind, Period};
+use crate::domain::{ChatType, GraphKind, Period};
+use crate::present::labels::{chat_type_button, graph_button, period_button};
 
 pub const MENU_TITLE: &str = "📊 Stats Menu";
 pub const ENTER_USER_ID: &str = "Enter user id";
@@ -55,35 +57,10 @@ pub fn return_keyboard(screen: Callback) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([return_row(screen)])
 }
 
-pub fn chat_type_label(c: ChatType) -> &'static str {
-    match c {
-        ChatType::Users => "👥 Users",
-        ChatType::Groups => "👥 Groups",
-        ChatType::All => "🌐 All",
-    }
-}
-
-pub fn period_label(p: Period) -> &'static str {
-    match p {
-        Period::Day => "⏰ 24h",
-        Period::Week => "📅 Week",
-        Period::Month => "📆 Month",
-        Period::All => "🌍 All",
-    }
-}
-
-pub fn graph_kind_label(k: GraphKind) -> &'static str {
-    match k {
-        GraphKind::Users => "👥 Users",
-        GraphKind::Videos => "📹 Videos",
-        GraphKind::Music => "🎵 Music",
-    }
-}
-
 fn period_row(to: impl Fn(Period) -> Callback) -> Vec<InlineKeyboardButton> {
     Period::ALL
         .into_iter()
-        .map(|p| button(period_label(p), to(p)))
+        .map(|p| button(period_button(p), to(p)))
         .collect()
 }
 
@@ -91,7 +68,7 @@ fn period_row(to: impl Fn(Period) -> Callback) -> Vec<InlineKeyboardButton> {
 pub fn detailed_chats() -> (String, InlineKeyboardMarkup) {
     let row = ChatType::ALL
         .into_iter()
-        .map(|c| button(chat_type_label(c), Callback::DetailedPeriods(c)))
+        .map(|c| button(chat_type_button(c), Callback::DetailedPeriods(c)))
         .collect();
     (
         "<b>📋 Detailed View</b>\nWhich chats?".to_string(),
@@ -104,7 +81,7 @@ pub fn detailed_periods(c: ChatType) -> (String, InlineKeyboardMarkup) {
     (
         format!(
             "<b>📋 Detailed View: {}</b>\nWhich period?",
-            chat_type_label(c)
+            chat_type_button(c)
         ),
         InlineKeyboardMarkup::new([
             period_row(|p| Callback::Detailed(c, p)),
@@ -117,7 +94,7 @@ pub fn detailed_periods(c: ChatType) -> (String, InlineKeyboardMarkup) {
 pub fn analytics_kinds() -> (String, InlineKeyboardMarkup) {
     let row = GraphKind::ALL
         .into_iter()
-        .map(|k| button(graph_kind_label(k), Callback::AnalyticsPeriods(k)))
+        .map(|k| button(graph_button(k), Callback::AnalyticsPeriods(k)))
         .collect();
     (
         "<b>📈 Analytics</b>\nWhat to count?".to_string(),
@@ -128,10 +105,7 @@ pub fn analytics_kinds() -> (String, InlineKeyboardMarkup) {
 /// Analytics, step 2: the graph menu, offered again after every graph.
 pub fn analytics_periods(k: GraphKind) -> (String, InlineKeyboardMarkup) {
     (
-        format!(
-            "<b>📈 Analytics: {}</b>\nWhich period?",
-            graph_kind_label(k)
-        ),
+        format!("<b>📈 Analytics: {}</b>\nWhich period?", graph_button(k)),
         InlineKeyboardMarkup::new([
             period_row(|p| Callback::Graph(k, p)),
             return_row(Callback::AnalyticsPeriods(k)),

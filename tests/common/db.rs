@@ -13,11 +13,60 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::Connection as _;
-use tt_stats::db::{Access, Db, DbUrl, Pool, Schema};
-use tt_stats::on_pool;
-use tt_stats::stats::{
-    ChatType, Counters, Download, GraphKind, OtherData, Period, Ranking, Series, Summary, UserCard,
+use tt_stats::config::DbUrl;
+use tt_stats::domain::{
+    ChatType, Clock, Counters, Download, GraphKind, OtherData, Period, Ranking, Series, Summary,
+    UserCard,
 };
+use tt_stats::source::{Schema, Source};
+use tt_stats::stats::Stats;
+
+/// A read-write connection pool to a test database: the tests' own way to write the rows
+/// tt-bot would, since tt-stats itself can only read.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    Postgres(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
+/// Runs the same expression against whichever driver a test [`Pool`] holds.
+#[macro_export]
+macro_rules! on_pool {
+    ($pool:expr, $p:ident => $body:expr) => {
+        match $pool {
+            $crate::common::db::Pool::Postgres($p) => $body,
+            $crate::common::db::Pool::Sqlite($p) => $body,
+        }
+    };
+}
+
+impl Pool {
+    /// Connects read-write to a PostgreSQL test database.
+    pub async fn postgres(url: &str) -> Pool {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(url)
+            .await
+            .unwrap_or_else(|e| pg_unreachable(url, &e));
+        Pool::Postgres(pool)
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Pool::Postgres(_))
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, p => p.close().await)
+    }
+
+    /// Creates the three tt-bot tables of `schema`, as tt-bot does.
+    pub async fn create_tables(&self, schema: Schema) {
+        for stmt in tt_stats::source::seed::ddl(schema, self.is_postgres()) {
+            on_pool!(self, p => sqlx::query(&stmt).execute(p).await.map(drop))
+                .unwrap_or_else(|e| panic!("{stmt}: {e}"));
+        }
+    }
+}
 
 /// The server the PostgreSQL tests create their databases on (`TEST_PG_URL` overrides it).
 pub const DEFAULT_TEST_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -138,9 +187,7 @@ impl TestDb {
     /// Creates a new database with the tt-bot tables of `schema` and no rows.
     pub async fn new(backend: Backend, schema: Schema) -> TestDb {
         let mut db = TestDb::empty(backend).await;
-        tt_stats::seed::create_tables(&db.pool, schema)
-            .await
-            .expect("creating the tt-bot tables");
+        db.pool.create_tables(schema).await;
         db.schema = schema;
         db
     }
@@ -162,9 +209,7 @@ impl TestDb {
                 let _ = admin.close().await;
                 let url = pg_url_with_db(&admin_url, &name);
                 let db_url: DbUrl = url.parse().expect("test PG URL parses");
-                let pool = Pool::connect(&db_url, Access::ReadWrite)
-                    .await
-                    .unwrap_or_else(|e| pg_unreachable(&url, &e));
+                let pool = Pool::postgres(&url).await;
                 TestDb {
                     backend,
                     schema: Schema::Legacy,
@@ -212,9 +257,7 @@ impl TestDb {
     pub async fn reopen_pool(&mut self) {
         self.pool = match &self.db_url {
             DbUrl::Sqlite(file) => sqlite_write_pool(file).await,
-            DbUrl::Postgres(_) => Pool::connect(&self.db_url, Access::ReadWrite)
-                .await
-                .expect("reopening the test database"),
+            DbUrl::Postgres(_) => Pool::postgres(&self.url).await,
         };
     }
 
@@ -233,10 +276,20 @@ impl TestDb {
     }
 
     /// Opens the database the way tt-stats does: read-only, schema detected.
-    pub async fn open(&self) -> Db {
-        Db::open(&self.db_url)
+    pub async fn source(&self) -> Source {
+        Source::open(&self.db_url)
             .await
             .unwrap_or_else(|e| panic!("opening {}: {e}", self.url))
+    }
+
+    /// The figures of this database read straight from its tables, with the system clock.
+    pub async fn open(&self) -> Stats {
+        Stats::new(self.source().await, None, Clock::System)
+    }
+
+    /// The same with a clock fixed at `now`.
+    pub async fn open_at(&self, now: i64) -> Stats {
+        Stats::new(self.source().await, None, Clock::fixed(now))
     }
 
     /// Writes the rows of `data` into the columns of this database's schema.
@@ -392,11 +445,14 @@ pub struct Dataset {
     pub music: Vec<MusicRow>,
 }
 
-/// `now - period`, or `None` for all time (the `since` of the queries).
+/// `now - period`, or `None` for all time (the `since` of the queries), computed here
+/// from the documented lengths rather than by the code under test.
 pub fn since(now: i64, period: Period) -> Option<i64> {
-    match period.seconds() {
-        0 => None,
-        s => Some(now - s),
+    match period {
+        Period::Day => Some(now - 86_400),
+        Period::Week => Some(now - 604_800),
+        Period::Month => Some(now - 2_678_400),
+        Period::All => None,
     }
 }
 
@@ -469,7 +525,7 @@ impl Dataset {
         });
     }
 
-    /// SPEC §2's seven counters for `chat` and rows strictly after `since`.
+    /// The seven counters (`docs/figures.md#counters`) for `chat` and rows strictly after `since`.
     pub fn expected_counters(&self, chat: ChatType, since: Option<i64>) -> Counters {
         let chats = self
             .users
@@ -530,7 +586,7 @@ impl Dataset {
         }
     }
 
-    /// The graph of SPEC §4: buckets from the start of the range (or the first record) up to
+    /// The graph (`docs/figures.md#graphs`): buckets from the start of the range (or the first record) up to
     /// the bucket holding `now`, zero-filled; rows after `now` are not drawn.
     pub fn expected_series(&self, kind: GraphKind, period: Period, now: i64) -> Series {
         let (range, bucket) = match period {
@@ -856,7 +912,7 @@ pub fn random_dataset(now: i64, seed: u64, n: usize) -> Dataset {
 /// A read-write pool on a SQLite test file in rollback-journal mode. The product opens its
 /// files in WAL mode; a test file stays free of `-wal`/`-shm` companions, so once the pool is
 /// closed the file alone is the database, whatever the timing of the connections' closing.
-async fn sqlite_write_pool(file: &std::path::Path) -> Pool {
+pub async fn sqlite_write_pool(file: &std::path::Path) -> Pool {
     let opts = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(file)
         .create_if_missing(true)
@@ -868,4 +924,13 @@ async fn sqlite_write_pool(file: &std::path::Path) -> Pool {
         .await
         .expect("creating a SQLite test database");
     Pool::Sqlite(pool)
+}
+
+/// The counters of every chat type (users, groups, all) with time after `since`.
+pub async fn counters_all(stats: &Stats, since: Option<i64>) -> Vec<Counters> {
+    let mut out = Vec::new();
+    for chat in ChatType::ALL {
+        out.push(stats.counters(chat, since).await.expect("counters"));
+    }
+    out
 }

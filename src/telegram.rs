@@ -1,12 +1,46 @@
-//! Sending requests to Telegram the way every part of tt-stats needs: a 429 ("Too Many
-//! Requests") is waited out and the same request sent again, a bounded number of times,
-//! instead of losing the answer (SPEC §7); "message is not modified" is recognised so a
-//! reload or a channel update that changes nothing is not treated as a failure.
+//! The Telegram Bot API as every part of tt-stats needs it (the bot, the channel jobs and
+//! `channel-setup`): one way to build the client, a 429 ("Too Many Requests") waited out and
+//! the same request sent again instead of losing the answer, "message is not modified"
+//! recognised so a reload or a channel update that changes nothing is not a failure, and
+//! one short line for any failure.
+//!
+//! The retry loop is ours rather than teloxide's `Throttle` adaptor because its waits are
+//! bounded ([`MAX_RETRIES`], [`MAX_WAIT`]): a handler or a job never hangs for an hour on a
+//! flood-control answer.
 
 use std::time::Duration;
 
+use secrecy::ExposeSecret as _;
+use teloxide::Bot;
 use teloxide::requests::{Output, Request};
 use teloxide::{ApiError, RequestError};
+
+use crate::config::TelegramSettings;
+
+/// The Bot API client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `TG_SERVER` is not a URL.
+    #[error("invalid TG_SERVER '{0}'")]
+    BadUrl(String),
+    /// The HTTP client could not be created (TLS set-up).
+    #[error("cannot create the HTTP client")]
+    Client(#[source] reqwest::Error),
+}
+
+/// Builds the Bot API client for the statistics bot at `TG_SERVER`.
+///
+/// # Errors
+/// [`Error`] when `TG_SERVER` is not a URL or the HTTP client cannot be created.
+pub fn make_bot(settings: &TelegramSettings) -> Result<Bot, Error> {
+    let url = reqwest::Url::parse(&settings.api_url)
+        .map_err(|_| Error::BadUrl(settings.api_url.clone()))?;
+    // teloxide's own settings (its timeouts suit long polling), without its panic on failure.
+    let client = teloxide::net::default_reqwest_settings()
+        .build()
+        .map_err(Error::Client)?;
+    Ok(Bot::with_client(settings.token.expose_secret(), client).set_api_url(url))
+}
 
 /// How many times one request is re-sent after a 429 before giving up.
 pub const MAX_RETRIES: u32 = 4;
@@ -85,19 +119,22 @@ pub fn describe_request(e: &RequestError) -> String {
     }
 }
 
-/// One line for an error of the bot's work: the context, then the cause; a Telegram
-/// failure as [`describe_request`]. tt-stats errors already name their cause.
-pub fn describe(e: &anyhow::Error) -> String {
-    let mut parts = Vec::new();
-    for cause in e.chain() {
-        if let Some(r) = cause.downcast_ref::<RequestError>() {
+/// One line for a failure of the bot's or a job's work: the error, then each cause it
+/// does not already show; a Telegram failure as [`describe_request`] (never a raw body).
+/// At most 400 characters.
+pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(r) = c.downcast_ref::<RequestError>() {
             parts.push(describe_request(r));
             break;
         }
-        parts.push(cause.to_string());
-        if cause.downcast_ref::<crate::Error>().is_some() {
-            break;
+        let text = c.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) && !text.is_empty() {
+            parts.push(text);
         }
+        cur = c.source();
     }
     let line = parts.join(": ").replace('\n', " ");
     if line.chars().count() > 400 {
@@ -120,24 +157,19 @@ mod tests {
             raw: "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
                 .into(),
         };
-        let line = describe(&anyhow::Error::new(e).context("cannot send the menu"));
+        let line = describe(&e);
         assert_eq!(
             line,
-            "cannot send the menu: Telegram (or a proxy in front of it) answered \"502 Bad Gateway\" instead of the Bot API"
+            "Telegram (or a proxy in front of it) answered \"502 Bad Gateway\" instead of the Bot API"
         );
     }
 
     #[test]
     fn errors_are_one_line_without_repeats() {
-        let e = anyhow::Error::new(RequestError::Api(ApiError::MessageToEditNotFound));
+        let e = RequestError::Api(ApiError::MessageToEditNotFound);
         assert_eq!(
             describe(&e),
             "Telegram refused the request: Bad Request: message to edit not found"
-        );
-        let e: anyhow::Error = crate::Error::BadUserId("x".into()).into();
-        assert_eq!(
-            describe(&e.context("search")),
-            format!("search: {}", crate::Error::BadUserId("x".into()))
         );
         assert!(is_not_modified(&RequestError::Api(
             ApiError::MessageNotModified

@@ -1,4 +1,4 @@
-//! Graphs (SPEC §4): renders a counted [`Series`] to a PNG line chart with an embedded font,
+//! Graphs (`docs/figures.md#graphs`): renders a counted [`Series`] to a PNG line chart with an embedded font,
 //! so it draws the same on a minimal container as on a desktop.
 //!
 //! plotters' bitmap backend gives the canvas, the grid and the axes. Text and the data line
@@ -18,14 +18,24 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use plotters::prelude::*;
 
-use crate::stats::{DAY, GraphKind, HOUR, Series};
-use crate::{Error, Result};
+use super::labels;
+use crate::domain::{DAY, GraphKind, HOUR, Series};
+
+/// A series the chart cannot show (a corrupt bucket size, times out of range).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// What made rendering impossible.
+    #[error("cannot render the graph: {0}")]
+    Render(String),
+}
+
+type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub const WIDTH: u32 = 1200;
 pub const HEIGHT: u32 = 600;
 
-const REGULAR: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-const BOLD: &[u8] = include_bytes!("../assets/DejaVuSans-Bold.ttf");
+const REGULAR: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+const BOLD: &[u8] = include_bytes!("../../assets/DejaVuSans-Bold.ttf");
 
 const LINE: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
 const INK: RGBColor = RGBColor(0x22, 0x22, 0x22);
@@ -181,13 +191,13 @@ impl Plan {
             .fold(0i64, |sum, &v| sum.saturating_add(v.max(0)));
         let label = Style::new(&fonts.regular, LABEL_SIZE);
 
-        let title = format!("{} {}", series.kind.title(), series.period.adjective());
+        let title = labels::graph_title(series.kind, series.period);
         let mut parts = Vec::new();
         if total > 0 {
             let unit = match (total, series.kind) {
                 (1, GraphKind::Users) => "new user",
                 (1, GraphKind::Videos) => "video downloaded",
-                _ => series.kind.unit(),
+                _ => labels::graph_unit(series.kind),
             };
             parts.push(format!("{} {unit}", group_digits(total)));
             let (peak_at, peak) = series
@@ -269,7 +279,7 @@ impl Plan {
             y_top,
             x_ticks,
             y_ticks,
-            y_desc: format!("{} per {per}", series.kind.unit()),
+            y_desc: format!("{} per {per}", labels::graph_unit(series.kind)),
             points: Vec::new(),
         };
         chart.points = series
@@ -809,7 +819,7 @@ fn group_digits(n: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{Period, floor_to};
+    use crate::domain::{Period, floor_to};
 
     /// 2026-11-25 14:37:00 UTC.
     const NOW: i64 = 1_795_617_420;

@@ -1,13 +1,16 @@
-//! Turns numbers into what people read: Telegram HTML (SPEC §2, §3), the same text without
-//! tags for the terminal, the channel footer in configurable time zones, and CSV.
+//! Turns figures into what people read: Telegram HTML (`docs/bot.md`), the same text
+//! without tags for the terminal, and the channel footer in configurable time zones.
 //! Nothing here queries; every function takes figures and returns text.
 
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
 
-use crate::stats::{ChatType, Counters, Download, OtherData, Period, Ranking, Summary, UserCard};
+use super::labels;
+use crate::config::FooterZone;
+use crate::domain::{
+    ChatType, Counters, OtherData, Period, QuickStats, Ranking, Summary, UserCard,
+};
 
 /// Escapes text for Telegram's HTML parse mode.
 pub fn escape(s: &str) -> String {
@@ -42,7 +45,7 @@ pub fn to_plain(html: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// The seven-line block of SPEC §2.
+/// The seven-line block of counters (`docs/figures.md#counters`).
 pub fn block(c: &Counters) -> String {
     format!(
         "Chats: <b>{}</b>\nMusic: <b>{}</b>\n┗ Unique: <b>{}</b>\nVideos: <b>{}</b>\n┗ Unique: <b>{}</b>\n┗ Images: <b>{}</b>\n    ┗ Unique: <b>{}</b>\n",
@@ -69,74 +72,19 @@ pub fn daily(s: &Summary) -> String {
 }
 
 /// Quick Stats: overall, a blank line, daily.
-pub fn quick_stats(overall_s: &Summary, daily_s: &Summary) -> String {
-    format!("{}\n{}", overall(overall_s), daily(daily_s))
+pub fn quick_stats(q: &QuickStats) -> String {
+    format!("{}\n{}", overall(&q.overall), daily(&q.daily))
 }
 
 /// A Detailed View screen: one block with a heading naming the choice.
 pub fn detailed(chat: ChatType, period: Period, c: &Counters) -> String {
-    let who = match chat {
-        ChatType::Users => "👥 Users",
-        ChatType::Groups => "👥 Groups",
-        ChatType::All => "🌐 All chats",
-    };
-    let when = match period {
-        Period::Day => "last 24 hours",
-        Period::Week => "last week",
-        Period::Month => "last month",
-        Period::All => "all time",
-    };
+    let who = labels::chat_type_heading(chat);
+    let when = labels::period_phrase(period);
     format!("<b>📋 {who}, {when}</b>\n{}", block(c))
 }
 
-/// One time zone line of the channel footer.
-#[derive(Debug, Clone)]
-pub struct FooterZone {
-    /// Shown before the time, usually a flag.
-    pub label: String,
-    pub zone: TimeZone,
-    /// `hh:MM:SS AM` instead of `HH:MM:SS`.
-    pub twelve_hour: bool,
-}
-
-/// The default footer zones: Prague (24-hour) and Los Angeles (12-hour), as the original.
-pub fn default_zones() -> Vec<FooterZone> {
-    parse_zones(DEFAULT_ZONES).expect("built-in zones are valid")
-}
-
-/// The default value of the `TIME_ZONES` setting.
-pub const DEFAULT_ZONES: &str = "🇨🇿=Europe/Prague,🇺🇸=America/Los_Angeles:12h";
-
-/// Parses `LABEL=Area/City[:12h]` items separated by commas.
-pub fn parse_zones(spec: &str) -> Result<Vec<FooterZone>, String> {
-    let mut zones = Vec::new();
-    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (label, rest) = item.split_once('=').ok_or_else(|| {
-            format!("'{item}' should look like 🇨🇿=Europe/Prague or 🇺🇸=America/Los_Angeles:12h")
-        })?;
-        let (name, twelve_hour) = match rest.strip_suffix(":12h") {
-            Some(n) => (n, true),
-            None => (rest.strip_suffix(":24h").unwrap_or(rest), false),
-        };
-        let zone = TimeZone::get(name.trim()).map_err(|_| {
-            format!(
-                "unknown time zone '{}' (expected a name like Europe/Prague)",
-                name.trim()
-            )
-        })?;
-        zones.push(FooterZone {
-            label: label.trim().to_string(),
-            zone,
-            twelve_hour,
-        });
-    }
-    if zones.is_empty() {
-        return Err("no time zone given".to_string());
-    }
-    Ok(zones)
-}
-
-/// The timestamp footer appended to channel messages (SPEC §2).
+/// The timestamp footer appended to channel messages (`docs/bot.md#channel-messages`):
+/// `now` (Unix seconds) in each zone.
 pub fn footer(now: i64, zones: &[FooterZone]) -> String {
     let ts = Timestamp::from_second(now).unwrap_or(Timestamp::UNIX_EPOCH);
     let lines: Vec<String> = zones
@@ -194,21 +142,6 @@ pub fn user_card(u: &UserCard) -> String {
         None => s.push_str("Registered: <b>unknown</b>"),
     }
     s
-}
-
-/// The user's download history as CSV: header `Time,Video`, oldest first.
-pub fn history_csv(rows: &[Download]) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record(["Time", "Video"]);
-    for d in rows {
-        let time = d.downloaded_at.map(|t| {
-            Timestamp::from_second(t)
-                .map(|ts| ts.strftime("%Y-%m-%d %H:%M:%S").to_string())
-                .unwrap_or_else(|_| t.to_string())
-        });
-        let _ = w.write_record([time.as_deref().unwrap_or(""), &d.link]);
-    }
-    w.into_inner().unwrap_or_default()
 }
 
 /// Top referral links.
@@ -270,7 +203,7 @@ mod tests {
     #[test]
     fn footer_uses_both_zones() {
         // 2026-03-04 13:32:15 UTC: 14:32:15 in Prague (CET), 05:32:15 AM in Los Angeles (PST).
-        let f = footer(1_772_631_135, &default_zones());
+        let f = footer(1_772_631_135, &crate::config::default_zones());
         assert_eq!(
             f,
             "\n\n<code>🇨🇿 14:32:15 / 04 March 2026\n🇺🇸 05:32:15 AM / 04 March 2026</code>"
@@ -280,14 +213,5 @@ mod tests {
     #[test]
     fn plain_strips_tags_and_entities() {
         assert_eq!(to_plain("<b>a &lt;b&gt;</b> &amp; c"), "a <b> & c");
-    }
-
-    #[test]
-    fn zones_reject_unknown_names() {
-        assert!(
-            parse_zones("X=Mars/Olympus")
-                .unwrap_err()
-                .contains("Mars/Olympus")
-        );
     }
 }

@@ -1,0 +1,135 @@
+//! `tt-stats db`: the indexes on tt-bot's tables, and tt-stats' own rollup.
+
+use anyhow::Result;
+
+use super::DbCommand;
+use super::output::print_line;
+use crate::config::{DbConfig, DbUrl};
+use crate::domain::Clock;
+use crate::rollup::Rollup;
+use crate::source::indexes::{INDEXES, IndexAdmin};
+use crate::source::{Access, Source};
+
+/// The rollup of `cfg`; an error when `ROLLUP_PATH` is off.
+async fn open_rollup(cfg: &DbConfig, clock: Clock) -> Result<Rollup> {
+    match &cfg.rollup_path.0 {
+        Some(path) => Ok(Rollup::open(path, clock).await?),
+        None => Err(crate::config::Error::Invalid {
+            name: "ROLLUP_PATH",
+            reason: "the rollup is off; set ROLLUP_PATH to a file".to_string(),
+        }
+        .into()),
+    }
+}
+
+/// Runs a `db` subcommand.
+pub async fn run(cfg: &DbConfig, clock: Clock, cmd: DbCommand) -> Result<()> {
+    match cmd {
+        DbCommand::Indexes { dry_run } => indexes(cfg, dry_run).await,
+        DbCommand::Check => {
+            let source = Source::open(&cfg.db_url).await?;
+            let rollup = open_rollup(cfg, clock).await?;
+            let started = std::time::Instant::now();
+            let r = rollup.refresh(&source).await?;
+            print_line(&format!(
+                "rollup {}: {} ({} new rows, {:.1}s)",
+                rollup.path().display(),
+                if r.rebuilt { "built" } else { "refreshed" },
+                r.new_rows,
+                started.elapsed().as_secs_f64()
+            ))?;
+            let report = rollup.check_and_repair(&source).await?;
+            if report.is_ok() {
+                return print_line(
+                    "rollup consistent with the database (all time and last 24 hours)",
+                );
+            }
+            for m in &report.mismatches {
+                print_line(&format!("mismatch: {m}"))?;
+            }
+            print_line("rollup rebuilt and consistent with the database")
+        }
+        DbCommand::Rebuild => {
+            let source = Source::open(&cfg.db_url).await?;
+            let rollup = open_rollup(cfg, clock).await?;
+            let started = std::time::Instant::now();
+            rollup.rebuild(&source).await?;
+            print_line(&format!(
+                "rollup {} rebuilt in {:.1}s",
+                rollup.path().display(),
+                started.elapsed().as_secs_f64()
+            ))
+        }
+        DbCommand::Status => {
+            let source = Source::open(&cfg.db_url).await?;
+            let rollup = open_rollup(cfg, clock).await?;
+            let r = rollup.refresh(&source).await?;
+            let s = rollup.status().await?;
+            let lines = [
+                format!("rollup file:     {}", s.path.display()),
+                format!("database:        {}", s.source.as_deref().unwrap_or("-")),
+                format!(
+                    "this refresh:    {} new rows{}",
+                    r.new_rows,
+                    if r.rebuilt { " (built)" } else { "" }
+                ),
+                format!(
+                    "watermarks:      videos.pk_id {}, music.pk_id {}",
+                    s.videos_watermark, s.music_watermark
+                ),
+                format!("chats:           {}", s.chats),
+                format!("hour buckets:    {}", s.hours),
+                format!("second buckets:  {} (since {})", s.seconds, s.seconds_from),
+                format!("pk gaps watched: {}", s.gaps),
+            ];
+            print_line(&lines.join("\n"))
+        }
+    }
+}
+
+/// `tt-stats db indexes`: prints every statement, then (unless a dry run) runs them one at
+/// a time, skipping indexes whose column already leads an index.
+async fn indexes(cfg: &DbConfig, dry_run: bool) -> Result<()> {
+    if let DbUrl::Sqlite(path) = &cfg.db_url {
+        anyhow::ensure!(path.exists(), "the file {} does not exist", path.display());
+    }
+    let access = if dry_run {
+        Access::ReadOnly
+    } else {
+        Access::ReadWrite
+    };
+    let admin = IndexAdmin::connect(&cfg.db_url, access).await?;
+    let existing = admin.existing().await?;
+    let mut todo = Vec::new();
+    for spec in INDEXES {
+        let have = existing
+            .iter()
+            .find(|e| e.table == spec.table && e.column == spec.column);
+        match have {
+            Some(e) => print_line(&format!(
+                "-- {}({}) already indexed by {}",
+                spec.table, spec.column, e.name
+            ))?,
+            None => {
+                print_line(&format!("{}; -- {}", admin.create_sql(spec), spec.why))?;
+                todo.push(spec);
+            }
+        }
+    }
+    if dry_run {
+        print_line("-- dry run: nothing was changed")?;
+    }
+    if !dry_run {
+        for spec in todo {
+            let started = std::time::Instant::now();
+            admin.create(spec).await?;
+            print_line(&format!(
+                "created {} in {:.1}s",
+                spec.name,
+                started.elapsed().as_secs_f64()
+            ))?;
+        }
+    }
+    admin.close().await;
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! The channel messages (`docs/bot.md#channel-messages`): two messages in `STATS_CHAT` are
+//! edited to show the overall stats (hourly) and the last 24 hours (every five minutes),
+//! each with the time footer; `channel-setup` posts them the first time.
+
+use teloxide::Bot;
+use teloxide::payloads::setters::*;
+use teloxide::prelude::Requester as _;
+use teloxide::types::{ChatId, MessageId, ParseMode};
+
+use super::{Error, Job};
+use crate::config::{Channel, FooterZone};
+use crate::domain::Period;
+use crate::present::text;
+use crate::stats::Stats;
+use crate::telegram;
+
+/// Which figures a message shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// All time (`STATS_MESSAGE_ID`).
+    Overall,
+    /// The last 24 hours (`DAILY_STATS_MESSAGE_ID`).
+    Daily,
+}
+
+impl Report {
+    /// Its name in logs and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Report::Overall => "overall",
+            Report::Daily => "daily",
+        }
+    }
+}
+
+/// The message text of `report` now: the figures and the footer.
+///
+/// # Errors
+/// [`Error::Stats`] when the figures cannot be read.
+pub async fn message(report: Report, stats: &Stats, zones: &[FooterZone]) -> Result<String, Error> {
+    let now = stats.now();
+    let body = match report {
+        Report::Overall => text::overall(&stats.summary(None).await?),
+        Report::Daily => text::daily(&stats.summary(Period::Day.since(now)).await?),
+    };
+    Ok(body + &text::footer(now, zones))
+}
+
+/// What an edit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The message shows the new text.
+    Updated,
+    /// Telegram said "message is not modified": it already showed this.
+    Unchanged,
+}
+
+/// One channel message kept up to date.
+#[derive(Debug, Clone)]
+pub struct ChannelJob {
+    /// Which figures.
+    pub report: Report,
+    /// The figures' source.
+    pub stats: Stats,
+    /// The statistics bot.
+    pub bot: Bot,
+    /// `STATS_CHAT`.
+    pub chat_id: i64,
+    /// The message edited.
+    pub message_id: i32,
+    /// Footer time zones.
+    pub zones: Vec<FooterZone>,
+}
+
+impl Job for ChannelJob {
+    type Outcome = Outcome;
+
+    fn name(&self) -> &'static str {
+        self.report.name()
+    }
+
+    async fn run_once(&self) -> Result<Outcome, Error> {
+        let body = message(self.report, &self.stats, &self.zones).await?;
+        let req = self
+            .bot
+            .edit_message_text(ChatId(self.chat_id), MessageId(self.message_id), body)
+            .parse_mode(ParseMode::Html);
+        match telegram::send(req).await {
+            Ok(_) => Ok(Outcome::Updated),
+            Err(e) if telegram::is_not_modified(&e) => Ok(Outcome::Unchanged),
+            Err(source) => Err(Error::Telegram {
+                context: format!(
+                    "channel update failed: cannot edit message {} in chat {} (check STATS_CHAT and the message ids)",
+                    self.message_id, self.chat_id
+                ),
+                source,
+            }),
+        }
+    }
+}
+
+/// The jobs for the configured messages: one per non-zero message id.
+pub fn jobs(bot: &Bot, stats: &Stats, channel: &Channel, zones: &[FooterZone]) -> Vec<ChannelJob> {
+    [
+        (Report::Overall, channel.overall_message_id),
+        (Report::Daily, channel.daily_message_id),
+    ]
+    .into_iter()
+    .filter(|&(_, id)| id != 0 && channel.chat_id != 0)
+    .map(|(report, message_id)| ChannelJob {
+        report,
+        stats: stats.clone(),
+        bot: bot.clone(),
+        chat_id: channel.chat_id,
+        message_id,
+        zones: zones.to_vec(),
+    })
+    .collect()
+}
+
+/// Posts the overall and the daily message to `chat_id` (the bot must be able to post
+/// there) and returns their ids for the configuration.
+///
+/// # Errors
+/// [`Error::Stats`] when the figures cannot be read, [`Error::Telegram`] when a message
+/// cannot be posted.
+pub async fn setup(
+    bot: &Bot,
+    stats: &Stats,
+    chat_id: i64,
+    zones: &[FooterZone],
+) -> Result<Channel, Error> {
+    let mut ids = [0; 2];
+    for (i, report) in [Report::Overall, Report::Daily].into_iter().enumerate() {
+        let body = message(report, stats, zones).await?;
+        let req = bot
+            .send_message(ChatId(chat_id), body)
+            .parse_mode(ParseMode::Html);
+        let msg = telegram::send(req).await.map_err(|source| Error::Telegram {
+            context: format!(
+                "cannot post the {} message in chat {chat_id} (is the bot a member allowed to post?)",
+                report.name()
+            ),
+            source,
+        })?;
+        ids[i] = msg.id.0;
+    }
+    Ok(Channel {
+        chat_id,
+        overall_message_id: ids[0],
+        daily_message_id: ids[1],
+    })
+}

@@ -1,0 +1,89 @@
+//! Every word the screens, captions and charts use for a chat type, a period or a graph,
+//! in one table each, so a wording change is made once (`docs/bot.md`).
+
+use crate::domain::{ChatType, GraphKind, Period};
+
+/// The button of a chat type in the Detailed View menu.
+pub fn chat_type_button(c: ChatType) -> &'static str {
+    match c {
+        ChatType::Users => "👥 Users",
+        ChatType::Groups => "👥 Groups",
+        ChatType::All => "🌐 All",
+    }
+}
+
+/// The heading of a chat type on a Detailed View screen.
+pub fn chat_type_heading(c: ChatType) -> &'static str {
+    match c {
+        ChatType::Users => "👥 Users",
+        ChatType::Groups => "👥 Groups",
+        ChatType::All => "🌐 All chats",
+    }
+}
+
+/// The button of a period.
+pub fn period_button(p: Period) -> &'static str {
+    match p {
+        Period::Day => "⏰ 24h",
+        Period::Week => "📅 Week",
+        Period::Month => "📆 Month",
+        Period::All => "🌍 All",
+    }
+}
+
+/// A period in a heading ("last week").
+pub fn period_phrase(p: Period) -> &'static str {
+    match p {
+        Period::Day => "last 24 hours",
+        Period::Week => "last week",
+        Period::Month => "last month",
+        Period::All => "all time",
+    }
+}
+
+/// The adjective of a period in graph titles ("Videos Monthly").
+pub fn period_adjective(p: Period) -> &'static str {
+    match p {
+        Period::Day => "Daily",
+        Period::Week => "Weekly",
+        Period::Month => "Monthly",
+        Period::All => "All Time",
+    }
+}
+
+/// The button of a graph in the Analytics menu.
+pub fn graph_button(k: GraphKind) -> &'static str {
+    match k {
+        GraphKind::Users => "👥 Users",
+        GraphKind::Videos => "📹 Videos",
+        GraphKind::Music => "🎵 Music",
+    }
+}
+
+/// The first word of a graph's title.
+pub fn graph_noun(k: GraphKind) -> &'static str {
+    match k {
+        GraphKind::Users => "New Users",
+        GraphKind::Videos => "Videos",
+        GraphKind::Music => "Music",
+    }
+}
+
+/// What one unit on a graph's y axis is, also used in captions ("123 videos downloaded").
+pub fn graph_unit(k: GraphKind) -> &'static str {
+    match k {
+        GraphKind::Users => "new users",
+        GraphKind::Videos => "videos downloaded",
+        GraphKind::Music => "music downloaded",
+    }
+}
+
+/// A graph's title: "Videos Monthly".
+pub fn graph_title(k: GraphKind, p: Period) -> String {
+    format!("{} {}", graph_noun(k), period_adjective(p))
+}
+
+/// The one-line summary of a drawn graph: "123 videos downloaded".
+pub fn graph_total(k: GraphKind, total: i64) -> String {
+    format!("{total} {}", graph_unit(k))
+}

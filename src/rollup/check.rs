@@ -1,0 +1,103 @@
+//! Keeping the rollup honest: rows tt-bot deletes or rewrites in place never pass a
+//! watermark, so the rollup is compared with the direct queries (daily by the running bot,
+//! on demand by `tt-stats db check`) and rebuilt on a difference.
+
+use super::{Error, Rollup};
+use crate::domain::{BySign, DAY, DownloadCounts, Table};
+use crate::source::Source;
+
+/// The result of [`Rollup::check`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// One line per figure that differs from the direct query.
+    pub mismatches: Vec<String>,
+}
+
+impl CheckReport {
+    /// Whether the rollup agreed with the database on every figure.
+    pub fn is_ok(&self) -> bool {
+        self.mismatches.is_empty()
+    }
+}
+
+impl Rollup {
+    /// Checks the rollup against the direct queries and rebuilds it when they differ.
+    /// Returns what the first check found.
+    ///
+    /// # Errors
+    /// [`Error`] when a read fails, or when a rebuild does not remove the difference.
+    pub async fn check_and_repair(&self, source: &Source) -> Result<CheckReport, Error> {
+        let report = self.check(source).await?;
+        if report.is_ok() {
+            return Ok(report);
+        }
+        tracing::warn!(
+            mismatches = %report.mismatches.join("; "),
+            "the rollup differs from the database; rebuilding it"
+        );
+        self.rebuild(source).await?;
+        let again = self.check(source).await?;
+        if !again.is_ok() {
+            return Err(Error::Setup {
+                path: self.path().display().to_string(),
+                reason: format!(
+                    "it still differs from the database after a rebuild: {}",
+                    again.mismatches.join("; ")
+                ),
+            });
+        }
+        Ok(report)
+    }
+
+    /// Compares the all-time and last-24-hours download counters with the direct queries.
+    /// A live database may gain rows between the two reads, so a difference is confirmed by
+    /// a second comparison before it is reported.
+    ///
+    /// # Errors
+    /// [`Error`] when the state file or the source fails.
+    pub async fn check(&self, source: &Source) -> Result<CheckReport, Error> {
+        let mut report = CheckReport::default();
+        for attempt in 0..3 {
+            report.mismatches.clear();
+            let now = self.inner.clock.now();
+            for since in [None, Some(now - DAY)] {
+                let label = if since.is_some() { "24h" } else { "all time" };
+                let Some(mine) = self.downloads(source, since).await? else {
+                    report
+                        .mismatches
+                        .push(format!("{label}: not covered by the rollup"));
+                    continue;
+                };
+                for (table, mine) in [(Table::Videos, mine.videos), (Table::Music, mine.music)] {
+                    let theirs = source.downloads(table, since).await?;
+                    compare(&mut report, label, table, mine, theirs);
+                }
+            }
+            if report.is_ok() || attempt == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        Ok(report)
+    }
+}
+
+fn compare(
+    report: &mut CheckReport,
+    label: &str,
+    table: Table,
+    mine: BySign<DownloadCounts>,
+    theirs: BySign<DownloadCounts>,
+) {
+    for (who, a, b) in [
+        ("users", mine.users, theirs.users),
+        ("groups", mine.groups, theirs.groups),
+    ] {
+        if a != b {
+            report.mismatches.push(format!(
+                "{label}, {} of {who}: rollup {a:?} but database {b:?}",
+                table.name()
+            ));
+        }
+    }
+}

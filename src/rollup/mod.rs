@@ -1,0 +1,359 @@
+//! An incremental rollup of the download tables, so that the counters and graphs stay
+//! instant on tens of millions of rows.
+//!
+//! The direct queries of [`crate::source`] scan every download of the period; on a busy
+//! tt-bot that is seconds per screen. The rollup keeps, in tt-stats' OWN SQLite state file
+//! (never in the operator's database), aggregates that are advanced by the `pk_id`
+//! watermark of `videos` and `music`, so a refresh reads only the rows added since the last
+//! one:
+//!
+//! * `chats`: per chat, rows, image rows and the last (image) download time. "Unique chats in
+//!   the last P" is the number of chats whose last time is after `now - P`, which is exact
+//!   because `max(t) > s` holds exactly when some row has `t > s`.
+//! * `last_hours` / `last_seconds`: how many chats have their last (image) download in each
+//!   hour, and in each second of the kept days, moved as a chat's last time moves. Counting
+//!   the chats active after `s` is then a sum over a few hundred buckets, not a scan of the
+//!   active chats (hundreds of thousands on a busy day).
+//! * `totals`: all-time rows, image rows, chats and image chats per kind and chat sign
+//!   (NULL times included, as in the direct queries).
+//! * `hours`: rows per UTC hour (NULL times excluded): the full hours of a window and every
+//!   graph bucket.
+//! * `seconds`: rows per second, only for the last [`SECONDS_KEPT`]: the partial hours at the
+//!   edges of a window, so window counts are exact to the second ([`window::plan`]).
+//!
+//! Every answer is the same number the direct query gives; a question the rollup cannot
+//! answer exactly (a window older than the per-second data) returns `None` and
+//! [`crate::stats::Stats`] asks the database directly. A refresh runs in one
+//! `BEGIN IMMEDIATE` transaction that re-reads the watermark, so several processes sharing
+//! the file never double-count, and the answer is read in that same transaction, so it is
+//! one consistent snapshot.
+//!
+//! Limits, by design: rows deleted or updated in place in the source are not seen (the
+//! consistency check [`Rollup::check`] finds the difference and a rebuild fixes it); rows
+//! that commit with a `pk_id` below one already seen are caught by re-checking the gaps for
+//! [`GAP_TTL`] seconds after they were seen. See `docs/figures.md#rollup`.
+//!
+//! Layout: [`store`] (the file's tables and writes), [`delta`] (pure batch algebra),
+//! [`window`] (the pure window planner), `sync` (refresh and build), `answer` (reads),
+//! `check` (comparison with the direct queries).
+
+mod answer;
+mod check;
+pub mod delta;
+pub mod store;
+mod sync;
+pub mod window;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::Sqlite;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use answer::Downloads;
+pub use check::CheckReport;
+pub use store::FORMAT_VERSION;
+pub use sync::{GAP_TTL, SECONDS_KEPT};
+
+use crate::domain::Clock;
+use crate::source::Source;
+
+/// How long a process waits for another one's refresh before answering directly.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Why the rollup could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The state file could not be read or written.
+    #[error("the rollup state file {path}")]
+    State {
+        /// The state file.
+        path: String,
+        /// SQLite's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The state file cannot be used as configured.
+    #[error("the rollup state file {path}: {reason}")]
+    Setup {
+        /// The state file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// tt-bot's database failed while the rollup read it.
+    #[error(transparent)]
+    Source(#[from] crate::source::Error),
+}
+
+/// How the rollup has been used by this process: tests and the benchmark check that the
+/// answers really came from it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Questions answered from the rollup.
+    pub answered: u64,
+    /// Questions it could not answer exactly (answered directly instead).
+    pub uncovered: u64,
+    /// Questions where it failed (answered directly instead; the error was logged).
+    pub failed: u64,
+    /// Full builds run by this process.
+    pub builds: u64,
+}
+
+#[derive(Debug, Default)]
+struct UsageCounters {
+    answered: AtomicU64,
+    uncovered: AtomicU64,
+    failed: AtomicU64,
+    builds: AtomicU64,
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refreshed {
+    /// Whether the rollup was (re)built from scratch.
+    pub rebuilt: bool,
+    /// New rows read from the source (videos + music).
+    pub new_rows: u64,
+    /// Rows found in earlier `pk_id` gaps (late commits).
+    pub late_rows: u64,
+}
+
+/// The state of the rollup file (what `tt-stats db status` shows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// The state file.
+    pub path: PathBuf,
+    /// The database it belongs to (no password) and its schema.
+    pub source: Option<String>,
+    /// The largest `videos.pk_id` read.
+    pub videos_watermark: i64,
+    /// The largest `music.pk_id` read.
+    pub music_watermark: i64,
+    /// Per-second counts exist from this Unix second on.
+    pub seconds_from: i64,
+    /// Chats followed (rows of `chats`, both tables).
+    pub chats: i64,
+    /// Hour buckets stored.
+    pub hours: i64,
+    /// Second buckets stored.
+    pub seconds: i64,
+    /// `pk_id` gaps watched for late commits.
+    pub gaps: i64,
+}
+
+/// An open write transaction on a refreshed rollup.
+struct Fresh<'a> {
+    tx: sqlx::Transaction<'static, Sqlite>,
+    meta: store::Meta,
+    refreshed: Refreshed,
+    _guard: tokio::sync::MutexGuard<'a, ()>,
+}
+
+/// A handle on the rollup state file; cheap to clone (the clones share one pool).
+#[derive(Clone)]
+pub struct Rollup {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: SqlitePool,
+    path: PathBuf,
+    /// Serialises this process's refreshes (other processes wait on the SQLite lock).
+    lock: tokio::sync::Mutex<()>,
+    /// Decides which per-second counts are kept and when gaps expire.
+    clock: Clock,
+    usage: UsageCounters,
+}
+
+impl fmt::Debug for Rollup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rollup")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+fn state_err(path: &Path) -> impl Fn(sqlx::Error) -> Error + '_ {
+    move |source| Error::State {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+impl Rollup {
+    /// Opens (creating if needed) the state file at `path`. A file of another format
+    /// version is emptied and rebuilt on the next refresh.
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when its folder cannot be created, [`Error::State`] when the file
+    /// cannot be opened as SQLite.
+    pub async fn open(path: &Path, clock: Clock) -> Result<Rollup, Error> {
+        let err = state_err(path);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Setup {
+                path: path.display().to_string(),
+                reason: format!("cannot create {}: {e}", dir.display()),
+            })?;
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT);
+        let state = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(opts)
+            .await
+            .map_err(&err)?;
+        let mut tx = state.begin_with("BEGIN IMMEDIATE").await.map_err(&err)?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(&err)?;
+        if version != FORMAT_VERSION {
+            if version != 0 {
+                tracing::info!(path = %path.display(), "rollup state file of another version: starting afresh");
+            }
+            for t in store::TABLES {
+                sqlx::query(&format!("DROP TABLE IF EXISTS {t}"))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(&err)?;
+            }
+            sqlx::query(&format!("PRAGMA user_version = {FORMAT_VERSION}"))
+                .execute(&mut *tx)
+                .await
+                .map_err(&err)?;
+        }
+        for stmt in store::DDL {
+            sqlx::query(stmt).execute(&mut *tx).await.map_err(&err)?;
+        }
+        tx.commit().await.map_err(&err)?;
+        Ok(Rollup {
+            inner: Arc::new(Inner {
+                state,
+                path: path.to_path_buf(),
+                lock: tokio::sync::Mutex::new(()),
+                clock,
+                usage: UsageCounters::default(),
+            }),
+        })
+    }
+
+    /// The state file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// How this process has used the rollup so far.
+    pub fn usage(&self) -> Usage {
+        let u = &self.inner.usage;
+        Usage {
+            answered: u.answered.load(Ordering::Relaxed),
+            uncovered: u.uncovered.load(Ordering::Relaxed),
+            failed: u.failed.load(Ordering::Relaxed),
+            builds: u.builds.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Records a failed answer (the caller answers directly instead).
+    pub fn note_failure(&self, e: &Error) {
+        self.inner.usage.failed.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(error = %crate::error_chain(e), "rollup unavailable, answering from the database directly");
+    }
+
+    fn count(&self, answered: bool) {
+        let u = &self.inner.usage;
+        if answered {
+            u.answered.fetch_add(1, Ordering::Relaxed);
+        } else {
+            u.uncovered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn err(&self) -> impl Fn(sqlx::Error) -> Error + '_ {
+        state_err(&self.inner.path)
+    }
+
+    /// Brings the rollup up to date with `source` (building it first if it belongs to
+    /// another database, is of another schema, or the source's `pk_id`s went backwards).
+    ///
+    /// # Errors
+    /// [`Error`] when the state file or the source fails.
+    pub async fn refresh(&self, source: &Source) -> Result<Refreshed, Error> {
+        let f = self.fresh(source, false).await?;
+        f.tx.commit().await.map_err(self.err())?;
+        Ok(f.refreshed)
+    }
+
+    /// Rebuilds the rollup from scratch.
+    ///
+    /// # Errors
+    /// [`Error`] when the state file or the source fails.
+    pub async fn rebuild(&self, source: &Source) -> Result<Refreshed, Error> {
+        let f = self.fresh(source, true).await?;
+        f.tx.commit().await.map_err(self.err())?;
+        Ok(f.refreshed)
+    }
+
+    /// Refreshes inside a write transaction that stays open, so the caller reads its answer
+    /// from the same snapshot and then commits.
+    async fn fresh(&self, source: &Source, force_build: bool) -> Result<Fresh<'_>, Error> {
+        let guard = self.inner.lock.lock().await;
+        let err = self.err();
+        let mut tx = self
+            .inner
+            .state
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(&err)?;
+        let refreshed = self.sync(source, &mut tx, force_build).await?;
+        let meta = store::read_meta(&mut tx).await.map_err(&err)?;
+        Ok(Fresh {
+            tx,
+            meta,
+            refreshed,
+            _guard: guard,
+        })
+    }
+
+    /// Watermarks and table sizes of the state file.
+    ///
+    /// # Errors
+    /// [`Error::State`] when the file cannot be read.
+    pub async fn status(&self) -> Result<Status, Error> {
+        let err = self.err();
+        let mut conn = self.inner.state.acquire().await.map_err(&err)?;
+        let meta = store::read_meta(&mut conn).await.map_err(&err)?;
+        let mut n = [0i64; 4];
+        for (i, t) in ["chats", "hours", "seconds", "gaps"].iter().enumerate() {
+            n[i] = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {t}"))
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(&err)?;
+        }
+        Ok(Status {
+            path: self.inner.path.clone(),
+            source: meta.source,
+            videos_watermark: meta.videos_watermark,
+            music_watermark: meta.music_watermark,
+            seconds_from: meta.seconds_from,
+            chats: n[0],
+            hours: n[1],
+            seconds: n[2],
+            gaps: n[3],
+        })
+    }
+
+    /// Closes the state file's connections.
+    pub async fn close(&self) {
+        self.inner.state.close().await;
+    }
+}

@@ -1,0 +1,452 @@
+//! The state file's layout and every write to it. All of it is tt-stats' own SQLite file;
+//! nothing here touches tt-bot's database.
+
+use std::collections::HashMap;
+
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::delta::{Delta, LastDelta, move_last, sign_of};
+use crate::domain::{HOUR, Table, floor_to};
+use crate::source::ChatRow;
+
+/// The layout of the state file (`PRAGMA user_version`); a file of another version is
+/// emptied and rebuilt.
+pub const FORMAT_VERSION: i64 = 3;
+
+/// Rows per multi-row INSERT into the state file (each binds at most 6 values). Their SQL
+/// varies with the row count, so they are not kept as prepared statements.
+pub(crate) const WRITE_CHUNK: usize = 1_000;
+
+pub(crate) const DDL: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, num INTEGER, txt TEXT) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS chats (kind INTEGER NOT NULL, user_id INTEGER NOT NULL, \
+     n INTEGER NOT NULL, img INTEGER NOT NULL, last_t INTEGER, last_img_t INTEGER, \
+     PRIMARY KEY (kind, user_id)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS last_hours (kind INTEGER NOT NULL, img INTEGER NOT NULL, \
+     hour INTEGER NOT NULL, sign INTEGER NOT NULL, chats INTEGER NOT NULL, \
+     PRIMARY KEY (kind, img, hour, sign)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS last_seconds (kind INTEGER NOT NULL, img INTEGER NOT NULL, \
+     t INTEGER NOT NULL, sign INTEGER NOT NULL, chats INTEGER NOT NULL, \
+     PRIMARY KEY (kind, img, t, sign)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS totals (kind INTEGER NOT NULL, sign INTEGER NOT NULL, \
+     n INTEGER NOT NULL, img INTEGER NOT NULL, chats INTEGER NOT NULL, img_chats INTEGER NOT NULL, \
+     PRIMARY KEY (kind, sign)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS hours (kind INTEGER NOT NULL, hour INTEGER NOT NULL, \
+     sign INTEGER NOT NULL, n INTEGER NOT NULL, img INTEGER NOT NULL, \
+     PRIMARY KEY (kind, hour, sign)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS seconds (kind INTEGER NOT NULL, t INTEGER NOT NULL, \
+     sign INTEGER NOT NULL, n INTEGER NOT NULL, img INTEGER NOT NULL, \
+     PRIMARY KEY (kind, t, sign)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS gaps (kind INTEGER NOT NULL, lo INTEGER NOT NULL, \
+     hi INTEGER NOT NULL, seen_at INTEGER NOT NULL, PRIMARY KEY (kind, lo)) WITHOUT ROWID",
+];
+
+pub(crate) const TABLES: &[&str] = &[
+    "meta",
+    "chats",
+    "totals",
+    "hours",
+    "seconds",
+    "last_hours",
+    "last_seconds",
+    "gaps",
+];
+
+/// The `kind` column of a download table.
+pub(crate) fn kind_id(table: Table) -> i64 {
+    match table {
+        Table::Videos => 0,
+        Table::Music => 1,
+        Table::Users => 2,
+    }
+}
+
+/// The watermarks and bookkeeping of the state file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Meta {
+    /// [`crate::source::Source::identity`] of the database the state belongs to.
+    pub source: Option<String>,
+    /// Whether a full build has completed.
+    pub built: bool,
+    /// The largest `videos.pk_id` read.
+    pub videos_watermark: i64,
+    /// The largest `music.pk_id` read.
+    pub music_watermark: i64,
+    /// Per-second counts exist from this second (an hour boundary) on.
+    pub seconds_from: i64,
+}
+
+impl Meta {
+    pub fn watermark(&mut self, table: Table) -> &mut i64 {
+        match table {
+            Table::Music => &mut self.music_watermark,
+            Table::Videos | Table::Users => &mut self.videos_watermark,
+        }
+    }
+}
+
+pub(crate) async fn read_meta(tx: &mut SqliteConnection) -> sqlx::Result<Meta> {
+    let rows: Vec<(String, Option<i64>, Option<String>)> =
+        sqlx::query_as("SELECT key, num, txt FROM meta")
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut meta = Meta {
+        source: None,
+        built: false,
+        videos_watermark: 0,
+        music_watermark: 0,
+        seconds_from: 0,
+    };
+    for (key, num, txt) in rows {
+        match (key.as_str(), num) {
+            ("source", _) => meta.source = txt,
+            ("built", Some(n)) => meta.built = n != 0,
+            ("wm_videos", Some(n)) => meta.videos_watermark = n,
+            ("wm_music", Some(n)) => meta.music_watermark = n,
+            ("secs_from", Some(n)) => meta.seconds_from = n,
+            _ => {}
+        }
+    }
+    Ok(meta)
+}
+
+pub(crate) async fn write_meta(tx: &mut SqliteConnection, meta: &Meta) -> sqlx::Result<()> {
+    let set = "INSERT INTO meta (key, num, txt) VALUES (?, ?, ?) \
+               ON CONFLICT(key) DO UPDATE SET num = excluded.num, txt = excluded.txt";
+    for (key, num, txt) in [
+        ("source", None, meta.source.clone()),
+        ("built", Some(i64::from(meta.built)), None),
+        ("wm_videos", Some(meta.videos_watermark), None),
+        ("wm_music", Some(meta.music_watermark), None),
+        ("secs_from", Some(meta.seconds_from), None),
+    ] {
+        sqlx::query(set)
+            .bind(key)
+            .bind(num)
+            .bind(txt)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Empties every table but `meta`.
+pub(crate) async fn clear(tx: &mut SqliteConnection) -> sqlx::Result<()> {
+    for t in TABLES.iter().filter(|t| **t != "meta") {
+        sqlx::query(&format!("DELETE FROM {t}"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Drops per-second counts older than `cutoff`, and histogram rows that are zero.
+pub(crate) async fn prune(tx: &mut SqliteConnection, cutoff: i64) -> sqlx::Result<()> {
+    for sql in [
+        "DELETE FROM seconds WHERE t < ?",
+        "DELETE FROM last_seconds WHERE t < ? OR chats = 0",
+        "DELETE FROM last_hours WHERE chats = 0 AND ? IS NOT NULL",
+    ] {
+        sqlx::query(sql).bind(cutoff).execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// The remembered `pk_id` gaps of a table: `(lo, hi, seen_at)`, ascending.
+pub(crate) async fn gaps(
+    tx: &mut SqliteConnection,
+    kind: i64,
+) -> sqlx::Result<Vec<(i64, i64, i64)>> {
+    sqlx::query_as("SELECT lo, hi, seen_at FROM gaps WHERE kind = ? ORDER BY lo")
+        .bind(kind)
+        .fetch_all(&mut *tx)
+        .await
+}
+
+pub(crate) async fn insert_gap(
+    tx: &mut SqliteConnection,
+    kind: i64,
+    lo: i64,
+    hi: i64,
+    seen_at: i64,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT OR REPLACE INTO gaps (kind, lo, hi, seen_at) VALUES (?, ?, ?, ?)")
+        .bind(kind)
+        .bind(lo)
+        .bind(hi)
+        .bind(seen_at)
+        .execute(&mut *tx)
+        .await
+        .map(drop)
+}
+
+pub(crate) async fn delete_gap(tx: &mut SqliteConnection, kind: i64, lo: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM gaps WHERE kind = ? AND lo = ?")
+        .bind(kind)
+        .bind(lo)
+        .execute(&mut *tx)
+        .await
+        .map(drop)
+}
+
+/// Forgets gaps seen before `before`, and all but the newest `keep`.
+pub(crate) async fn expire_gaps(
+    tx: &mut SqliteConnection,
+    kind: i64,
+    before: i64,
+    keep: i64,
+) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM gaps WHERE kind = ? AND seen_at < ?")
+        .bind(kind)
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "DELETE FROM gaps WHERE kind = ?1 AND lo NOT IN \
+         (SELECT lo FROM gaps WHERE kind = ?1 ORDER BY lo DESC LIMIT ?2)",
+    )
+    .bind(kind)
+    .bind(keep)
+    .execute(&mut *tx)
+    .await
+    .map(drop)
+}
+
+/// Adds `h` to the per-hour histogram of last times, and to the per-second one for the
+/// kept seconds.
+async fn apply_lasts(
+    tx: &mut SqliteConnection,
+    kind: i64,
+    h: &LastDelta,
+    seconds_from: i64,
+) -> sqlx::Result<()> {
+    let mut hours: HashMap<(bool, i64, i64), i64> = HashMap::new();
+    let mut secs = Vec::new();
+    for (&(img, t, sign), &n) in h {
+        if n == 0 {
+            continue;
+        }
+        *hours.entry((img, floor_to(t, HOUR), sign)).or_default() += n;
+        if t >= seconds_from {
+            secs.push((img, t, sign, n));
+        }
+    }
+    let hours: Vec<(bool, i64, i64, i64)> = hours
+        .into_iter()
+        .filter(|e| e.1 != 0)
+        .map(|((i, t, s), n)| (i, t, s, n))
+        .collect();
+    for (table, col, rows) in [("last_hours", "hour", &hours), ("last_seconds", "t", &secs)] {
+        for chunk in rows.chunks(WRITE_CHUNK) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "INSERT INTO {table} (kind, img, {col}, sign, chats) "
+            ));
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(kind)
+                    .push_bind(i64::from(r.0))
+                    .push_bind(r.1)
+                    .push_bind(r.2)
+                    .push_bind(r.3);
+            });
+            q.push(" ON CONFLICT DO UPDATE SET chats = chats + excluded.chats");
+            q.build().persistent(false).execute(&mut *tx).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the chats of a full build (the table is empty) and their last times.
+pub(crate) async fn insert_chats(
+    tx: &mut SqliteConnection,
+    kind: i64,
+    rows: &[ChatRow],
+    seconds_from: i64,
+) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut lasts = LastDelta::new();
+    for r in rows {
+        let sign = sign_of(r.0);
+        move_last(&mut lasts, false, sign, None, r.3);
+        move_last(&mut lasts, true, sign, None, r.4);
+    }
+    apply_lasts(tx, kind, &lasts, seconds_from).await?;
+    let mut q: QueryBuilder<Sqlite> =
+        QueryBuilder::new("INSERT INTO chats (kind, user_id, n, img, last_t, last_img_t) ");
+    q.push_values(rows, |mut b, r| {
+        b.push_bind(kind)
+            .push_bind(r.0)
+            .push_bind(r.1)
+            .push_bind(r.2)
+            .push_bind(r.3)
+            .push_bind(r.4);
+    });
+    q.build()
+        .persistent(false)
+        .execute(&mut *tx)
+        .await
+        .map(drop)
+}
+
+/// Which bucket table: per hour or per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Buckets {
+    Hours,
+    Seconds,
+}
+
+impl Buckets {
+    pub fn table(self) -> &'static str {
+        match self {
+            Buckets::Hours => "hours",
+            Buckets::Seconds => "seconds",
+        }
+    }
+
+    pub fn column(self) -> &'static str {
+        match self {
+            Buckets::Hours => "hour",
+            Buckets::Seconds => "t",
+        }
+    }
+}
+
+/// Adds `(bucket start, sign, rows, image rows)` counts to a bucket table.
+pub(crate) async fn add_buckets(
+    tx: &mut SqliteConnection,
+    buckets: Buckets,
+    kind: i64,
+    rows: &[(i64, i64, i64, i64)],
+) -> sqlx::Result<()> {
+    for chunk in rows.chunks(WRITE_CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "INSERT INTO {} (kind, {}, sign, n, img) ",
+            buckets.table(),
+            buckets.column()
+        ));
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(kind)
+                .push_bind(r.0)
+                .push_bind(r.1)
+                .push_bind(r.2)
+                .push_bind(r.3);
+        });
+        q.push(" ON CONFLICT DO UPDATE SET n = n + excluded.n, img = img + excluded.img");
+        q.build().persistent(false).execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Adds `[rows, image rows, chats, image chats]` to the all-time totals of one sign.
+pub(crate) async fn add_totals(
+    tx: &mut SqliteConnection,
+    kind: i64,
+    sign: i64,
+    t: [i64; 4],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO totals (kind, sign, n, img, chats, img_chats) VALUES (?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (kind, sign) DO UPDATE SET n = n + excluded.n, img = img + excluded.img, \
+         chats = chats + excluded.chats, img_chats = img_chats + excluded.img_chats",
+    )
+    .bind(kind)
+    .bind(sign)
+    .bind(t[0])
+    .bind(t[1])
+    .bind(t[2])
+    .bind(t[3])
+    .execute(&mut *tx)
+    .await
+    .map(drop)
+}
+
+/// Adds a batch of new rows to every table of the rollup.
+pub(crate) async fn apply(
+    tx: &mut SqliteConnection,
+    kind: i64,
+    delta: &Delta,
+    seconds_from: i64,
+) -> sqlx::Result<()> {
+    if delta.is_empty() {
+        return Ok(());
+    }
+    // sign → (new chats, new image chats)
+    let mut new_chats: HashMap<i64, (i64, i64)> = HashMap::new();
+    let mut lasts = LastDelta::new();
+    let chats: Vec<_> = delta.chats.iter().collect();
+    for chunk in chats.chunks(WRITE_CHUNK) {
+        // What the chats were before, to move them in the last-time histograms.
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT user_id, img, last_t, last_img_t FROM chats WHERE kind = ");
+        q.push_bind(kind).push(" AND user_id IN (");
+        let mut ids = q.separated(", ");
+        for (id, _) in chunk {
+            ids.push_bind(**id);
+        }
+        q.push(")");
+        let old: HashMap<i64, (i64, Option<i64>, Option<i64>)> = q
+            .build_query_as::<(i64, i64, Option<i64>, Option<i64>)>()
+            .persistent(false)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(id, img, t, it)| (id, (img, t, it)))
+            .collect();
+        for &(&id, c) in chunk {
+            let sign = sign_of(id);
+            let new = new_chats.entry(sign).or_default();
+            let (old_img, old_t, old_it) = match old.get(&id) {
+                Some(&o) => o,
+                None => {
+                    new.0 += 1;
+                    (0, None, None)
+                }
+            };
+            if old_img == 0 && c.image_rows > 0 {
+                new.1 += 1;
+            }
+            move_last(&mut lasts, false, sign, old_t, old_t.max(c.last));
+            move_last(&mut lasts, true, sign, old_it, old_it.max(c.last_image));
+        }
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO chats (kind, user_id, n, img, last_t, last_img_t) ");
+        q.push_values(chunk, |mut b, (id, c)| {
+            b.push_bind(kind)
+                .push_bind(**id)
+                .push_bind(c.rows)
+                .push_bind(c.image_rows)
+                .push_bind(c.last)
+                .push_bind(c.last_image);
+        });
+        q.push(
+            " ON CONFLICT (kind, user_id) DO UPDATE SET n = n + excluded.n, img = img + excluded.img, \
+             last_t = max(COALESCE(last_t, excluded.last_t), COALESCE(excluded.last_t, last_t)), \
+             last_img_t = max(COALESCE(last_img_t, excluded.last_img_t), COALESCE(excluded.last_img_t, last_img_t))",
+        );
+        q.build().persistent(false).execute(&mut *tx).await?;
+    }
+    apply_lasts(tx, kind, &lasts, seconds_from).await?;
+    for (&sign, sum) in &delta.totals {
+        let (chats, image_chats) = new_chats.get(&sign).copied().unwrap_or_default();
+        add_totals(
+            tx,
+            kind,
+            sign,
+            [sum.rows, sum.image_rows, chats, image_chats],
+        )
+        .await?;
+    }
+    for (buckets, map) in [
+        (Buckets::Hours, &delta.hours),
+        (Buckets::Seconds, &delta.seconds),
+    ] {
+        let rows: Vec<(i64, i64, i64, i64)> = map
+            .iter()
+            .map(|(&(t, sign), s)| (t, sign, s.rows, s.image_rows))
+            .collect();
+        add_buckets(tx, buckets, kind, &rows).await?;
+    }
+    Ok(())
+}

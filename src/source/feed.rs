@@ -1,0 +1,290 @@
+//! What the rollup reads from the download tables: rows past a `pk_id` watermark, rows that
+//! committed late inside earlier `pk_id` gaps, and one consistent snapshot of per-chat and
+//! per-bucket aggregates for a full build. The rollup itself never sees SQL.
+
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt as _, TryStreamExt as _};
+
+use super::pool::{Pool, on_pool};
+use super::{Error, Schema, Source};
+use crate::domain::{HOUR, Table};
+
+/// One download row: `(pk_id, user_id, downloaded_at, 1 for an image post else 0)`.
+pub type SourceRow = (i64, i64, Option<i64>, i64);
+
+/// One chat of a table: `(user_id, rows, image rows, last time, last image-post time)`.
+pub type ChatRow = (i64, i64, i64, Option<i64>, Option<i64>);
+
+/// BIGINT 1 for an image post, 0 otherwise (music has no image posts).
+fn image_flag(table: Table, schema: Schema) -> String {
+    match table {
+        Table::Videos => format!(
+            "CAST(CASE WHEN {} THEN 1 ELSE 0 END AS BIGINT)",
+            schema.image_predicate()
+        ),
+        Table::Music | Table::Users => "CAST(0 AS BIGINT)".to_string(),
+    }
+}
+
+/// The time of an image post, NULL for other rows.
+fn image_time(table: Table, schema: Schema) -> String {
+    match table {
+        Table::Videos => format!(
+            "CASE WHEN {} THEN downloaded_at END",
+            schema.image_predicate()
+        ),
+        Table::Music | Table::Users => "CAST(NULL AS BIGINT)".to_string(),
+    }
+}
+
+/// `t` rounded down to `bucket`, in SQL, correct for negative `t` in both databases (whose
+/// `%` keeps the sign of the dividend).
+fn sql_floor(col: &str, bucket: i64) -> String {
+    format!("({col} - ((({col} % {bucket}) + {bucket}) % {bucket}))")
+}
+
+fn row_columns(table: Table, schema: Schema) -> String {
+    format!(
+        "CAST(pk_id AS BIGINT), CAST(user_id AS BIGINT), CAST(downloaded_at AS BIGINT), {}",
+        image_flag(table, schema)
+    )
+}
+
+impl Source {
+    /// What identifies the database (no password) and its schema, so a state file is never
+    /// applied to another database.
+    pub fn identity(&self) -> String {
+        let place = match &self.pool {
+            Pool::Postgres(p) => {
+                let o = p.connect_options();
+                format!(
+                    "postgres://{}@{}:{}/{}",
+                    o.get_username(),
+                    o.get_host(),
+                    o.get_port(),
+                    o.get_database().unwrap_or(o.get_username())
+                )
+            }
+            Pool::Sqlite(p) => {
+                let file = p.connect_options().get_filename().to_path_buf();
+                let file = std::fs::canonicalize(&file).unwrap_or(file);
+                format!("sqlite://{}", file.display())
+            }
+        };
+        format!("{place} ({})", self.schema.name())
+    }
+
+    /// Up to `limit` rows of `table` with `pk_id > after`, in `pk_id` order.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn rows_after(
+        &self,
+        table: Table,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<SourceRow>, Error> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE pk_id > $1 ORDER BY pk_id LIMIT $2",
+            row_columns(table, self.schema),
+            table.name()
+        );
+        on_pool!(&self.pool, p => {
+            sqlx::query_as::<_, SourceRow>(&sql)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(p)
+                .await
+                .map_err(Error::query("new downloads for the rollup"))
+        })
+    }
+
+    /// The rows of `table` strictly inside any of the `(lo, hi)` `pk_id` gaps, in `pk_id`
+    /// order (rows that committed after higher ids were read).
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn rows_in_gaps(
+        &self,
+        table: Table,
+        gaps: &[(i64, i64)],
+    ) -> Result<Vec<SourceRow>, Error> {
+        if gaps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cond: Vec<String> = gaps
+            .iter()
+            .map(|(lo, hi)| format!("(pk_id > {lo} AND pk_id < {hi})"))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} ORDER BY pk_id",
+            row_columns(table, self.schema),
+            table.name(),
+            cond.join(" OR ")
+        );
+        // One-off SQL texts would only fill the prepared-statement caches.
+        on_pool!(&self.pool, p => {
+            sqlx::query_as::<_, SourceRow>(&sql)
+                .persistent(false)
+                .fetch_all(p)
+                .await
+                .map_err(Error::query("new downloads for the rollup"))
+        })
+    }
+
+    /// The largest `pk_id` of `table` (0 when empty).
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn max_pk(&self, table: Table) -> Result<i64, Error> {
+        let sql = format!(
+            "SELECT CAST(COALESCE(MAX(pk_id), 0) AS BIGINT) FROM {}",
+            table.name()
+        );
+        on_pool!(&self.pool, p => {
+            sqlx::query_scalar::<_, i64>(&sql)
+                .fetch_one(p)
+                .await
+                .map_err(Error::query("the rollup watermark"))
+        })
+    }
+
+    /// Opens one consistent, read-only view of the download tables for a full rollup build
+    /// (REPEATABLE READ on PostgreSQL, a read transaction on SQLite).
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the transaction cannot start.
+    pub async fn snapshot(&self) -> Result<Snapshot, Error> {
+        let what = "the rollup build";
+        let tx = match &self.pool {
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await.map_err(Error::query(what))?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::query(what))?;
+                SnapshotTx::Postgres(tx)
+            }
+            Pool::Sqlite(p) => SnapshotTx::Sqlite(p.begin().await.map_err(Error::query(what))?),
+        };
+        Ok(Snapshot {
+            tx,
+            schema: self.schema,
+            sql: String::new(),
+        })
+    }
+}
+
+enum SnapshotTx {
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+}
+
+/// One consistent view of the download tables (see [`Source::snapshot`]). Dropping it ends
+/// the transaction; nothing is ever written through it.
+pub struct Snapshot {
+    tx: SnapshotTx,
+    schema: Schema,
+    /// The statement of the stream in progress (the stream borrows it).
+    sql: String,
+}
+
+const BUILD: &str = "the rollup build";
+
+/// Runs `$body` with `$c` bound to the snapshot's connection, compiled once per driver.
+macro_rules! on_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            SnapshotTx::Postgres($c) => $body,
+            SnapshotTx::Sqlite($c) => $body,
+        }
+    };
+}
+
+impl Snapshot {
+    /// The largest `pk_id` of `table` in the snapshot (0 when empty).
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn max_pk(&mut self, table: Table) -> Result<i64, Error> {
+        let sql = format!(
+            "SELECT CAST(COALESCE(MAX(pk_id), 0) AS BIGINT) FROM {}",
+            table.name()
+        );
+        on_tx!(&mut self.tx, c => sqlx::query_scalar::<_, i64>(&sql)
+            .fetch_one(&mut **c)
+            .await
+            .map_err(Error::query(BUILD)))
+    }
+
+    /// Per chat of `table` with `pk_id <= top`: rows, image rows, last time and last
+    /// image-post time, streamed (a busy tt-bot has millions of chats).
+    pub fn chats(&mut self, table: Table, top: i64) -> BoxStream<'_, Result<ChatRow, Error>> {
+        self.sql = format!(
+            "SELECT CAST(user_id AS BIGINT), COUNT(*), CAST(SUM({flag}) AS BIGINT), \
+             CAST(MAX(downloaded_at) AS BIGINT), CAST(MAX({img_t}) AS BIGINT) FROM {table} \
+             WHERE user_id <> 0 AND pk_id <= $1 GROUP BY user_id",
+            flag = image_flag(table, self.schema),
+            img_t = image_time(table, self.schema),
+            table = table.name(),
+        );
+        let Snapshot { tx, sql, .. } = self;
+        on_tx!(tx, c => sqlx::query_as::<_, ChatRow>(sql.as_str())
+            .bind(top)
+            .fetch(&mut **c)
+            .map_err(|e| Error::Query { what: BUILD, source: e })
+            .boxed())
+    }
+
+    /// Timed rows of `table` with `pk_id <= top` counted per second from `seconds_from` on
+    /// and per UTC hour before it, by chat sign: `(bucket start, sign ±1, rows, image
+    /// rows)`, streamed, in one scan.
+    pub fn buckets(
+        &mut self,
+        table: Table,
+        top: i64,
+        seconds_from: i64,
+    ) -> BoxStream<'_, Result<(i64, i64, i64, i64), Error>> {
+        let t = "downloaded_at";
+        self.sql = format!(
+            "SELECT CAST(CASE WHEN {t} >= {seconds_from} THEN {t} ELSE {hour} END AS BIGINT) AS b, \
+             CAST(CASE WHEN user_id > 0 THEN 1 ELSE -1 END AS BIGINT) AS sign, \
+             COUNT(*), CAST(SUM({flag}) AS BIGINT) FROM {table} \
+             WHERE user_id <> 0 AND {t} IS NOT NULL AND pk_id <= $1 GROUP BY 1, 2",
+            hour = sql_floor(t, HOUR),
+            flag = image_flag(table, self.schema),
+            table = table.name(),
+        );
+        let Snapshot { tx, sql, .. } = self;
+        on_tx!(tx, c => sqlx::query_as::<_, (i64, i64, i64, i64)>(sql.as_str())
+            .bind(top)
+            .fetch(&mut **c)
+            .map_err(|e| Error::Query { what: BUILD, source: e })
+            .boxed())
+    }
+
+    /// The `pk_id`s of `table` in `(low, top]`, ascending.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn ids(&mut self, table: Table, low: i64, top: i64) -> Result<Vec<i64>, Error> {
+        let sql = format!(
+            "SELECT CAST(pk_id AS BIGINT) FROM {} WHERE pk_id > $1 AND pk_id <= $2 ORDER BY pk_id",
+            table.name()
+        );
+        on_tx!(&mut self.tx, c => sqlx::query_scalar::<_, i64>(&sql)
+            .bind(low)
+            .bind(top)
+            .fetch_all(&mut **c)
+            .await
+            .map_err(Error::query(BUILD)))
+    }
+
+    /// Ends the snapshot.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn finish(self) -> Result<(), Error> {
+        on_tx!(self.tx, c => c.rollback().await.map_err(Error::query(BUILD)))
+    }
+}

@@ -1,0 +1,129 @@
+//! tt-bot's database, read-only: the only module that runs SQL on it.
+//!
+//! tt-bot keeps its data in PostgreSQL; tt-stats also runs on a SQLite file (the demo and
+//! the tests). Both drivers share one set of portable SQL statements over epoch integers:
+//! a private macro expands each statement once per driver, so every query is written once
+//! and still compiled against each driver's own types. The schema is detected at
+//! connection time, and the few places where the two tt-bot schemas differ are the methods
+//! of [`Schema`].
+//!
+//! A [`Source`] sets PostgreSQL sessions read-only and opens SQLite files `mode=ro`, so
+//! statistics can never write to the operator's database. The only writers are
+//! [`indexes`] (`tt-stats db indexes`) and, behind the `seed` feature, the test-data
+//! generator [`seed`].
+
+mod feed;
+pub mod indexes;
+pub(crate) mod pool;
+mod queries;
+mod schema;
+#[cfg(feature = "seed")]
+pub mod seed;
+
+use std::path::PathBuf;
+
+pub use feed::{ChatRow, Snapshot, SourceRow};
+pub use pool::{Access, CONNECT_TIMEOUT};
+pub use schema::Schema;
+
+use pool::{Pool, describe_connect_error};
+
+use crate::config::DbUrl;
+
+/// Why tt-bot's database could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database could not be reached or opened.
+    #[error("cannot connect to the database {target}: {reason}")]
+    Connect {
+        /// The database, without its password.
+        target: String,
+        /// The cause an operator can act on.
+        reason: String,
+    },
+
+    /// The database is reachable but is not a tt-bot database.
+    #[error(
+        "the database is not a tt-bot database (neither the legacy nor the current schema): missing {}",
+        .missing.join(", ")
+    )]
+    Schema {
+        /// The missing tables (`table videos`) and columns (`column users.lang`).
+        missing: Vec<String>,
+    },
+
+    /// A query failed; `what` says which figure was being computed.
+    #[error("database query failed while reading {what}")]
+    Query {
+        /// The figure being computed.
+        what: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn query(what: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
+        move |source| Error::Query { what, source }
+    }
+}
+
+/// tt-bot's database, opened read-only with its schema detected. Cheap to clone (the
+/// clones share one connection pool).
+#[derive(Debug, Clone)]
+pub struct Source {
+    pool: Pool,
+    schema: Schema,
+    target: String,
+}
+
+impl Source {
+    /// Opens `url` read-only and detects its schema.
+    ///
+    /// # Errors
+    /// [`Error::Connect`] when the database cannot be reached or is not a database,
+    /// [`Error::Schema`] when it is not tt-bot's.
+    pub async fn open(url: &DbUrl) -> Result<Source, Error> {
+        let pool = Pool::connect(url, Access::ReadOnly).await?;
+        // SQLite opens any file lazily: a file that is not a database fails at the first
+        // query, which must still name the file.
+        let columns = pool.columns().await.map_err(|e| match e {
+            Error::Query { source, .. } => Error::Connect {
+                target: url.display(),
+                reason: describe_connect_error(&source),
+            },
+            e => e,
+        })?;
+        let schema = Schema::detect(&columns)?;
+        tracing::info!(schema = schema.name(), "tt-bot schema detected");
+        Ok(Source {
+            pool,
+            schema,
+            target: url.display(),
+        })
+    }
+
+    /// The tt-bot schema the database has.
+    pub fn schema(&self) -> Schema {
+        self.schema
+    }
+
+    /// The database as messages name it (no password).
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The SQLite file of the database, `None` on PostgreSQL.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        match &self.pool {
+            Pool::Sqlite(p) => Some(p.connect_options().get_filename().to_path_buf()),
+            Pool::Postgres(_) => None,
+        }
+    }
+
+    /// Closes the connections.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

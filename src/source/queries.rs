@@ -1,0 +1,309 @@
+//! The figures read straight from tt-bot's tables (`docs/figures.md`): one SQL text per
+//! figure, counted in the database, never by fetching every row.
+
+use super::pool::on_pool;
+use super::{Error, Source};
+use crate::domain::{
+    BySign, Download, DownloadCounts, OtherData, Ranking, Table, UserCard, floor_to,
+};
+
+/// The SQL predicates on `user_id` for people and for groups. Constant text.
+const SIGNS: [&str; 2] = ["user_id > 0", "user_id < 0"];
+
+fn since_clause(col: &str, since: Option<i64>) -> String {
+    match since {
+        Some(_) => format!(" AND {col} > $1"),
+        None => String::new(),
+    }
+}
+
+impl Source {
+    /// The Chats counter: rows of `users` registered strictly after `since` (all rows when
+    /// `None`), for people and groups.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn chats(&self, since: Option<i64>) -> Result<BySign<i64>, Error> {
+        let cols: Vec<String> = SIGNS
+            .iter()
+            .map(|f| format!("COUNT(CASE WHEN {f} THEN 1 END)"))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM users WHERE user_id <> 0{}",
+            cols.join(", "),
+            since_clause("registered_at", since)
+        );
+        let v = self
+            .fetch_i64s(&sql, since, 2, "the number of chats")
+            .await?;
+        Ok(BySign {
+            users: v[0],
+            groups: v[1],
+        })
+    }
+
+    /// Rows, distinct chats, image rows and distinct image chats of a download table with
+    /// `downloaded_at` strictly after `since` (every row, NULL times included, when `None`).
+    /// Rows are grouped by chat first, which lets the database count distinct chats with
+    /// one hash aggregate instead of one sort per distinct count.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn downloads(
+        &self,
+        table: Table,
+        since: Option<i64>,
+    ) -> Result<BySign<DownloadCounts>, Error> {
+        let image_count = match table {
+            Table::Videos => format!(
+                "COUNT(CASE WHEN {} THEN 1 END)",
+                self.schema.image_predicate()
+            ),
+            Table::Music | Table::Users => "0".to_string(),
+        };
+        let mut cols = Vec::new();
+        for f in SIGNS {
+            cols.push(format!(
+                "CAST(COALESCE(SUM(CASE WHEN {f} THEN n END), 0) AS BIGINT)"
+            ));
+            cols.push(format!("COUNT(CASE WHEN {f} THEN 1 END)"));
+            cols.push(format!(
+                "CAST(COALESCE(SUM(CASE WHEN {f} THEN i END), 0) AS BIGINT)"
+            ));
+            cols.push(format!("COUNT(CASE WHEN {f} AND i > 0 THEN 1 END)"));
+        }
+        let sql = format!(
+            "SELECT {} FROM (SELECT user_id, COUNT(*) AS n, {image_count} AS i FROM {} \
+             WHERE user_id <> 0{} GROUP BY user_id) per_chat",
+            cols.join(", "),
+            table.name(),
+            since_clause("downloaded_at", since)
+        );
+        let what = if table == Table::Music {
+            "music downloads"
+        } else {
+            "video downloads"
+        };
+        let v = self.fetch_i64s(&sql, since, 8, what).await?;
+        let counts = |c: &[i64]| DownloadCounts {
+            rows: c[0],
+            chats: c[1],
+            image_rows: c[2],
+            image_chats: c[3],
+        };
+        Ok(BySign {
+            users: counts(&v[0..4]),
+            groups: counts(&v[4..8]),
+        })
+    }
+
+    /// Runs a one-row query of `n` BIGINT columns, binding `since` if the SQL uses it.
+    async fn fetch_i64s(
+        &self,
+        sql: &str,
+        since: Option<i64>,
+        n: usize,
+        what: &'static str,
+    ) -> Result<Vec<i64>, Error> {
+        on_pool!(&self.pool, p => {
+            use sqlx::Row;
+            let mut q = sqlx::query(sql);
+            if let Some(s) = since {
+                q = q.bind(s);
+            }
+            let row = q.fetch_one(p).await.map_err(Error::query(what))?;
+            (0..n)
+                .map(|i| row.try_get::<i64, _>(i).map_err(Error::query(what)))
+                .collect()
+        })
+    }
+
+    /// Rows of `table` per UTC bucket of `bucket` seconds, with time in `(lower, now]`
+    /// (every timed row up to `now` when `lower` is `None`), as sparse
+    /// `(bucket_start, rows)` pairs in time order. Counted with GROUP BY in the database.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn buckets(
+        &self,
+        table: Table,
+        bucket: i64,
+        lower: Option<i64>,
+        now: i64,
+    ) -> Result<Vec<(i64, i64)>, Error> {
+        let (name, col, b) = (table.name(), table.time_column(), bucket);
+        // Floor, not truncating division, so that times before 1970 land in their bucket.
+        let sql = format!(
+            "SELECT {col} - (({col} % {b}) + {b}) % {b} AS bucket, COUNT(*) FROM {name} \
+             WHERE user_id <> 0 AND {col} <= $1{} GROUP BY bucket ORDER BY bucket",
+            match lower {
+                Some(_) => format!(" AND {col} > $2"),
+                None => format!(" AND {col} IS NOT NULL"),
+            }
+        );
+        let rows: Vec<(i64, i64)> = on_pool!(&self.pool, p => {
+            let mut q = sqlx::query_as::<_, (i64, i64)>(&sql).bind(now);
+            if let Some(l) = lower {
+                q = q.bind(l);
+            }
+            q.fetch_all(p).await.map_err(Error::query("a graph's time series"))?
+        });
+        debug_assert!(rows.iter().all(|&(t, _)| floor_to(t, b) == t));
+        Ok(rows)
+    }
+
+    /// The User Search card, or `None` when the id is not in `users`.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn user_card(&self, user_id: i64) -> Result<Option<UserCard>, Error> {
+        let img = self.schema.image_predicate();
+        let what = "a user's card";
+        on_pool!(&self.pool, p => {
+            let user = sqlx::query_as::<_, (String, Option<String>, Option<i64>, i64)>(
+                "SELECT COALESCE(lang, ''), link, registered_at, \
+                 CAST(CASE WHEN file_mode THEN 1 ELSE 0 END AS BIGINT) FROM users WHERE user_id = $1",
+            )
+            .bind(user_id)
+            .fetch_optional(p)
+            .await
+            .map_err(Error::query(what))?;
+            let Some((lang, link, registered_at, file_mode)) = user else {
+                return Ok(None);
+            };
+            let (videos, images): (i64, i64) = sqlx::query_as(&format!(
+                "SELECT COUNT(*), COUNT(CASE WHEN {img} THEN 1 END) FROM videos WHERE user_id = $1"
+            ))
+            .bind(user_id)
+            .fetch_one(p)
+            .await
+            .map_err(Error::query(what))?;
+            let (music,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM music WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_one(p)
+                .await
+                .map_err(Error::query(what))?;
+            Ok(Some(UserCard {
+                user_id,
+                videos,
+                images,
+                music,
+                lang,
+                referral: link.filter(|l| !l.is_empty()),
+                registered_at,
+                file_mode: file_mode != 0,
+            }))
+        })
+    }
+
+    /// Every video download of a chat, oldest first; downloads without a time come last.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn history(&self, user_id: i64) -> Result<Vec<Download>, Error> {
+        let sql = format!(
+            "SELECT downloaded_at, COALESCE({}, '') FROM videos WHERE user_id = $1 \
+             ORDER BY CASE WHEN downloaded_at IS NULL THEN 1 ELSE 0 END, downloaded_at, pk_id",
+            self.schema.link_column()
+        );
+        let rows: Vec<(Option<i64>, String)> = on_pool!(&self.pool, p => {
+            sqlx::query_as(&sql)
+                .bind(user_id)
+                .fetch_all(p)
+                .await
+                .map_err(Error::query("a user's download history"))?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(downloaded_at, link)| Download {
+                downloaded_at,
+                link,
+            })
+            .collect())
+    }
+
+    /// The `limit` referral links with the most chats; NULL and empty links are not
+    /// referrals. Ties in link order.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn top_referrals(&self, limit: i64) -> Result<Ranking<String>, Error> {
+        on_pool!(&self.pool, p => {
+            sqlx::query_as(
+                "SELECT link, COUNT(*) AS n FROM users WHERE user_id <> 0 AND link IS NOT NULL AND link <> '' \
+                 GROUP BY link ORDER BY n DESC, link LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(p)
+            .await
+            .map_err(Error::query("referrals"))
+        })
+    }
+
+    /// Chats with file mode on and every language (most chats first).
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn users_overview(&self) -> Result<(i64, Ranking<String>), Error> {
+        let what = "other data";
+        on_pool!(&self.pool, p => {
+            let (file_mode_users,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM users WHERE file_mode AND user_id <> 0")
+                    .fetch_one(p)
+                    .await
+                    .map_err(Error::query(what))?;
+            let languages = sqlx::query_as(
+                "SELECT COALESCE(lang, '') AS l, COUNT(*) AS n FROM users WHERE user_id <> 0 \
+                 GROUP BY l ORDER BY n DESC, l",
+            )
+            .fetch_all(p)
+            .await
+            .map_err(Error::query(what))?;
+            Ok((file_mode_users, languages))
+        })
+    }
+
+    /// The `top` chats with the most video downloads (ties by chat id).
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn top_chats(&self, top: i64) -> Result<Ranking<i64>, Error> {
+        on_pool!(&self.pool, p => {
+            sqlx::query_as(
+                "SELECT user_id, COUNT(*) AS n FROM videos WHERE user_id <> 0 \
+                 GROUP BY user_id ORDER BY n DESC, user_id LIMIT $1",
+            )
+            .bind(top)
+            .fetch_all(p)
+            .await
+            .map_err(Error::query("other data"))
+        })
+    }
+
+    /// File mode users, languages and the top chats by video downloads.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn other_data(&self, top: i64) -> Result<OtherData, Error> {
+        let ((file_mode_users, languages), top_chats) =
+            tokio::try_join!(self.users_overview(), self.top_chats(top))?;
+        Ok(OtherData {
+            file_mode_users,
+            languages,
+            top_chats,
+        })
+    }
+
+    /// Every `users.user_id` but 0, ascending (the Botstat upload).
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn user_ids(&self) -> Result<Vec<i64>, Error> {
+        on_pool!(&self.pool, p => {
+            sqlx::query_scalar("SELECT user_id FROM users WHERE user_id <> 0 ORDER BY user_id")
+                .fetch_all(p)
+                .await
+                .map_err(Error::query("the list of users"))
+        })
+    }
+}
