@@ -181,14 +181,6 @@ impl Table {
             Table::Music => "music",
         }
     }
-
-    /// The column that times a row (Unix seconds, UTC, NULL when unknown).
-    pub fn time_column(self) -> &'static str {
-        match self {
-            Table::Users => "registered_at",
-            Table::Videos | Table::Music => "downloaded_at",
-        }
-    }
 }
 
 /// What the Analytics graphs count.

@@ -10,6 +10,14 @@ use crate::domain::{
 /// The SQL predicates on `user_id` for people and for groups. Constant text.
 const SIGNS: [&str; 2] = ["user_id > 0", "user_id < 0"];
 
+/// The column that times a row of `table` (Unix seconds, UTC, NULL when unknown).
+fn time_column(table: Table) -> &'static str {
+    match table {
+        Table::Users => "registered_at",
+        Table::Videos | Table::Music => "downloaded_at",
+    }
+}
+
 fn since_clause(col: &str, since: Option<i64>) -> String {
     match since {
         Some(_) => format!(" AND {col} > $1"),
@@ -131,7 +139,7 @@ impl Source {
         lower: Option<i64>,
         now: i64,
     ) -> Result<Vec<(i64, i64)>, Error> {
-        let (name, col, b) = (table.name(), table.time_column(), bucket);
+        let (name, col, b) = (table.name(), time_column(table), bucket);
         // Floor, not truncating division, so that times before 1970 land in their bucket.
         let sql = format!(
             "SELECT {col} - (({col} % {b}) + {b}) % {b} AS bucket, COUNT(*) FROM {name} \
