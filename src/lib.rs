@@ -169,7 +169,11 @@ mod layering {
             }
         }
         assert!(checked > 20, "only {checked} files checked");
-        assert!(violations.is_empty(), "upward uses:\n{}", violations.join("\n"));
+        assert!(
+            violations.is_empty(),
+            "upward uses:\n{}",
+            violations.join("\n")
+        );
     }
 
     #[test]

@@ -1,0 +1,397 @@
+//! Paints a [`Plan`] with tiny-skia: the grid and axes, the antialiased line and the fill
+//! under it, and the text.
+//!
+//! Text is drawn as filled paths built from the embedded font's glyph outlines: ab_glyph
+//! provides the outlines, advances and kerning, tiny-skia fills them with the same
+//! antialiasing as the line, and rotating a label is only a transform. A whole line of text is
+//! one path, so touching glyphs do not blend twice where they meet.
+
+use std::sync::OnceLock;
+
+use ab_glyph::{Font, FontRef, GlyphId, OutlineCurve, PxScale, ScaleFont, point};
+use tiny_skia::{
+    Color, ColorU8, FillRule, LineCap, LineJoin, Paint, Path, PathBuilder, Pixmap, Rect, Stroke,
+    Transform,
+};
+
+use super::plan::{Chart, Plan};
+use super::{
+    AXIS, DESC_SIZE, EMPTY_SIZE, FILL_ALPHA, GRID, HEIGHT, INK, LABEL_PAD, LABEL_SIZE, LINE,
+    MARGIN, MUTED, PLOT_TOP, SUBTITLE_SIZE, SUBTITLE_TOP, TICK, TITLE_SIZE, TITLE_TOP, WIDTH,
+};
+use super::{Error, Result};
+
+const REGULAR: &[u8] = include_bytes!("../../../assets/DejaVuSans.ttf");
+const BOLD: &[u8] = include_bytes!("../../../assets/DejaVuSans-Bold.ttf");
+
+/// The embedded fonts, parsed once per process.
+pub(super) struct Fonts {
+    /// DejaVu Sans: subtitle, labels, messages.
+    pub(super) regular: FontRef<'static>,
+    /// DejaVu Sans Bold: the title.
+    pub(super) bold: FontRef<'static>,
+}
+
+/// The embedded fonts; an error (not a panic) if they do not parse, which would be a broken
+/// build rather than bad input.
+pub(super) fn fonts() -> Result<&'static Fonts> {
+    static FONTS: OnceLock<Result<Fonts, String>> = OnceLock::new();
+    FONTS
+        .get_or_init(|| {
+            let load = |bytes, name| {
+                FontRef::try_from_slice(bytes)
+                    .map_err(|e| format!("the embedded font {name} is invalid: {e}"))
+            };
+            Ok(Fonts {
+                regular: load(REGULAR, "DejaVuSans.ttf")?,
+                bold: load(BOLD, "DejaVuSans-Bold.ttf")?,
+            })
+        })
+        .as_ref()
+        .map_err(|e| Error::Render(e.clone()))
+}
+
+/// Draws `plan` on a white [`WIDTH`]×[`HEIGHT`] pixmap.
+pub(super) fn paint(plan: &Plan, fonts: &Fonts) -> Result<Pixmap> {
+    let mut pixmap = Pixmap::new(WIDTH, HEIGHT)
+        .ok_or_else(|| Error::Render(format!("cannot allocate a {WIDTH}×{HEIGHT} image")))?;
+    pixmap.fill(Color::WHITE);
+    match &plan.chart {
+        Some(chart) => {
+            draw_grid(&mut pixmap, chart);
+            draw_fill(&mut pixmap, chart);
+            // After the fill, so the axes stay one even grey where the fill reaches them.
+            draw_axes(&mut pixmap, chart);
+            draw_line(&mut pixmap, chart);
+        }
+        None => {
+            let (left, right) = (MARGIN, WIDTH as f32 - MARGIN);
+            let (top, bottom) = (PLOT_TOP, HEIGHT as f32 - MARGIN);
+            rule(&mut pixmap, (left, top), (right, top), GRID);
+            rule(&mut pixmap, (left, bottom), (right, bottom), GRID);
+            rule(&mut pixmap, (left, top), (left, bottom), GRID);
+            rule(&mut pixmap, (right, top), (right, bottom), GRID);
+        }
+    }
+    draw_text(&mut pixmap, plan, fonts);
+    Ok(pixmap)
+}
+
+/// A paint of `color` at `opacity` (0 to 1), antialiased.
+fn solid(color: ColorU8, opacity: f32) -> Paint<'static> {
+    let mut color = Color::from_rgba8(color.red(), color.green(), color.blue(), color.alpha());
+    color.apply_opacity(opacity);
+    let mut paint = Paint::default();
+    paint.set_color(color);
+    paint
+}
+
+/// A one-pixel horizontal or vertical line covering the whole pixels from `a` to `b`
+/// inclusive (pixels, whole numbers): grid and axes stay crisp instead of smeared over two
+/// rows.
+fn rule(pixmap: &mut Pixmap, a: (f32, f32), b: (f32, f32), color: ColorU8) {
+    let rect = Rect::from_ltrb(
+        a.0.min(b.0),
+        a.1.min(b.1),
+        a.0.max(b.0) + 1.0,
+        a.1.max(b.1) + 1.0,
+    );
+    if let Some(rect) = rect {
+        let mut paint = solid(color, 1.0);
+        paint.anti_alias = false;
+        pixmap.fill_rect(rect, &paint, Transform::identity(), None);
+    }
+}
+
+fn draw_grid(pixmap: &mut Pixmap, c: &Chart) {
+    for (v, _) in &c.y_ticks {
+        let y = c.px_y(*v).round();
+        rule(pixmap, (c.left, y), (c.right, y), GRID);
+    }
+    for (t, _) in &c.x_ticks {
+        let x = c.px_x(*t).round();
+        rule(pixmap, (x, c.top), (x, c.bottom), GRID);
+    }
+}
+
+fn draw_axes(pixmap: &mut Pixmap, c: &Chart) {
+    for (v, _) in &c.y_ticks {
+        let y = c.px_y(*v).round();
+        rule(pixmap, (c.left - TICK, y), (c.left, y), AXIS);
+    }
+    for (t, _) in &c.x_ticks {
+        let x = c.px_x(*t).round();
+        rule(pixmap, (x, c.bottom), (x, c.bottom + TICK), AXIS);
+    }
+    rule(pixmap, (c.left, c.top), (c.left, c.bottom), AXIS);
+    rule(pixmap, (c.left, c.bottom), (c.right, c.bottom), AXIS);
+}
+
+/// The chart's points are pixel centres at whole numbers (see [`Chart`]); tiny-skia's pixel
+/// centres are half a pixel further.
+fn centred() -> Transform {
+    Transform::from_translate(0.5, 0.5)
+}
+
+/// The light area under the line, down to the x axis.
+fn draw_fill(pixmap: &mut Pixmap, c: &Chart) {
+    // A lone point has no area under it.
+    let [first, .., last] = c.points[..] else {
+        return;
+    };
+    let mut pb = PathBuilder::new();
+    pb.move_to(first.0, c.bottom);
+    for &(x, y) in &c.points {
+        pb.line_to(x, y);
+    }
+    pb.line_to(last.0, c.bottom);
+    pb.close();
+    if let Some(path) = pb.finish() {
+        let paint = solid(LINE, FILL_ALPHA);
+        pixmap.fill_path(&path, &paint, FillRule::Winding, centred(), None);
+    }
+}
+
+/// The line, and the points when they can be told apart.
+fn draw_line(pixmap: &mut Pixmap, c: &Chart) {
+    let pts = &c.points;
+    let paint = solid(LINE, 1.0);
+    let spacing = (c.right - c.left) / pts.len().max(1) as f32;
+    if let [(x, y)] = pts[..] {
+        // A lone point has no line to show it.
+        if let Some(dot) = PathBuilder::from_circle(x, y, 4.5) {
+            pixmap.fill_path(&dot, &paint, FillRule::Winding, centred(), None);
+        }
+        return;
+    }
+    let mut pb = PathBuilder::new();
+    for (i, &(x, y)) in pts.iter().enumerate() {
+        if i == 0 {
+            pb.move_to(x, y);
+        } else {
+            pb.line_to(x, y);
+        }
+    }
+    if let Some(path) = pb.finish() {
+        let stroke = Stroke {
+            // Dense series get a thinner line so their shape stays readable.
+            width: if spacing < 3.0 { 1.4 } else { 2.5 },
+            line_cap: LineCap::Round,
+            line_join: LineJoin::Round,
+            ..Stroke::default()
+        };
+        pixmap.stroke_path(&path, &paint, &stroke, centred(), None);
+    }
+    if spacing >= 14.0 {
+        let mut dots = PathBuilder::new();
+        for &(x, y) in pts {
+            dots.push_circle(x, y, 3.5);
+        }
+        if let Some(dots) = dots.finish() {
+            pixmap.fill_path(&dots, &paint, FillRule::Winding, centred(), None);
+        }
+    }
+}
+
+fn draw_text(pixmap: &mut Pixmap, plan: &Plan, fonts: &Fonts) {
+    let title = Style::new(&fonts.bold, TITLE_SIZE);
+    let baseline = TITLE_TOP + title.cap;
+    title.draw(pixmap, &plan.title, MARGIN, baseline, INK, Anchor::Left);
+    let sub = Style::new(&fonts.regular, SUBTITLE_SIZE);
+    let baseline = SUBTITLE_TOP + sub.cap;
+    sub.draw(
+        pixmap,
+        &plan.subtitle,
+        MARGIN,
+        baseline,
+        MUTED,
+        Anchor::Left,
+    );
+    let Some(chart) = &plan.chart else {
+        let empty = Style::new(&fonts.regular, EMPTY_SIZE);
+        let middle = (PLOT_TOP + HEIGHT as f32 - MARGIN) / 2.0;
+        empty.draw(
+            pixmap,
+            "No data available for this period",
+            WIDTH as f32 / 2.0,
+            middle + empty.cap / 2.0,
+            MUTED,
+            Anchor::Center,
+        );
+        return;
+    };
+    // Tick labels are centred on the middle of their one-pixel tick, half a pixel past its
+    // column or row number.
+    let label = Style::new(&fonts.regular, LABEL_SIZE);
+    for (v, s) in &chart.y_ticks {
+        let y = chart.px_y(*v).round() + 0.5;
+        let x = chart.left - TICK - LABEL_PAD;
+        label.draw(pixmap, s, x, y + label.cap / 2.0, MUTED, Anchor::Right);
+    }
+    for (t, s) in &chart.x_ticks {
+        let x = chart.px_x(*t).round() + 0.5;
+        let y = chart.bottom + TICK + LABEL_PAD + label.cap;
+        label.draw(pixmap, s, x, y, MUTED, Anchor::Center);
+    }
+    let desc = Style::new(&fonts.regular, DESC_SIZE);
+    desc.draw_vertical(
+        pixmap,
+        &chart.y_desc,
+        MARGIN + DESC_SIZE / 2.0,
+        (chart.top + chart.bottom) / 2.0,
+        INK,
+    );
+}
+
+/// Which point of a line of text its `x` is.
+#[derive(Clone, Copy)]
+enum Anchor {
+    Left,
+    Center,
+    Right,
+}
+
+/// A font at a size: measures and draws one line of text with kerning and side bearings.
+pub(super) struct Style<'f> {
+    font: &'f FontRef<'static>,
+    scale: PxScale,
+    /// Height of a capital letter above the baseline, in pixels, for centring text on a point.
+    pub(super) cap: f32,
+}
+
+impl<'f> Style<'f> {
+    /// `font` at `size` pixels (ascent to descent).
+    pub(super) fn new(font: &'f FontRef<'static>, size: f32) -> Style<'f> {
+        let scale = PxScale::from(size);
+        // The H's top edge, rounded up to a whole pixel as ab_glyph's pixel bounds are.
+        let cap = font
+            .outline(font.glyph_id('H'))
+            .map(|o| {
+                -o.px_bounds(font.as_scaled(scale).scale_factor(), point(0.0, 0.0))
+                    .min
+                    .y
+            })
+            .unwrap_or(size * 0.63);
+        Style { font, scale, cap }
+    }
+
+    /// Width of `text` in pixels, from the pen's start to its end.
+    pub(super) fn width(&self, text: &str) -> f32 {
+        self.layout(text).1
+    }
+
+    /// The glyphs of `text` with the pen position of each (pixels from the start), and the
+    /// pen position after the last.
+    fn layout(&self, text: &str) -> (Vec<(GlyphId, f32)>, f32) {
+        let font = self.font.as_scaled(self.scale);
+        let mut caret = 0.0;
+        let mut prev = None;
+        let mut glyphs = Vec::with_capacity(text.len());
+        for c in text.chars() {
+            let id = font.glyph_id(c);
+            if let Some(p) = prev {
+                caret += font.kern(p, id);
+            }
+            glyphs.push((id, caret));
+            caret += font.h_advance(id);
+            prev = Some(id);
+        }
+        (glyphs, caret)
+    }
+
+    /// The outlines of `text` as one path, in pixels: the pen starts at the origin and the
+    /// baseline is the x axis, y growing downwards.
+    fn path(&self, text: &str) -> Option<Path> {
+        let scaled = self.font.as_scaled(self.scale);
+        let (sx, sy) = (scaled.h_scale_factor(), scaled.v_scale_factor());
+        let mut pb = PathBuilder::new();
+        for (id, pen) in self.layout(text).0 {
+            let Some(outline) = self.font.outline(id) else {
+                continue;
+            };
+            // Font units grow upwards from the baseline; pixels grow downwards.
+            let px = |p: ab_glyph::Point| (pen + p.x * sx, -p.y * sy);
+            // ab_glyph lists every contour's curves end to end: a curve that does not start
+            // where the previous one ended begins a new contour.
+            let mut end = None;
+            for curve in &outline.curves {
+                let (from, to) = match *curve {
+                    OutlineCurve::Line(a, b)
+                    | OutlineCurve::Quad(a, _, b)
+                    | OutlineCurve::Cubic(a, _, _, b) => (a, b),
+                };
+                if end != Some(from) {
+                    if end.is_some() {
+                        pb.close();
+                    }
+                    let (x, y) = px(from);
+                    pb.move_to(x, y);
+                }
+                match *curve {
+                    OutlineCurve::Line(_, b) => {
+                        let b = px(b);
+                        pb.line_to(b.0, b.1);
+                    }
+                    OutlineCurve::Quad(_, c, b) => {
+                        let (c, b) = (px(c), px(b));
+                        pb.quad_to(c.0, c.1, b.0, b.1);
+                    }
+                    OutlineCurve::Cubic(_, c1, c2, b) => {
+                        let (c1, c2, b) = (px(c1), px(c2), px(b));
+                        pb.cubic_to(c1.0, c1.1, c2.0, c2.1, b.0, b.1);
+                    }
+                }
+                end = Some(to);
+            }
+            if end.is_some() {
+                pb.close();
+            }
+        }
+        pb.finish()
+    }
+
+    /// Fills `text` with its pen's start and baseline placed by `transform`.
+    fn fill(&self, pixmap: &mut Pixmap, text: &str, color: ColorU8, transform: Transform) {
+        if let Some(path) = self.path(text) {
+            // TrueType outlines are meant for the nonzero rule.
+            pixmap.fill_path(
+                &path,
+                &solid(color, 1.0),
+                FillRule::Winding,
+                transform,
+                None,
+            );
+        }
+    }
+
+    /// Draws `text` on the baseline row `baseline` (pixels), `x` (pixels) being the point of
+    /// the line given by `anchor`.
+    fn draw(
+        &self,
+        pixmap: &mut Pixmap,
+        text: &str,
+        x: f32,
+        baseline: f32,
+        color: ColorU8,
+        anchor: Anchor,
+    ) {
+        let x = match anchor {
+            Anchor::Left => x,
+            Anchor::Center => x - self.width(text) / 2.0,
+            Anchor::Right => x - self.width(text),
+        };
+        // Whole-pixel baselines keep horizontal strokes sharp.
+        let at = Transform::from_translate(x.round(), baseline.round());
+        self.fill(pixmap, text, color, at);
+    }
+
+    /// Draws `text` reading bottom to top, centred on `(cx, cy)` (pixels).
+    fn draw_vertical(&self, pixmap: &mut Pixmap, text: &str, cx: f32, cy: f32, color: ColorU8) {
+        let (w, cap) = (self.width(text), self.cap);
+        // A quarter turn anticlockwise, (u, v) ↦ (ox + v, oy − u): the pen runs up the page
+        // from `oy` and the capitals, at v = −cap, reach left of the baseline column `ox`.
+        let (ox, oy) = ((cx + cap / 2.0).round(), (cy + w / 2.0).round());
+        let at = Transform::from_row(0.0, -1.0, 1.0, 0.0, ox, oy);
+        self.fill(pixmap, text, color, at);
+    }
+}
