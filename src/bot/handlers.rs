@@ -36,14 +36,17 @@ pub enum State {
 pub struct Conversations(Mutex<HashMap<i64, State>>);
 
 impl Conversations {
+    /// Where `admin` is, if anywhere.
     pub fn get(&self, admin: i64) -> Option<State> {
         self.map().get(&admin).copied()
     }
 
+    /// Puts `admin` in `state`.
     pub fn set(&self, admin: i64, state: State) {
         self.map().insert(admin, state);
     }
 
+    /// Ends `admin`'s conversation.
     pub fn clear(&self, admin: i64) {
         self.map().remove(&admin);
     }
@@ -58,9 +61,13 @@ impl Conversations {
 /// What an admin's text message asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming {
+    /// `/start`: register the commands and open the menu.
     Start,
+    /// `/stats`: open the menu.
     Stats,
+    /// `/botstat`: upload the chat list.
     Botstat,
+    /// Any other command.
     UnknownCommand,
     /// Text typed while User Search waits for an id.
     SearchInput(String),

@@ -8,13 +8,21 @@ use super::callback::Callback;
 use crate::domain::{ChatType, GraphKind, Period};
 use crate::present::labels::{chat_type_button, graph_button, period_button};
 
+/// The main menu's text.
 pub const MENU_TITLE: &str = "📊 Stats Menu";
+/// User Search's question.
 pub const ENTER_USER_ID: &str = "Enter user id";
+/// The answer for an id that is not in `users`.
 pub const USER_NOT_FOUND: &str = "User not found";
+/// The menu message while a graph is drawn.
 pub const GENERATING: &str = "Generating, please wait…";
+/// The button answer when a reload would change nothing.
 pub const NOTHING_TO_UPDATE: &str = "Nothing to update";
+/// The button back to the screen above.
 pub const RETURN: &str = "🔙 Return";
+/// The button that reads a screen's figures again.
 pub const RELOAD: &str = "🔄 Reload";
+/// The button under a user's card that sends the CSV.
 pub const DOWNLOAD_HISTORY: &str = "📥 Download video history";
 
 fn button(text: &str, cb: Callback) -> InlineKeyboardButton {

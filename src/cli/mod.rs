@@ -72,6 +72,7 @@ pub enum Command {
         /// Print Telegram HTML instead of plain text.
         #[arg(long)]
         html: bool,
+        /// The footer's time zones.
         #[command(flatten)]
         footer: FooterConfig,
         /// Append the channel footer (current time in the configured zones).
@@ -139,16 +140,20 @@ pub enum Command {
     },
     /// Upload the list of every chat id to Botstat.
     Botstat {
+        /// Botstat's settings.
         #[command(flatten)]
         cfg: BotstatConfig,
     },
     /// Run the statistics bot (and the channel updates when STATS_CHAT is set) until
     /// SIGINT or SIGTERM.
     Bot {
+        /// The bot's settings.
         #[command(flatten)]
         bot: BotConfig,
+        /// The channel footer's time zones.
         #[command(flatten)]
         footer: FooterConfig,
+        /// Botstat's settings, for `/botstat`.
         #[command(flatten)]
         botstat: BotstatConfig,
     },
@@ -158,13 +163,16 @@ pub enum Command {
         /// Chat (channel or group) id, such as -1001234567890; the bot must be allowed to post.
         #[arg(allow_hyphen_values = true)]
         chat: i64,
+        /// The bot's settings.
         #[command(flatten)]
         bot: BotConfig,
+        /// The footer's time zones.
         #[command(flatten)]
         footer: FooterConfig,
     },
     /// Database upkeep: indexes on tt-bot's tables, and tt-stats' own rollup.
     Db {
+        /// Which upkeep.
         #[command(subcommand)]
         cmd: DbCommand,
     },

@@ -144,13 +144,18 @@ impl Default for SeedOptions {
 /// What [`seed`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SeedReport {
+    /// Rows added to `users`.
     pub users: u64,
+    /// Rows added to `videos`.
     pub videos: u64,
+    /// Rows added to `music`.
     pub music: u64,
+    /// How long seeding took.
     pub elapsed: Duration,
 }
 
 impl SeedReport {
+    /// Rows added over every table.
     pub fn total(&self) -> u64 {
         self.users + self.videos + self.music
     }
