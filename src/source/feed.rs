@@ -5,7 +5,7 @@
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
-use super::pool::{Pool, on_pool};
+use super::pool::{Pool, on_read};
 use super::{Error, Schema, Source};
 use crate::domain::{HOUR, Table};
 
@@ -89,13 +89,15 @@ impl Source {
             row_columns(table, self.schema),
             table.name()
         );
-        on_pool!(&self.pool, p => {
+        let what = "new downloads for the rollup";
+        on_read!(&self.pool, what, c => {
             sqlx::query_as::<_, SourceRow>(&sql)
+                .persistent(false)
                 .bind(after)
                 .bind(limit)
-                .fetch_all(p)
+                .fetch_all(&mut *c)
                 .await
-                .map_err(Error::query("new downloads for the rollup"))
+                .map_err(Error::query(what))
         })
     }
 
@@ -122,13 +124,13 @@ impl Source {
             table.name(),
             cond.join(" OR ")
         );
-        // One-off SQL texts would only fill the prepared-statement caches.
-        on_pool!(&self.pool, p => {
+        let what = "new downloads for the rollup";
+        on_read!(&self.pool, what, c => {
             sqlx::query_as::<_, SourceRow>(&sql)
                 .persistent(false)
-                .fetch_all(p)
+                .fetch_all(&mut *c)
                 .await
-                .map_err(Error::query("new downloads for the rollup"))
+                .map_err(Error::query(what))
         })
     }
 
@@ -141,11 +143,13 @@ impl Source {
             "SELECT CAST(COALESCE(MAX(pk_id), 0) AS BIGINT) FROM {}",
             table.name()
         );
-        on_pool!(&self.pool, p => {
+        let what = "the rollup watermark";
+        on_read!(&self.pool, what, c => {
             sqlx::query_scalar::<_, i64>(&sql)
-                .fetch_one(p)
+                .persistent(false)
+                .fetch_one(&mut *c)
                 .await
-                .map_err(Error::query("the rollup watermark"))
+                .map_err(Error::query(what))
         })
     }
 
@@ -158,11 +162,23 @@ impl Source {
         let what = "the rollup build";
         let tx = match &self.pool {
             Pool::Postgres(p) => {
-                let mut tx = p.begin().await.map_err(Error::query(what))?;
-                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                    .execute(&mut *tx)
+                let mut tx = p
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await
                     .map_err(Error::query(what))?;
+                // A build reads every row once; a role's statement or idle-in-transaction
+                // limit must not cancel it half-way, so this transaction lifts both for
+                // itself (any role may: both are user settings).
+                for set in [
+                    "SET LOCAL statement_timeout = 0",
+                    "SET LOCAL idle_in_transaction_session_timeout = 0",
+                ] {
+                    sqlx::query(set)
+                        .persistent(false)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(Error::query(what))?;
+                }
                 SnapshotTx::Postgres(tx)
             }
             Pool::Sqlite(p) => SnapshotTx::Sqlite(p.begin().await.map_err(Error::query(what))?),
@@ -212,6 +228,7 @@ impl Snapshot {
             table.name()
         );
         on_tx!(&mut self.tx, c => sqlx::query_scalar::<_, i64>(&sql)
+            .persistent(false)
             .fetch_one(&mut **c)
             .await
             .map_err(Error::query(BUILD)))
@@ -230,6 +247,7 @@ impl Snapshot {
         );
         let Snapshot { tx, sql, .. } = self;
         on_tx!(tx, c => sqlx::query_as::<_, ChatRow>(sql.as_str())
+            .persistent(false)
             .bind(top)
             .fetch(&mut **c)
             .map_err(|e| Error::Query { what: BUILD, source: e })
@@ -257,6 +275,7 @@ impl Snapshot {
         );
         let Snapshot { tx, sql, .. } = self;
         on_tx!(tx, c => sqlx::query_as::<_, (i64, i64, i64, i64)>(sql.as_str())
+            .persistent(false)
             .bind(top)
             .fetch(&mut **c)
             .map_err(|e| Error::Query { what: BUILD, source: e })
@@ -273,6 +292,7 @@ impl Snapshot {
             table.name()
         );
         on_tx!(&mut self.tx, c => sqlx::query_scalar::<_, i64>(&sql)
+            .persistent(false)
             .bind(low)
             .bind(top)
             .fetch_all(&mut **c)

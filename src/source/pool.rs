@@ -46,6 +46,40 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Runs `$body` with `$c` bound to a connection, compiled once per driver; on PostgreSQL
+/// inside a `BEGIN READ ONLY` transaction. Read-only per transaction rather than per
+/// session, because a connection pooler (PgBouncer) drops session settings and startup
+/// options; the transaction also pins one server connection for the unnamed prepared
+/// statements that work through a pooler. `$c` is the transaction (or pooled connection): the body runs its statements on
+/// `&mut *$c` and evaluates to a `Result<_, Error>`.
+macro_rules! on_read {
+    ($pool:expr, $what:expr, $c:ident => $body:expr) => {
+        match $pool {
+            $crate::source::pool::Pool::Postgres(p) => {
+                let mut $c = p
+                    .begin_with("BEGIN READ ONLY")
+                    .await
+                    .map_err($crate::source::Error::query($what))?;
+                let out = $body;
+                if out.is_ok() {
+                    $c.commit()
+                        .await
+                        .map_err($crate::source::Error::query($what))?;
+                }
+                out
+            }
+            $crate::source::pool::Pool::Sqlite(p) => {
+                let mut $c = p
+                    .acquire()
+                    .await
+                    .map_err($crate::source::Error::query($what))?;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_read;
+
 impl Pool {
     /// Connects to `url`, failing within [`CONNECT_TIMEOUT`] with a message that names the
     /// database and the cause.
@@ -57,12 +91,13 @@ impl Pool {
         };
         match url {
             DbUrl::Postgres(u) => {
-                let mut opts = PgConnectOptions::from_str(u.expose_secret())
+                // Nothing but what every pooler passes on: no `options` and no
+                // `extra_float_digits` startup parameter (PgBouncer refuses both unless told
+                // to ignore them). Reads are made read-only per transaction instead.
+                let opts = PgConnectOptions::from_str(u.expose_secret())
                     .map_err(|e| fail(crate::config::redact(&e.to_string())))?
-                    .application_name("tt-stats");
-                if access == Access::ReadOnly {
-                    opts = opts.options([("default_transaction_read_only", "on")]);
-                }
+                    .application_name("tt-stats")
+                    .extra_float_digits(None);
                 // The pool retries a refused connection until its timeout; one direct
                 // attempt first reports the real cause (refused, unknown database) at once.
                 let probe = tokio::time::timeout(CONNECT_TIMEOUT, opts.connect())
@@ -122,7 +157,7 @@ impl Pool {
     /// `(table, column)` pairs of the tt-bot tables that exist.
     pub(crate) async fn columns(&self) -> Result<Vec<(String, String)>, Error> {
         let what = "the table layout";
-        on_pool!(self, p => {
+        on_read!(self, what, c => {
             let sql = if self.is_postgres() {
                 "SELECT table_name::text, column_name::text FROM information_schema.columns \
                  WHERE table_schema = current_schema() AND table_name IN ('users', 'videos', 'music')"
@@ -131,7 +166,8 @@ impl Pool {
                  WHERE m.type = 'table' AND m.name IN ('users', 'videos', 'music')"
             };
             sqlx::query_as::<_, (String, String)>(sql)
-                .fetch_all(p)
+                .persistent(false)
+                .fetch_all(&mut *c)
                 .await
                 .map_err(Error::query(what))
         })
@@ -166,9 +202,22 @@ mod tests {
             .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
     }
 
-    fn is_read_only_error(e: &sqlx::Error) -> bool {
-        let msg = e.to_string().to_lowercase();
+    fn is_read_only_error(e: &Error) -> bool {
+        let msg = match e {
+            Error::Query { source, .. } => source.to_string().to_lowercase(),
+            other => other.to_string(),
+        };
         msg.contains("read-only") || msg.contains("readonly")
+    }
+
+    /// A statement run the way every read runs.
+    async fn try_write(pool: &Pool, sql: &str) -> Result<(), Error> {
+        on_read!(pool, "a write", c => sqlx::query(sql)
+            .persistent(false)
+            .execute(&mut *c)
+            .await
+            .map(drop)
+            .map_err(Error::query("a write")))
     }
 
     #[tokio::test]
@@ -187,12 +236,14 @@ mod tests {
             "DELETE FROM users",
             "CREATE TABLE intruder (x INTEGER)",
         ] {
-            let e = on_pool!(&ro, p => sqlx::query(sql).execute(p).await.map(drop)).unwrap_err();
+            let e = try_write(&ro, sql).await.unwrap_err();
             assert!(is_read_only_error(&e), "{sql}: {e}");
         }
         ro.close().await;
     }
 
+    /// PostgreSQL reads run in `BEGIN READ ONLY` transactions (a pooler would drop a
+    /// session setting), so a write in one is refused.
     #[tokio::test]
     async fn a_read_only_postgres_connection_refuses_every_write() {
         let url: DbUrl = test_pg_url().parse().unwrap();
@@ -204,7 +255,7 @@ mod tests {
             format!("CREATE TABLE {name} (x INTEGER)"),
             format!("CREATE SEQUENCE {name}_seq"),
         ] {
-            let e = on_pool!(&ro, p => sqlx::query(&sql).execute(p).await.map(drop)).unwrap_err();
+            let e = try_write(&ro, &sql).await.unwrap_err();
             assert!(is_read_only_error(&e), "{sql}: {e}");
         }
         ro.close().await;

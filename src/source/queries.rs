@@ -1,7 +1,7 @@
 //! The figures read straight from tt-bot's tables (`docs/figures.md`): one SQL text per
 //! figure, counted in the database, never by fetching every row.
 
-use super::pool::on_pool;
+use super::pool::on_read;
 use super::{Error, Source};
 use crate::domain::{
     BySign, Download, DownloadCounts, OtherData, Ranking, Table, UserCard, floor_to,
@@ -113,16 +113,16 @@ impl Source {
         n: usize,
         what: &'static str,
     ) -> Result<Vec<i64>, Error> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, what, c => {
             use sqlx::Row;
-            let mut q = sqlx::query(sql);
+            let mut q = sqlx::query(sql).persistent(false);
             if let Some(s) = since {
                 q = q.bind(s);
             }
-            let row = q.fetch_one(p).await.map_err(Error::query(what))?;
+            let row = q.fetch_one(&mut *c).await.map_err(Error::query(what))?;
             (0..n)
                 .map(|i| row.try_get::<i64, _>(i).map_err(Error::query(what)))
-                .collect()
+                .collect::<Result<Vec<i64>, Error>>()
         })
     }
 
@@ -149,13 +149,14 @@ impl Source {
                 None => format!(" AND {col} IS NOT NULL"),
             }
         );
-        let rows: Vec<(i64, i64)> = on_pool!(&self.pool, p => {
-            let mut q = sqlx::query_as::<_, (i64, i64)>(&sql).bind(now);
+        let what = "a graph's time series";
+        let rows: Vec<(i64, i64)> = on_read!(&self.pool, what, c => {
+            let mut q = sqlx::query_as::<_, (i64, i64)>(&sql).persistent(false).bind(now);
             if let Some(l) = lower {
                 q = q.bind(l);
             }
-            q.fetch_all(p).await.map_err(Error::query("a graph's time series"))?
-        });
+            q.fetch_all(&mut *c).await.map_err(Error::query(what))
+        })?;
         debug_assert!(rows.iter().all(|&(t, _)| floor_to(t, b) == t));
         Ok(rows)
     }
@@ -167,13 +168,14 @@ impl Source {
     pub async fn user_card(&self, user_id: i64) -> Result<Option<UserCard>, Error> {
         let img = self.schema.image_predicate();
         let what = "a user's card";
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, what, c => {
             let user = sqlx::query_as::<_, (String, Option<String>, Option<i64>, i64)>(
                 "SELECT COALESCE(lang, ''), link, registered_at, \
                  CAST(CASE WHEN file_mode THEN 1 ELSE 0 END AS BIGINT) FROM users WHERE user_id = $1",
             )
             .bind(user_id)
-            .fetch_optional(p)
+            .persistent(false)
+            .fetch_optional(&mut *c)
             .await
             .map_err(Error::query(what))?;
             let Some((lang, link, registered_at, file_mode)) = user else {
@@ -183,12 +185,14 @@ impl Source {
                 "SELECT COUNT(*), COUNT(CASE WHEN {img} THEN 1 END) FROM videos WHERE user_id = $1"
             ))
             .bind(user_id)
-            .fetch_one(p)
+            .persistent(false)
+            .fetch_one(&mut *c)
             .await
             .map_err(Error::query(what))?;
             let (music,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM music WHERE user_id = $1")
                 .bind(user_id)
-                .fetch_one(p)
+                .persistent(false)
+                .fetch_one(&mut *c)
                 .await
                 .map_err(Error::query(what))?;
             Ok(Some(UserCard {
@@ -214,13 +218,15 @@ impl Source {
              ORDER BY CASE WHEN downloaded_at IS NULL THEN 1 ELSE 0 END, downloaded_at, pk_id",
             self.schema.link_column()
         );
-        let rows: Vec<(Option<i64>, String)> = on_pool!(&self.pool, p => {
+        let what = "a user's download history";
+        let rows: Vec<(Option<i64>, String)> = on_read!(&self.pool, what, c => {
             sqlx::query_as(&sql)
+                .persistent(false)
                 .bind(user_id)
-                .fetch_all(p)
+                .fetch_all(&mut *c)
                 .await
-                .map_err(Error::query("a user's download history"))?
-        });
+                .map_err(Error::query(what))
+        })?;
         Ok(rows
             .into_iter()
             .map(|(downloaded_at, link)| Download {
@@ -236,13 +242,14 @@ impl Source {
     /// # Errors
     /// [`Error::Query`] when the database fails.
     pub async fn top_referrals(&self, limit: i64) -> Result<Ranking<String>, Error> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, "referrals", c => {
             sqlx::query_as(
                 "SELECT link, COUNT(*) AS n FROM users WHERE user_id <> 0 AND link IS NOT NULL AND link <> '' \
                  GROUP BY link ORDER BY n DESC, link LIMIT $1",
             )
             .bind(limit)
-            .fetch_all(p)
+            .persistent(false)
+            .fetch_all(&mut *c)
             .await
             .map_err(Error::query("referrals"))
         })
@@ -254,17 +261,19 @@ impl Source {
     /// [`Error::Query`] when the database fails.
     pub async fn users_overview(&self) -> Result<(i64, Ranking<String>), Error> {
         let what = "other data";
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, what, c => {
             let (file_mode_users,): (i64,) =
                 sqlx::query_as("SELECT COUNT(*) FROM users WHERE file_mode AND user_id <> 0")
-                    .fetch_one(p)
+                    .persistent(false)
+                    .fetch_one(&mut *c)
                     .await
                     .map_err(Error::query(what))?;
             let languages = sqlx::query_as(
                 "SELECT COALESCE(lang, '') AS l, COUNT(*) AS n FROM users WHERE user_id <> 0 \
                  GROUP BY l ORDER BY n DESC, l",
             )
-            .fetch_all(p)
+            .persistent(false)
+            .fetch_all(&mut *c)
             .await
             .map_err(Error::query(what))?;
             Ok((file_mode_users, languages))
@@ -276,13 +285,14 @@ impl Source {
     /// # Errors
     /// [`Error::Query`] when the database fails.
     pub async fn top_chats(&self, top: i64) -> Result<Ranking<i64>, Error> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, "other data", c => {
             sqlx::query_as(
                 "SELECT user_id, COUNT(*) AS n FROM videos WHERE user_id <> 0 \
                  GROUP BY user_id ORDER BY n DESC, user_id LIMIT $1",
             )
             .bind(top)
-            .fetch_all(p)
+            .persistent(false)
+            .fetch_all(&mut *c)
             .await
             .map_err(Error::query("other data"))
         })
@@ -307,9 +317,10 @@ impl Source {
     /// # Errors
     /// [`Error::Query`] when the database fails.
     pub async fn user_ids(&self) -> Result<Vec<i64>, Error> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, "the list of users", c => {
             sqlx::query_scalar("SELECT user_id FROM users WHERE user_id <> 0 ORDER BY user_id")
-                .fetch_all(p)
+                .persistent(false)
+                .fetch_all(&mut *c)
                 .await
                 .map_err(Error::query("the list of users"))
         })
