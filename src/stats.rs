@@ -143,7 +143,7 @@ impl Stats {
         ),
         Error,
     > {
-        if let Some(r) = &self.rollup {
+        if let Some(r) = self.rollup.as_ref().filter(|r| r.available()) {
             match r.downloads(&self.source, since).await {
                 Ok(Some(d)) => return Ok((d.videos, d.music)),
                 Ok(None) => {}
@@ -179,7 +179,11 @@ impl Stats {
         let window = period.graph_window();
         let lower = window.range.map(|r| now - r);
         let table = kind.table();
-        if let Some(r) = self.rollup.as_ref().filter(|_| table != Table::Users) {
+        if let Some(r) = self
+            .rollup
+            .as_ref()
+            .filter(|r| table != Table::Users && r.available())
+        {
             match r
                 .buckets(&self.source, table, window.bucket, lower, now)
                 .await

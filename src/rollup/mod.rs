@@ -65,6 +65,20 @@ use crate::source::Source;
 /// How long a process waits for another one's refresh before answering directly.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// After a failure the rollup rests this long before it is tried again (doubling up to
+/// [`MAX_PAUSE`]), so a failing build is not restarted by every screen.
+const FIRST_PAUSE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The longest rest after repeated failures.
+const MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// When the rollup may be tried again after failures.
+#[derive(Debug, Default)]
+struct Pause {
+    until: Option<std::time::Instant>,
+    next: Option<std::time::Duration>,
+}
+
 /// Why the rollup could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -168,6 +182,7 @@ struct Inner {
     /// Decides which per-second counts are kept and when gaps expire.
     clock: Clock,
     usage: UsageCounters,
+    pause: std::sync::Mutex<Pause>,
 }
 
 impl fmt::Debug for Rollup {
@@ -243,6 +258,7 @@ impl Rollup {
                 lock: tokio::sync::Mutex::new(()),
                 clock,
                 usage: UsageCounters::default(),
+                pause: std::sync::Mutex::new(Pause::default()),
             }),
         })
     }
@@ -263,10 +279,43 @@ impl Rollup {
         }
     }
 
-    /// Records a failed answer (the caller answers directly instead).
+    /// Records a failed answer (the caller answers directly instead) and rests the rollup
+    /// for a while: a minute after the first failure, doubling up to half an hour, so a
+    /// failing build is not restarted by every request. The first failure of a streak is
+    /// logged as a warning, the others at debug level.
     pub fn note_failure(&self, e: &Error) {
         self.inner.usage.failed.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(error = %crate::error_chain(e), "rollup unavailable, answering from the database directly");
+        let mut pause = self.pause();
+        let rest = pause.next.unwrap_or(FIRST_PAUSE);
+        let first = pause.next.is_none();
+        pause.until = Some(std::time::Instant::now() + rest);
+        pause.next = Some((rest * 2).min(MAX_PAUSE));
+        drop(pause);
+        if first {
+            tracing::warn!(
+                "rollup unavailable, answering from the database directly for {}s: {}",
+                rest.as_secs(),
+                crate::error_chain(e)
+            );
+        } else {
+            tracing::debug!(
+                "rollup still unavailable, resting {}s: {}",
+                rest.as_secs(),
+                crate::error_chain(e)
+            );
+        }
+    }
+
+    /// Whether the rollup may be asked now (it is not resting after a failure).
+    pub fn available(&self) -> bool {
+        self.pause()
+            .until
+            .is_none_or(|t| std::time::Instant::now() >= t)
+    }
+
+    fn pause(&self) -> std::sync::MutexGuard<'_, Pause> {
+        // Plain assignments only: a panic elsewhere cannot leave it inconsistent.
+        self.inner.pause.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn count(&self, answered: bool) {
@@ -275,6 +324,11 @@ impl Rollup {
             u.answered.fetch_add(1, Ordering::Relaxed);
         } else {
             u.uncovered.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut pause = self.pause();
+        if pause.next.take().is_some() {
+            pause.until = None;
+            tracing::info!("rollup available again");
         }
     }
 
@@ -355,5 +409,32 @@ impl Rollup {
     /// Closes the state file's connections.
     pub async fn close(&self) {
         self.inner.state.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failure_rests_the_rollup_and_an_answer_ends_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Rollup::open(&dir.path().join("state.sqlite"), Clock::fixed(0))
+            .await
+            .unwrap();
+        assert!(r.available());
+        let e = Error::Setup {
+            path: "x".into(),
+            reason: "test".into(),
+        };
+        r.note_failure(&e);
+        assert!(!r.available(), "resting after a failure");
+        assert_eq!(r.pause().next, Some(FIRST_PAUSE * 2));
+        r.note_failure(&e);
+        assert_eq!(r.pause().next, Some(FIRST_PAUSE * 4), "the rest doubles");
+        r.count(true);
+        assert!(r.available(), "an answer ends the rest");
+        assert_eq!(r.usage().failed, 2);
+        r.close().await;
     }
 }

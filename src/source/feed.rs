@@ -250,7 +250,7 @@ impl Snapshot {
             .persistent(false)
             .bind(top)
             .fetch(&mut **c)
-            .map_err(|e| Error::Query { what: BUILD, source: e })
+            .map_err(|e| Error::query(BUILD)(e))
             .boxed())
     }
 
@@ -278,7 +278,7 @@ impl Snapshot {
             .persistent(false)
             .bind(top)
             .fetch(&mut **c)
-            .map_err(|e| Error::Query { what: BUILD, source: e })
+            .map_err(|e| Error::query(BUILD)(e))
             .boxed())
     }
 

@@ -52,11 +52,14 @@ pub enum Error {
         missing: Vec<String>,
     },
 
-    /// A query failed; `what` says which figure was being computed.
-    #[error("database query failed while reading {what}")]
+    /// A query failed; `what` says which figure was being computed, `hint` what in the
+    /// database's set-up refused it and the way out, when that is known.
+    #[error("database query failed while reading {what}{hint}")]
     Query {
         /// The figure being computed.
         what: &'static str,
+        /// `" (…)"`: the limit or arrangement that refused the query, and what to do; or "".
+        hint: &'static str,
         /// The driver's error.
         #[source]
         source: sqlx::Error,
@@ -65,7 +68,43 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn query(what: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
-        move |source| Error::Query { what, source }
+        move |source| Error::Query {
+            what,
+            hint: limit_hint(&source),
+            source,
+        }
+    }
+}
+
+/// What a database's refusal means for an operator, from its SQLSTATE: the role's limits
+/// and a connection pooler's restrictions each have a known way out
+/// (`docs/settings.md#production-databases`).
+fn limit_hint(e: &sqlx::Error) -> &'static str {
+    let Some(code) = e.as_database_error().and_then(|d| d.code()) else {
+        return "";
+    };
+    match code.as_ref() {
+        "57014" => {
+            " (the role's statement_timeout cancelled it: create the indexes with \
+             `tt-stats db indexes`, or raise statement_timeout for tt-stats' role)"
+        }
+        "25P03" => {
+            " (the role's idle_in_transaction_session_timeout closed the session: \
+             raise it for tt-stats' role)"
+        }
+        "25006" => {
+            " (the role or the server is read-only: run it as a role that may write, \
+             on the primary)"
+        }
+        "26000" | "42P05" => {
+            " (a connection pooler in transaction mode mixed up prepared statements: \
+             please report this; session pooling works meanwhile)"
+        }
+        "53300" => {
+            " (too many connections: the server or the pooler is full; \
+             raise max_connections or the pool size)"
+        }
+        _ => "",
     }
 }
 
