@@ -5,11 +5,14 @@
 
 FROM rust:1.95-slim-bookworm AS builder
 WORKDIR /src
-# TLS is rustls and the graph fonts are embedded, so no system libraries are needed; the
+# TLS is rustls (the system root certificates are read at run time from ca-certificates)
+# and the graph fonts are embedded, so no system libraries are needed; the
 # C compiler of the rust image builds sqlx's bundled SQLite.
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY assets ./assets
+# Cargo.toml declares the benchmark target, so its source must be present to build.
+COPY benches ./benches
 RUN cargo build --release --locked \
     && strip target/release/tt-stats
 
