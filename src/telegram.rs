@@ -127,7 +127,11 @@ pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cur {
         if let Some(r) = c.downcast_ref::<RequestError>() {
-            parts.push(describe_request(r));
+            // A wrapper may already show this line as its own message.
+            let text = describe_request(r);
+            if !parts.iter().any(|p| p.contains(&text)) {
+                parts.push(text);
+            }
             break;
         }
         let text = c.to_string();

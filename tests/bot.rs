@@ -1,21 +1,29 @@
-//! End-to-end conversations with the bot: `tt_stats::bot::run` against a real database
-//! with known rows (PostgreSQL, and SQLite for one conversation) and the fake Telegram
-//! server. Every figure on screen is compared with what the test computes from the rows it
-//! inserted; every button press must be answered; every call the bot makes must be one
-//! Telegram accepts.
+//! The statistics bot end to end: `tt_stats::app::serve` (and `tt-stats bot` itself)
+//! against a real database holding the sample dataset, with the clock fixed at [`NOW`],
+//! talking real HTTP to the fake Telegram Bot API server. Every screen, reply, caption and
+//! channel message is compared word for word with the texts of `docs/bot.md` and
+//! `docs/figures.md` (written out in `common::sample`, or built by `common::expect` from the
+//! oracle's figures); every button press must be answered; every call the bot makes must be
+//! one Telegram accepts.
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::db::{self, Backend, Dataset, TestDb, ids, sample_dataset, since};
+use common::bin::{run_in_async, spawn_in};
+use common::botstat::{self, FakeBotstat};
+use common::dataset::{ids, sample_dataset};
+use common::db::{Backend, Current, Legacy, Postgres, Sqlite, TestDb};
+use common::expect::{self, Style};
+use common::oracle::since;
 use common::telegram::{Call, Failure, FakeTelegram};
+use common::{FOOTER_AT_NOW, NOW, sample};
+use rstest::rstest;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tt_stats::config::Channel;
-use tt_stats::config::{BotSettings, TelegramSettings};
-use tt_stats::domain::{ChatType, Period};
-use tt_stats::present::text;
+use tt_stats::config::{BotSettings, BotstatSettings, Channel, TelegramSettings};
+use tt_stats::domain::{ChatType, Clock, GraphKind, Period};
 use tt_stats::source::Schema;
+use tt_stats::stats::Stats;
 
 const ADMIN: i64 = 5_550_001;
 const OTHER_ADMIN: i64 = 5_550_002;
@@ -23,84 +31,142 @@ const STRANGER: i64 = 5_550_666;
 const CHANNEL: i64 = -1_001_555_000_111;
 const WAIT: Duration = Duration::from_secs(20);
 
-const MENU_BUTTONS: [[&str; 3]; 2] = [
-    ["📊 Quick Stats", "📈 Analytics", "🔍 User Search"],
-    ["📋 Detailed View", "🗣 Referrals", "🗃 Other Data"],
+const MENU: &str = "📊 Stats Menu";
+const MENU_BUTTONS: &[&[&str]] = &[
+    &["📊 Quick Stats", "📈 Analytics", "🔍 User Search"],
+    &["📋 Detailed View", "🗣 Referrals", "🗃 Other Data"],
 ];
+const RELOAD_RETURN: &[&[&str]] = &[&["🔄 Reload", "🔙 Return"]];
+const RETURN: &[&[&str]] = &[&["🔙 Return"]];
+const PERIODS: &[&str] = &["⏰ 24h", "📅 Week", "📆 Month", "🌍 All"];
+const SEARCH_PROMPT: &str = "<b>🔍 User Search</b>\nEnter user id";
+const CARD_BUTTONS: &[&[&str]] = &[&["📥 Download video history"], &["🔄 Reload", "🔙 Return"]];
+const CHATTER: &str = "Send /stats for the menu.";
 
-/// A running bot with its fake Telegram and its database.
-struct Running {
-    tg: FakeTelegram,
-    db: TestDb,
-    data: Dataset,
-    /// The time the dataset was built around; the bot computes at some second >= t0.
-    t0: i64,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+/// The channel footer one minute after [`NOW`].
+const FOOTER_A_MINUTE_LATER: &str =
+    "\n\n<code>🇨🇿 14:33:15 / 04 March 2026\n🇺🇸 05:33:15 AM / 04 March 2026</code>";
+
+/// What `/botstat` says when Botstat is not configured at all.
+const BOTSTAT_OFF: &str =
+    "⚠️ Botstat is not configured: invalid BOT_TOKEN: not set; Botstat needs the main bot's token";
+
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TEST_LOG")
+                .unwrap_or_else(|_| "info,tt_stats=debug".into()),
+        )
+        .try_init();
 }
 
-struct Schedule {
-    overall: i32,
-    daily: i32,
+/// How the bot under test is set up: the database and the settings an operator would give.
+struct Setup {
+    backend: Backend,
+    schema: Schema,
+    admins: Vec<i64>,
+    channel: Option<Channel>,
     every: Duration,
+    botstat: Option<BotstatSettings>,
 }
 
-impl Running {
-    async fn start(backend: Backend, schema: Schema) -> Running {
-        Self::start_with(backend, schema, None, |_, _| {}).await
+impl Setup {
+    /// The sample dataset on `backend` and `schema`; two admins; no channel; no Botstat.
+    fn new(backend: Backend, schema: Schema) -> Setup {
+        Setup {
+            backend,
+            schema,
+            admins: vec![ADMIN, OTHER_ADMIN],
+            channel: None,
+            every: Duration::from_secs(3600),
+            botstat: None,
+        }
     }
 
-    async fn start_with(
-        backend: Backend,
-        schema: Schema,
-        schedule: Option<&Schedule>,
-        prepare: impl FnOnce(&FakeTelegram, &mut BotSettings),
-    ) -> Running {
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_env("TEST_LOG")
-                    .unwrap_or_else(|_| "info,tt_stats=debug".into()),
-            )
-            .try_init();
-        let t0 = db::now();
-        let data = sample_dataset(t0);
-        let test_db = TestDb::with(backend, schema, &data).await;
-        let tg = FakeTelegram::start().await;
-        let mut settings = BotSettings {
+    /// The channel messages `overall` and `daily` in [`CHANNEL`], both edited every `every`.
+    fn channel(mut self, overall: i32, daily: i32, every: Duration) -> Setup {
+        self.channel = Some(Channel {
+            chat_id: CHANNEL,
+            overall_message_id: overall,
+            daily_message_id: daily,
+        });
+        self.every = every;
+        self
+    }
+
+    /// Botstat at `url`, as the main bot's settings give it.
+    fn botstat(mut self, url: &str) -> Setup {
+        self.botstat = Some(botstat::settings(
+            url,
+            "123:MAINBOT",
+            "botstat-key",
+            &[777_000_111],
+        ));
+        self
+    }
+
+    /// The bot's settings: the one place they are built.
+    fn settings(&self, tg: &FakeTelegram) -> BotSettings {
+        let off = || {
+            botstat::config(tt_stats::config::DEFAULT_BOTSTAT_API_URL, None, None, &[])
+                .settings()
+                .unwrap_err()
+        };
+        BotSettings {
             telegram: TelegramSettings {
                 token: tg.token.clone().into(),
                 api_url: tg.api_url(),
             },
-            admins: vec![ADMIN, OTHER_ADMIN],
-            channel: schedule.map(|s| Channel {
-                chat_id: CHANNEL,
-                overall_message_id: s.overall,
-                daily_message_id: s.daily,
-            }),
-            overall_interval: schedule.map_or(Duration::from_secs(3600), |s| s.every),
-            daily_interval: schedule.map_or(Duration::from_secs(300), |s| s.every),
+            admins: self.admins.clone(),
+            channel: self.channel,
+            overall_interval: self.every,
+            daily_interval: self.every,
             zones: tt_stats::config::default_zones(),
-            botstat: Err(common::no_botstat()),
-        };
-        prepare(&tg, &mut settings);
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let bot_db = test_db.open().await;
-        let task = tokio::spawn(tt_stats::app::serve(bot_db, settings, async move {
-            let _ = stop_rx.await;
-        }));
+            botstat: self.botstat.clone().ok_or_else(off),
+        }
+    }
+}
+
+/// A running bot with its fake Telegram, its database and its fixed clock.
+struct Running {
+    tg: FakeTelegram,
+    db: TestDb,
+    clock: Clock,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Running {
+    async fn start(setup: Setup) -> Running {
+        Running::start_on(FakeTelegram::start().await, setup).await
+    }
+
+    /// Starts the bot against `tg`, which the test may have prepared (channel messages).
+    async fn start_on(tg: FakeTelegram, setup: Setup) -> Running {
+        init_logs();
+        let db = TestDb::with(setup.backend, setup.schema, sample_dataset(NOW)).await;
+        let clock = Clock::fixed(NOW);
+        let stats = Stats::new(db.source().await, None, clock.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(tt_stats::app::serve(
+            stats,
+            setup.settings(&tg),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         Running {
             tg,
-            db: test_db,
-            data,
-            t0,
-            stop: Some(stop_tx),
+            db,
+            clock,
+            stop: Some(stop),
             task: Some(task),
         }
     }
 
-    /// Sends `text` from `user` in their private chat; returns the first successful
-    /// sendMessage to that chat that follows.
+    /// `user` sends `text` in their private chat; returns the bot's next successful
+    /// message to that chat.
     async fn say(&self, user: i64, text: &str) -> Call {
         let cursor = self.tg.cursor();
         self.tg.send_text(user, user, text);
@@ -117,23 +183,35 @@ impl Running {
             .await
     }
 
-    /// Presses the button labelled `label` on message `mid` of the admin's chat and
-    /// waits until the press is answered. Returns (log cursor before, query id).
-    async fn press(&self, user: i64, mid: i32, label: &str) -> (usize, String) {
-        let msg = self
+    /// Opens the menu with /stats; returns its message id.
+    async fn open_menu(&self, user: i64) -> i32 {
+        let menu = self.say(user, "/stats").await;
+        assert_screen(&menu, MENU, MENU_BUTTONS);
+        message_id(&menu)
+    }
+
+    /// Presses the button labelled `label` under message `mid` of `user`'s chat and waits
+    /// until the press is answered. Returns the log cursor before the press and the answer.
+    async fn press(
+        &self,
+        user: i64,
+        mid: i32,
+        label: &str,
+    ) -> (usize, common::telegram::CallbackAnswer) {
+        let data = self
             .tg
             .message(user, mid)
-            .unwrap_or_else(|| panic!("no message {mid} in chat {user}"));
-        let data = msg.button_data(label);
+            .unwrap_or_else(|| panic!("no message {mid} in chat {user}"))
+            .button_data(label);
         let cursor = self.tg.cursor();
         let (_, query) = self.tg.press_button(user, user, mid, &data);
-        self.tg.wait_answer(&query).await;
-        (cursor, query)
+        (cursor, self.tg.wait_answer(&query).await)
     }
 
     /// Presses a button whose screen replaces the message: returns the successful edit.
     async fn press_edit(&self, user: i64, mid: i32, label: &str) -> Call {
-        let (cursor, _) = self.press(user, mid, label).await;
+        let (cursor, answer) = self.press(user, mid, label).await;
+        assert_eq!(answer.text, None, "{label}: the press is answered silently");
         self.tg
             .wait_after(
                 cursor,
@@ -148,34 +226,28 @@ impl Running {
             .await
     }
 
-    /// Asserts that `actual` contains `expected(t)` for a second t the bot may have
-    /// computed at (between the dataset's time and now).
-    fn assert_at(&self, actual: &str, what: &str, expected: impl Fn(i64) -> String) {
-        let t1 = db::now();
-        if (self.t0..=t1).any(|t| actual.contains(&expected(t))) {
-            return;
-        }
-        panic!(
-            "{what}: the bot showed\n{actual}\n---- but expected (at t={t1}) ----\n{}",
-            expected(t1)
-        );
+    /// Presses a button that must leave the screen as it is: Telegram refuses the edit as
+    /// "message is not modified" and the bot answers "Nothing to update".
+    async fn press_unchanged(&self, user: i64, mid: i32, label: &str) {
+        let edits = self.tg.message(user, mid).unwrap().edits;
+        let (_, answer) = self.press(user, mid, label).await;
+        assert_eq!(answer.text.as_deref(), Some("Nothing to update"), "{label}");
+        assert!(!answer.show_alert);
+        assert_eq!(self.tg.message(user, mid).unwrap().edits, edits, "{label}");
     }
 
-    /// Every call the bot made was accepted by Telegram, except the expected "message
-    /// is not modified" answers.
-    fn assert_all_calls_valid(&self) {
+    /// Every call the bot made was accepted by Telegram, except "message is not modified",
+    /// the injected 429s and 502s, and the injected refusals named in `injected`.
+    fn assert_all_calls_valid(&self, injected: &[&str]) {
         let bad: Vec<String> = self
             .tg
             .calls()
             .iter()
-            .filter(|c| !c.ok())
+            .filter(|c| !c.ok() && !matches!(c.status, 429 | 502))
             .filter(|c| {
-                !c.response["description"]
-                    .as_str()
-                    .unwrap_or("")
-                    .contains("message is not modified")
+                let d = c.response["description"].as_str().unwrap_or("");
+                !d.contains("message is not modified") && !injected.iter().any(|i| d.contains(i))
             })
-            .filter(|c| !matches!(c.status, 429 | 500 | 502))
             .map(|c| format!("{} {} -> {}", c.method, c.params, c.response))
             .collect();
         assert!(
@@ -194,470 +266,472 @@ impl Running {
         );
     }
 
-    /// Resolves the shutdown future and waits for `run` to return; returns how long it took.
+    /// Resolves the shutdown future and waits for `serve` to return `Ok`; returns how long
+    /// it took.
     async fn shutdown(mut self) -> Duration {
         let started = Instant::now();
         let _ = self.stop.take().expect("not stopped yet").send(());
         let task = self.task.take().expect("running");
-        let cursor = self.tg.cursor();
         let Ok(joined) = tokio::time::timeout(Duration::from_secs(30), task).await else {
             panic!(
-                "the bot did not stop within 30 s of the shutdown signal (sent at log position \
-                 {cursor}); log:\n{}",
+                "the bot did not stop within 30 s of the shutdown signal; log:\n{}",
                 self.tg.dump()
             );
         };
-        let result = joined.expect("the bot task panicked");
-        result.expect("run returned an error after shutdown");
-        let took = started.elapsed();
-        self.db.cleanup().await;
-        took
+        joined
+            .expect("the bot task panicked")
+            .expect("serve returned an error after shutdown");
+        started.elapsed()
     }
 }
 
-fn assert_menu(call: &Call) {
-    assert!(
-        call.text().contains("📊 Stats Menu"),
-        "not the menu: {}",
-        call.text()
-    );
-    assert_eq!(
-        call.buttons(),
-        MENU_BUTTONS.map(|r| r.map(String::from).to_vec()).to_vec()
-    );
-}
-
-/// Opens the menu with /stats; returns its message id.
-async fn open_menu(run: &Running, user: i64) -> i32 {
-    let call = run.say(user, "/stats").await;
-    assert_menu(&call);
+fn message_id(call: &Call) -> i32 {
     call.response["result"]["message_id"]
         .as_i64()
-        .expect("message id") as i32
+        .expect("a message id") as i32
 }
 
-fn chat_label(c: ChatType) -> &'static str {
-    match c {
-        ChatType::Users => "👥 Users",
-        ChatType::Groups => "👥 Groups",
-        ChatType::All => "🌐 All",
-    }
+/// `call` shows exactly `text` (Telegram HTML) with exactly `buttons`.
+fn assert_screen(call: &Call, text: &str, buttons: &[&[&str]]) {
+    assert_eq!(call.text(), text, "{} #{}", call.method, call.index);
+    assert_eq!(
+        call.str("parse_mode"),
+        "HTML",
+        "{} #{}",
+        call.method,
+        call.index
+    );
+    let want: Vec<Vec<String>> = buttons
+        .iter()
+        .map(|row| row.iter().map(|b| b.to_string()).collect())
+        .collect();
+    assert_eq!(call.buttons(), want, "{} #{}", call.method, call.index);
 }
 
-fn period_label(p: Period) -> &'static str {
-    match p {
-        Period::Day => "⏰ 24h",
-        Period::Week => "📅 Week",
-        Period::Month => "📆 Month",
-        Period::All => "🌍 All",
-    }
+/// A reply without buttons.
+fn assert_reply(call: &Call, text: &str) {
+    assert_screen(call, text, &[]);
 }
+
+// ---------------------------------------------------------------------------------------
+// Conversations
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admin_conversation_on_postgres() {
-    let run = Running::start(Backend::Postgres, Schema::Legacy).await;
+async fn start_registers_the_commands_and_commands_are_recognised() {
+    let run = Running::start(Setup::new(Sqlite, Current)).await;
     let tg = &run.tg;
 
-    // /start registers the commands and shows the menu.
-    let menu_call = run.say(ADMIN, "/start").await;
-    assert_menu(&menu_call);
-    tg.wait_call("setMyCommands").await;
-    let commands = tg.commands().expect("commands registered");
-    let names: Vec<&str> = commands
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["command"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["start", "stats"]);
-    let menu = menu_call.response["result"]["message_id"].as_i64().unwrap() as i32;
+    // /start: the command list for this chat only, then the menu as a new message.
+    let menu = run.say(ADMIN, "/start").await;
+    assert_screen(&menu, MENU, MENU_BUTTONS);
+    let commands = tg.calls_of("setMyCommands");
+    assert_eq!(commands.len(), 1);
+    assert!(commands[0].ok() && commands[0].index < menu.index);
+    assert_eq!(
+        commands[0].params["commands"],
+        serde_json::json!([
+            { "command": "start", "description": "Register the commands and open the menu" },
+            { "command": "stats", "description": "Open the stats menu" },
+        ])
+    );
+    assert_eq!(
+        commands[0].params["scope"],
+        serde_json::json!({ "type": "chat", "chat_id": ADMIN })
+    );
 
-    // Quick Stats: overall and the last 24 hours, from the rows.
-    let quick = run.press_edit(ADMIN, menu, "Quick Stats").await;
-    run.assert_at(quick.text(), "Quick Stats", |t| {
-        common::quick_text(
-            &run.data.expected_summary(None),
-            &run.data.expected_summary(since(t, Period::Day)),
-        )
-    });
-    assert_eq!(quick.str("parse_mode"), "HTML");
-    let labels = quick.buttons().concat();
-    assert!(labels.iter().any(|l| l.contains("Reload")), "{labels:?}");
-    assert!(labels.iter().any(|l| l.contains("Return")), "{labels:?}");
-    let back = run.press_edit(ADMIN, menu, "Return").await;
-    assert_menu(&back);
-
-    // Detailed View: every chat type and period.
-    run.press_edit(ADMIN, menu, "Detailed View").await;
-    for chat in [ChatType::Users, ChatType::Groups, ChatType::All] {
-        run.press_edit(ADMIN, menu, chat_label(chat)).await;
-        for period in [Period::Day, Period::Week, Period::Month, Period::All] {
-            let screen = run.press_edit(ADMIN, menu, period_label(period)).await;
-            run.assert_at(
-                screen.text(),
-                &format!("Detailed {chat:?} {period:?}"),
-                |t| {
-                    text::detailed(
-                        chat,
-                        period,
-                        &run.data.expected_counters(chat, since(t, period)),
-                    )
-                },
-            );
-            // Return leads back to the choice of period.
-            let periods = run.press_edit(ADMIN, menu, "Return").await;
-            assert!(
-                periods.buttons().concat().iter().any(|b| b == "📆 Month"),
-                "{:?}",
-                periods.buttons()
-            );
-        }
-        run.press_edit(ADMIN, menu, "Return").await;
+    // With the bot's name, in any letter case, with words after it.
+    for text in [
+        "/stats",
+        "/stats@tt_stats_test_bot",
+        "/STATS",
+        "/Stats now please",
+    ] {
+        let reply = run.say(ADMIN, text).await;
+        assert_screen(&reply, MENU, MENU_BUTTONS);
     }
-    let back = run.press_edit(ADMIN, menu, "Return").await;
-    assert_menu(&back);
-
-    // Referrals, then Reload on the unchanged screen: "Nothing to update".
-    let referrals = run.press_edit(ADMIN, menu, "Referrals").await;
-    assert!(
-        referrals
-            .text()
-            .contains(&text::referrals(&run.data.expected_referrals(10))),
-        "Referrals: {}\nexpected {}",
-        referrals.text(),
-        text::referrals(&run.data.expected_referrals(10))
+    assert_reply(
+        &run.say(ADMIN, "/help").await,
+        "Unknown command. Send /stats for the menu.",
     );
-    let (_, reload) = run.press(ADMIN, menu, "Reload").await;
-    let answer = tg.callback_answer(&reload).flatten().unwrap();
-    assert_eq!(answer.text.as_deref(), Some("Nothing to update"));
-    run.press_edit(ADMIN, menu, "Return").await;
+    assert_reply(&run.say(ADMIN, "hello").await, CHATTER);
 
-    // Other Data.
-    let other = run.press_edit(ADMIN, menu, "Other Data").await;
-    let expected = text::other(&run.data.expected_other(10));
-    assert!(
-        other.text().contains(&expected),
-        "Other Data: {}\nexpected {expected}",
-        other.text()
-    );
-    run.press_edit(ADMIN, menu, "Return").await;
+    // A refused command list is logged, and the menu is still sent.
+    tg.inject("setMyCommands", Failure::BadRequest("BOT_COMMAND_INVALID"));
+    let menu = run.say(OTHER_ADMIN, "/start").await;
+    assert_screen(&menu, MENU, MENU_BUTTONS);
+    assert_eq!(tg.calls_of("setMyCommands").len(), 2);
 
-    // User Search: a known id, the CSV history, an unknown id, garbage.
-    user_search(&run, menu, ids::HEAVY).await;
-    let menu = open_menu(&run, ADMIN).await;
-    let prompt = run.press_edit(ADMIN, menu, "User Search").await;
-    assert!(prompt.text().contains("Enter user id"), "{}", prompt.text());
-    let reply = run.say(ADMIN, &ids::UNKNOWN.to_string()).await;
-    assert!(reply.text().contains("User not found"), "{}", reply.text());
-    let menu = open_menu(&run, ADMIN).await;
-    run.press_edit(ADMIN, menu, "User Search").await;
-    let reply = run.say(ADMIN, "twelve").await;
-    assert!(!reply.text().contains("👤"), "{}", reply.text());
-    assert!(
-        reply.text().to_lowercase().contains("id"),
-        "unclear: {}",
-        reply.text()
-    );
-    // /stats still opens the menu after the bad input.
-    let menu = open_menu(&run, ADMIN).await;
-
-    // Analytics: "Generating, please wait…", a 1200×600 PNG, then the graph menu again.
-    run.press_edit(ADMIN, menu, "Analytics").await;
-    run.press_edit(ADMIN, menu, "📹 Videos").await;
-    let (cursor, _) = run.press(ADMIN, menu, "📆 Month").await;
-    tg.wait_after(
-        cursor,
-        |c| {
-            c.ok()
-                && (c.text().contains("Generating, please wait")
-                    || c.str("text").contains("Generating"))
-        },
-        WAIT,
-    )
-    .await;
-    // The graph, or the bot's report that it could not draw it (fail fast then).
-    let photo = tg
-        .wait_after(
-            cursor,
-            |c| c.method == "sendPhoto" || (c.ok() && c.text().contains("Cannot draw")),
-            Duration::from_secs(60),
-        )
-        .await;
-    assert_eq!(photo.method, "sendPhoto", "no graph: {}", photo.text());
-    assert!(photo.ok(), "sendPhoto refused: {}", photo.response);
-    assert_eq!(photo.chat_id(), Some(ADMIN));
-    let png = &photo.file("photo").expect("an uploaded photo").bytes;
-    let img = image::load_from_memory_with_format(png, image::ImageFormat::Png).expect("a PNG");
-    assert_eq!((img.width(), img.height()), (1200, 600));
-    let again = tg
-        .wait_after(
-            photo.index,
-            |c| {
-                c.ok()
-                    && c.chat_id() == Some(ADMIN)
-                    && c.buttons().concat().iter().any(|b| b == "📆 Month")
-            },
-            WAIT,
-        )
-        .await;
-    assert!(matches!(
-        again.method.as_str(),
-        "sendMessage" | "editMessageText"
-    ));
-
-    run.assert_all_answered();
-    run.assert_all_calls_valid();
+    run.assert_all_calls_valid(&["BOT_COMMAND_INVALID"]);
     run.shutdown().await;
 }
 
-/// The User Search card of `id` and its CSV download, from the menu message `menu`.
-async fn user_search(run: &Running, menu: i32, id: i64) {
-    let tg = &run.tg;
-    let prompt = run.press_edit(ADMIN, menu, "User Search").await;
-    assert!(prompt.text().contains("Enter user id"), "{}", prompt.text());
-    let card = run.say(ADMIN, &id.to_string()).await;
-    let expected = text::user_card(&run.data.expected_card(id).expect("the user exists"));
-    assert!(
-        card.text().contains(&expected),
-        "card: {}\nexpected {expected}",
-        card.text()
-    );
-    let card_id = card.response["result"]["message_id"].as_i64().unwrap() as i32;
+/// Quick Stats, Detailed View (every chat type and period), Referrals and Other Data, with
+/// Reload and Return.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_screen_shows_the_figures_of_the_rows(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    let run = Running::start(Setup::new(backend, schema)).await;
+    let menu = run.open_menu(ADMIN).await;
 
-    let (cursor, _) = run.press(ADMIN, card_id, "Download video history").await;
-    let doc = tg
-        .wait_after(cursor, |c| c.method == "sendDocument", WAIT)
-        .await;
+    let quick = run.press_edit(ADMIN, menu, "Quick Stats").await;
+    assert_screen(&quick, sample::QUICK, RELOAD_RETURN);
+    // The clock has not moved: the same figures, nothing to update.
+    run.press_unchanged(ADMIN, menu, "Reload").await;
+    let back = run.press_edit(ADMIN, menu, "Return").await;
+    assert_screen(&back, MENU, MENU_BUTTONS);
+
+    let chats_step = "<b>📋 Detailed View</b>\nWhich chats?";
+    let chat_buttons: &[&[&str]] = &[&["👥 Users", "👥 Groups", "🌐 All"], &["🔙 Return"]];
+    let step = run.press_edit(ADMIN, menu, "Detailed View").await;
+    assert_screen(&step, chats_step, chat_buttons);
+    for chat in ChatType::ALL {
+        let periods_step = format!(
+            "<b>📋 Detailed View: {}</b>\nWhich period?",
+            expect::chat_button(chat)
+        );
+        let step = run.press_edit(ADMIN, menu, expect::chat_button(chat)).await;
+        assert_screen(&step, &periods_step, &[PERIODS, &["🔙 Return"]]);
+        for period in Period::ALL {
+            let screen = run
+                .press_edit(ADMIN, menu, expect::period_button(period))
+                .await;
+            let counters = sample::counters(chat, period);
+            assert_screen(
+                &screen,
+                &expect::detailed(chat, period, &counters, Style::Html),
+                RELOAD_RETURN,
+            );
+            if (chat, period) == (ChatType::Groups, Period::Week) {
+                assert_eq!(screen.text(), sample::GROUPS_WEEK);
+            }
+            // Return leads back to the choice of period.
+            let back = run.press_edit(ADMIN, menu, "Return").await;
+            assert_screen(&back, &periods_step, &[PERIODS, &["🔙 Return"]]);
+        }
+        let back = run.press_edit(ADMIN, menu, "Return").await;
+        assert_screen(&back, chats_step, chat_buttons);
+    }
+    let back = run.press_edit(ADMIN, menu, "Return").await;
+    assert_screen(&back, MENU, MENU_BUTTONS);
+
+    let referrals = run.press_edit(ADMIN, menu, "Referrals").await;
+    assert_screen(&referrals, sample::REFERRALS, RELOAD_RETURN);
+    run.press_unchanged(ADMIN, menu, "Reload").await;
+    run.press_edit(ADMIN, menu, "Return").await;
+
+    let other = run.press_edit(ADMIN, menu, "Other Data").await;
+    assert_screen(&other, sample::OTHER, RELOAD_RETURN);
+    run.press_unchanged(ADMIN, menu, "Reload").await;
+    let back = run.press_edit(ADMIN, menu, "Return").await;
+    assert_screen(&back, MENU, MENU_BUTTONS);
+
+    run.assert_all_answered();
+    run.assert_all_calls_valid(&[]);
+    run.shutdown().await;
+}
+
+/// User Search: the prompt, bad input, cards (unknown registration, empty language, no or an
+/// HTML referral, a group), "User not found", the CSV history, and when the search ends.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_search_shows_cards_and_the_download_history(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    let run = Running::start(Setup::new(backend, schema)).await;
+    let tg = &run.tg;
+    let menu = run.open_menu(ADMIN).await;
+    let prompt = run.press_edit(ADMIN, menu, "User Search").await;
+    assert_screen(&prompt, SEARCH_PROMPT, RETURN);
+
+    // Not an id: said so (HTML escaped, at most 64 characters repeated); the search stays open.
+    let reply = run.say(ADMIN, "12abc<").await;
+    assert_screen(
+        &reply,
+        "⚠️ '12abc&lt;' is not a user id: expected a whole number such as 123456789 or -100123\n\
+         Send another id, or /stats for the menu.",
+        RETURN,
+    );
+    let long = "x".repeat(100);
+    let reply = run.say(ADMIN, &long).await;
+    assert_screen(
+        &reply,
+        &format!(
+            "⚠️ '{}' is not a user id: expected a whole number such as 123456789 or -100123\n\
+             Send another id, or /stats for the menu.",
+            "x".repeat(64)
+        ),
+        RETURN,
+    );
+    // Another admin's search is not this one's.
+    assert_reply(&run.say(OTHER_ADMIN, "1").await, CHATTER);
+
+    // A known id: the card as a new message; the search ends.
+    let card = run.say(ADMIN, " 1 ").await;
+    assert_screen(&card, sample::CARD_HEAVY, CARD_BUTTONS);
+    let card_id = message_id(&card);
+    assert_reply(&run.say(ADMIN, "4").await, CHATTER);
+
+    // The history: the press is answered, then the CSV arrives; the card stays as it is.
+    let (cursor, answer) = run.press(ADMIN, card_id, "Download video history").await;
+    assert_eq!(answer.text, None);
+    let doc = tg.wait_call_after(cursor, "sendDocument").await;
     assert!(doc.ok(), "sendDocument refused: {}", doc.response);
     assert_eq!(doc.chat_id(), Some(ADMIN));
+    assert_eq!(doc.text(), "Video history of <code>1</code>: 7 downloads");
+    assert_eq!(doc.str("parse_mode"), "HTML");
     let file = doc.file("document").expect("an uploaded document");
-    assert_eq!(
-        file.file_name.as_deref(),
-        Some(format!("user_{id}.csv").as_str())
-    );
+    assert_eq!(file.file_name.as_deref(), Some("user_1.csv"));
+    assert_eq!(String::from_utf8_lossy(&file.bytes), sample::HISTORY_HEAVY);
+    assert_eq!(tg.message(ADMIN, card_id).unwrap().edits, 0);
+    run.press_unchanged(ADMIN, card_id, "Reload").await;
 
-    // Read the CSV back and compare with the rows the test inserted.
-    let expected = run.data.expected_history(id);
-    let mut reader = csv::Reader::from_reader(file.bytes.as_slice());
-    assert_eq!(reader.headers().unwrap(), vec!["Time", "Video"]);
-    let rows: Vec<(String, String)> = reader
-        .records()
-        .map(|r| {
-            let r = r.expect("a CSV row");
-            (r[0].to_string(), r[1].to_string())
-        })
-        .collect();
-    assert_eq!(rows.len(), expected.len(), "{rows:?}");
-    for ((time, link), want) in rows.iter().zip(&expected) {
-        assert_eq!(link, &want.link);
-        let want_time = want.downloaded_at.map(|t| {
-            jiff::Timestamp::from_second(t)
-                .unwrap()
-                .strftime("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        });
-        assert_eq!(time, want_time.as_deref().unwrap_or(""), "{link}");
+    // Return under a card goes back to the prompt, and the next text is an id again.
+    let mut at = card_id;
+    for (id, want) in [
+        (ids::NO_REGISTRATION, sample::CARD_NO_REGISTRATION),
+        (ids::NO_LANGUAGE, sample::CARD_NO_LANGUAGE),
+        (ids::JUST_INSIDE, sample::CARD_JUST_INSIDE),
+        (ids::HTML_LINK, sample::CARD_HTML_LINK),
+        (ids::IMAGES_ONLY, sample::CARD_IMAGES_ONLY),
+        (ids::GROUP, sample::CARD_GROUP),
+    ] {
+        let prompt = run.press_edit(ADMIN, at, "Return").await;
+        assert_screen(&prompt, SEARCH_PROMPT, RETURN);
+        let card = run.say(ADMIN, &id.to_string()).await;
+        assert_screen(&card, want, CARD_BUTTONS);
+        at = message_id(&card);
     }
-}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_conversation_current_schema() {
-    let run = Running::start(Backend::Sqlite, Schema::Current).await;
-    let menu = open_menu(&run, OTHER_ADMIN).await;
-    let quick = run.press_edit(OTHER_ADMIN, menu, "Quick Stats").await;
-    run.assert_at(quick.text(), "Quick Stats", |t| {
-        common::quick_text(
-            &run.data.expected_summary(None),
-            &run.data.expected_summary(since(t, Period::Day)),
-        )
-    });
-    // Reload: either the figures moved with the clock (an edit) or "Nothing to update".
-    let (_, q) = run.press(OTHER_ADMIN, menu, "Reload").await;
-    let answer = run.tg.callback_answer(&q).flatten().unwrap();
-    assert!(answer.text.is_none() || answer.text.as_deref() == Some("Nothing to update"));
-    run.press_edit(OTHER_ADMIN, menu, "Return").await;
-    let other = run.press_edit(OTHER_ADMIN, menu, "Other Data").await;
-    let expected = text::other(&run.data.expected_other(10));
-    assert!(
-        other.text().contains(&expected),
-        "Other Data: {}\nexpected {expected}",
-        other.text()
-    );
-    run.press_edit(OTHER_ADMIN, menu, "Return").await;
+    // No `users` row: "User not found" with Return (to the prompt); the search ends.
+    for id in [ids::UNKNOWN, ids::UNREGISTERED] {
+        let prompt = run.press_edit(ADMIN, at, "Return").await;
+        assert_screen(&prompt, SEARCH_PROMPT, RETURN);
+        let reply = run.say(ADMIN, &id.to_string()).await;
+        assert_screen(&reply, "User not found", RETURN);
+        assert_reply(&run.say(ADMIN, "1").await, CHATTER);
+        at = message_id(&reply);
+    }
+    let prompt = run.press_edit(ADMIN, at, "Return").await;
+    assert_screen(&prompt, SEARCH_PROMPT, RETURN);
+    let back = run.press_edit(ADMIN, at, "Return").await;
+    assert_screen(&back, MENU, MENU_BUTTONS);
 
-    // The user search of the second admin, on this backend.
-    let prompt = run.press_edit(OTHER_ADMIN, menu, "User Search").await;
-    assert!(prompt.text().contains("Enter user id"));
-    let card = run.say(OTHER_ADMIN, &ids::IMAGES_ONLY.to_string()).await;
-    let expected = text::user_card(&run.data.expected_card(ids::IMAGES_ONLY).unwrap());
-    assert!(
-        card.text().contains(&expected),
-        "card: {}\nexpected {expected}",
-        card.text()
-    );
-    // A card of a user whose registration time is NULL.
-    let menu = open_menu(&run, OTHER_ADMIN).await;
-    run.press_edit(OTHER_ADMIN, menu, "User Search").await;
-    let card = run
-        .say(OTHER_ADMIN, &ids::NO_REGISTRATION.to_string())
-        .await;
-    let expected = text::user_card(&run.data.expected_card(ids::NO_REGISTRATION).unwrap());
-    assert!(
-        card.text().contains(&expected),
-        "card: {}\nexpected {expected}",
-        card.text()
-    );
+    // A command ends a pending search.
+    run.press_edit(ADMIN, at, "User Search").await;
+    let menu = run.say(ADMIN, "/stats").await;
+    assert_screen(&menu, MENU, MENU_BUTTONS);
+    assert_reply(&run.say(ADMIN, "1").await, CHATTER);
 
     run.assert_all_answered();
-    run.assert_all_calls_valid();
+    run.assert_all_calls_valid(&[]);
     run.shutdown().await;
 }
+
+/// Analytics: "Generating, please wait…", the graph as a photo with its caption, the menu
+/// message pointing down to it, and the graph menu sent again below.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_sends_the_graph_and_the_graph_menu_again(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    let run = Running::start(Setup::new(backend, schema)).await;
+    let tg = &run.tg;
+    let kinds_step = "<b>📈 Analytics</b>\nWhat to count?";
+    let kind_buttons: &[&[&str]] = &[&["👥 Users", "📹 Videos", "🎵 Music"], &["🔙 Return"]];
+    let mut menu = run.open_menu(ADMIN).await;
+    for (kind, label, period, total) in [
+        (
+            GraphKind::Videos,
+            "📹 Videos",
+            Period::Month,
+            sample::VIDEOS_MONTH_TOTAL,
+        ),
+        (
+            GraphKind::Users,
+            "👥 Users",
+            Period::Week,
+            run.db
+                .data
+                .expected_series(GraphKind::Users, Period::Week, NOW)
+                .total(),
+        ),
+    ] {
+        let step = run.press_edit(ADMIN, menu, "Analytics").await;
+        assert_screen(&step, kinds_step, kind_buttons);
+        let graph_menu = format!("<b>📈 Analytics: {label}</b>\nWhich period?");
+        let step = run.press_edit(ADMIN, menu, label).await;
+        assert_screen(&step, &graph_menu, &[PERIODS, &["🔙 Return"]]);
+
+        let (cursor, answer) = run.press(ADMIN, menu, expect::period_button(period)).await;
+        assert_eq!(answer.text, None, "the press is answered at once");
+        let edit_of_menu = |c: &Call| {
+            c.method == "editMessageText" && c.ok() && c.message_id() == Some(i64::from(menu))
+        };
+        let waiting = tg.wait_after(cursor, edit_of_menu, WAIT).await;
+        assert_eq!(waiting.text(), "Generating, please wait…");
+        assert!(waiting.buttons().is_empty(), "no buttons while drawing");
+        let photo = tg
+            .wait_after(cursor, |c| c.method == "sendPhoto", Duration::from_secs(60))
+            .await;
+        assert!(photo.ok(), "sendPhoto refused: {}", photo.response);
+        assert_eq!(photo.chat_id(), Some(ADMIN));
+        let title = expect::graph_title(kind, period);
+        assert_eq!(
+            photo.text(),
+            format!(
+                "<b>{title}</b>\n{total} {} in this range",
+                expect::graph_unit(kind)
+            )
+        );
+        assert_eq!(photo.str("parse_mode"), "HTML");
+        let png = photo.file("photo").expect("an uploaded photo");
+        assert_eq!(
+            png.file_name.as_deref(),
+            Some(format!("{}_{}.png", kind.as_str(), period.as_str()).as_str())
+        );
+        let img = tiny_skia::Pixmap::decode_png(&png.bytes).expect("a PNG");
+        assert_eq!((img.width(), img.height()), (1200, 600));
+        if std::env::var_os("TT_STATS_KEEP_GRAPH").is_some() {
+            std::fs::write(format!("/tmp/tt-stats-bot-{kind}-{period}.png"), &png.bytes).unwrap();
+        }
+
+        let pointer = tg.wait_after(photo.index, edit_of_menu, WAIT).await;
+        assert_reply(&pointer, &format!("📈 <b>{title}</b> ⬇️"));
+        let again = tg
+            .wait_after(
+                pointer.index,
+                |c| c.method == "sendMessage" && c.chat_id() == Some(ADMIN),
+                WAIT,
+            )
+            .await;
+        assert!(again.ok());
+        assert_screen(&again, &graph_menu, &[PERIODS, &["🔙 Return"]]);
+        // Return from the graph menu leads to Analytics step 1, then to the main menu.
+        menu = message_id(&again);
+        let step = run.press_edit(ADMIN, menu, "Return").await;
+        assert_screen(&step, kinds_step, kind_buttons);
+        let back = run.press_edit(ADMIN, menu, "Return").await;
+        assert_screen(&back, MENU, MENU_BUTTONS);
+    }
+    run.assert_all_answered();
+    run.assert_all_calls_valid(&[]);
+    run.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Who gets answers
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strangers_and_groups_get_nothing() {
-    let run = Running::start(Backend::Postgres, Schema::Current).await;
+    let fake = FakeBotstat::start(200, "{\"ok\":true}").await;
+    let run = Running::start(Setup::new(Postgres, Current).botstat(&fake.url)).await;
     let tg = &run.tg;
     // The admin's menu, for a stranger to press buttons on (as if it were forwarded).
-    let menu = open_menu(&run, ADMIN).await;
+    let menu = run.open_menu(ADMIN).await;
 
-    let (u1, _) = tg.send_text(STRANGER, STRANGER, "/start");
-    let (u2, _) = tg.send_text(STRANGER, STRANGER, "/stats");
-    let (u3, _) = tg.send_text(STRANGER, STRANGER, "1");
+    let mut updates = Vec::new();
+    for text in ["/start", "/stats", "1", "/botstat"] {
+        updates.push(tg.send_text(STRANGER, STRANGER, text).0);
+    }
     let data = tg.message(ADMIN, menu).unwrap().button_data("Quick Stats");
-    let (u4, _) = tg.press_button(STRANGER, ADMIN, menu, &data);
+    let (update, stranger_press) = tg.press_button(STRANGER, ADMIN, menu, &data);
+    updates.push(update);
     // An admin inside a group gets nothing either (private chats only).
     let group = -1_001_777_000_222;
     tg.add_chat(group, "supergroup", "Operators");
-    let (u5, _) = tg.send_text(ADMIN, group, "/stats");
-    for u in [u1, u2, u3, u4, u5] {
+    updates.push(tg.send_text(ADMIN, group, "/stats").0);
+    updates.push(tg.send_text(ADMIN, group, "/botstat").0);
+    for u in updates {
         tg.wait_confirmed(u).await;
     }
-    // The admin is still served, after all those updates were handled.
-    let later = open_menu(&run, ADMIN).await;
+    // The admin is still served, after all those updates were handed out.
+    let later = run.open_menu(ADMIN).await;
     assert!(later > menu);
 
-    let leaked: Vec<Call> = tg
+    let reacted: Vec<Call> = tg
         .actions()
         .into_iter()
         .filter(|c| {
             c.chat_id() == Some(STRANGER)
                 || c.chat_id() == Some(group)
-                || (c.method == "editMessageText" && c.message_id() == Some(i64::from(menu)))
+                || c.message_id() == Some(i64::from(menu))
                 || c.method == "setMyCommands"
+                || c.method == "answerCallbackQuery"
         })
         .collect();
     assert!(
-        leaked.is_empty(),
-        "the bot reacted to strangers: {leaked:?}"
+        reacted.is_empty(),
+        "the bot reacted to strangers: {reacted:?}"
     );
-    // A stranger's press gets no stats text as an answer either.
-    for c in tg.calls_of("answerCallbackQuery") {
-        assert!(c.str("text").is_empty(), "{:?}", c.params);
-    }
+    assert_eq!(tg.unanswered_callbacks(), [stranger_press]);
     assert_eq!(tg.message(ADMIN, menu).unwrap().edits, 0);
-    run.assert_all_calls_valid();
+    assert!(fake.requests().is_empty(), "a stranger's /botstat uploaded");
+    run.assert_all_calls_valid(&[]);
+    // After the shutdown every update in hand has been handled: still no upload.
     run.shutdown().await;
+    assert!(fake.requests().is_empty(), "a stranger's /botstat uploaded");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scheduler_keeps_the_channel_messages_current() {
-    let schedule = Schedule {
-        overall: 1,
-        daily: 2,
-        every: Duration::from_secs(1),
-    };
-    // The channel messages exist before the bot starts, as the helper command made them.
-    let run = Running::start_with(
-        Backend::Postgres,
-        Schema::Legacy,
-        Some(&schedule),
-        |tg, _| {
-            assert_eq!(
-                tg.create_bot_message(CHANNEL, "overall placeholder"),
-                schedule.overall
-            );
-            assert_eq!(
-                tg.create_bot_message(CHANNEL, "daily placeholder"),
-                schedule.daily
-            );
-        },
-    )
-    .await;
-    let tg = &run.tg;
-    let zones = tt_stats::config::default_zones();
-
-    for (mid, title) in [(1i64, "overall"), (2, "daily")] {
-        // Two successive edits of each message, a second or so apart.
-        let first = tg
-            .wait_for(
-                |c| {
-                    c.method == "editMessageText"
-                        && c.ok()
-                        && c.chat_id() == Some(CHANNEL)
-                        && c.message_id() == Some(mid)
-                },
-                WAIT,
-            )
-            .await;
-        let second = tg
-            .wait_after(
-                first.index + 1,
-                |c| {
-                    c.method == "editMessageText"
-                        && c.ok()
-                        && c.chat_id() == Some(CHANNEL)
-                        && c.message_id() == Some(mid)
-                },
-                WAIT,
-            )
-            .await;
-        for edit in [&first, &second] {
-            assert_eq!(edit.str("parse_mode"), "HTML");
-            run.assert_at(edit.text(), title, |t| {
-                let body = if mid == 1 {
-                    text::overall(&run.data.expected_summary(None))
-                } else {
-                    text::daily(&run.data.expected_summary(since(t, Period::Day)))
-                };
-                format!("{body}{}", text::footer(t, &zones))
-            });
-        }
-        let gap = second.received - first.received;
-        assert!(
-            gap >= Duration::from_millis(500),
-            "{title} edits {gap:?} apart"
-        );
-    }
-    let state = tg.message(CHANNEL, 1).unwrap();
-    assert!(state.text.unwrap().contains("Overall Stats"));
-    run.assert_all_calls_valid();
-    run.shutdown().await;
-}
+// ---------------------------------------------------------------------------------------
+// Resilience
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn survives_flood_control_and_bad_gateways() {
-    let run = Running::start(Backend::Postgres, Schema::Current).await;
+async fn flood_control_is_waited_out_while_another_admin_is_served() {
+    let run = Running::start(Setup::new(Sqlite, Legacy)).await;
     let tg = &run.tg;
-    open_menu(&run, ADMIN).await;
+    run.open_menu(ADMIN).await;
 
-    // 429: the answer is sent again after retry_after seconds.
-    tg.inject("sendMessage", Failure::TooManyRequests { retry_after: 2 });
+    // The first admin's menu hits a 429 asking for 3 s.
+    tg.inject("sendMessage", Failure::TooManyRequests { retry_after: 3 });
     let cursor = tg.cursor();
     tg.send_text(ADMIN, ADMIN, "/stats");
     let refused = tg
         .wait_after(cursor, |c| c.method == "sendMessage", WAIT)
         .await;
     assert_eq!(refused.status, 429);
-    let sent = run.sent_after(cursor, ADMIN).await;
-    assert_menu(&sent);
-    let waited = sent.received - refused.answered;
+    // Meanwhile the other admin is served at once.
+    let other = run.say(OTHER_ADMIN, "/stats").await;
+    assert_screen(&other, MENU, MENU_BUTTONS);
+    let first = run.sent_after(cursor, ADMIN).await;
+    assert_screen(&first, MENU, MENU_BUTTONS);
     assert!(
-        waited >= Duration::from_millis(1900),
-        "retried after {waited:?}, not after 2 s"
+        other.index < first.index,
+        "the other admin waited for the first:\n{}",
+        tg.dump()
+    );
+    let waited = first.received.duration_since(refused.answered);
+    assert!(
+        waited >= Duration::from_millis(2_900) && waited < Duration::from_secs(6),
+        "sent again after {waited:?}, not after retry_after"
     );
 
-    // 502 on sending: this answer may be lost (teloxide waits 10 s after a 5xx), but the
-    // bot answers the next command.
+    // A 429 on a button's edit: the screen still arrives and the press is answered.
+    let menu = message_id(&first);
+    tg.inject(
+        "editMessageText",
+        Failure::TooManyRequests { retry_after: 1 },
+    );
+    let quick = run.press_edit(ADMIN, menu, "Quick Stats").await;
+    assert_screen(&quick, sample::QUICK, RELOAD_RETURN);
+
+    run.assert_all_answered();
+    run.assert_all_calls_valid(&[]);
+    run.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_gateway_costs_one_answer_and_polling_goes_on() {
+    let run = Running::start(Setup::new(Postgres, Current)).await;
+    let tg = &run.tg;
+    run.open_menu(ADMIN).await;
+
+    // 502 while sending: that answer is lost, the admin is told in one clear line (not the
+    // proxy's page), and the next command is answered.
     tg.inject("sendMessage", Failure::BadGateway);
     let cursor = tg.cursor();
     tg.send_text(ADMIN, ADMIN, "/stats");
@@ -665,209 +739,590 @@ async fn survives_flood_control_and_bad_gateways() {
         .wait_after(cursor, |c| c.method == "sendMessage", WAIT)
         .await;
     assert_eq!(failed.status, 502);
-    let cursor = tg.cursor();
-    tg.send_text(ADMIN, ADMIN, "/stats");
-    let next = tg
-        .wait_after(
-            cursor,
-            |c| c.method == "sendMessage" && c.ok() && c.text().contains("Stats Menu"),
-            WAIT,
-        )
-        .await;
-    assert_menu(&next);
+    let told = run.sent_after(cursor, ADMIN).await;
+    assert_reply(
+        &told,
+        "⚠️ Telegram (or a proxy in front of it) answered &quot;502 Bad Gateway&quot; instead of the Bot API",
+    );
+    run.open_menu(ADMIN).await;
+
     // 502 while polling: polling goes on.
+    let cursor = tg.cursor();
     tg.inject("getUpdates", Failure::BadGateway);
-    tg.wait_for(
+    tg.wait_after(
+        cursor,
         |c| c.method == "getUpdates" && c.status == 502,
         Duration::from_secs(30),
     )
     .await;
-    let next = run.say(ADMIN, "/stats").await;
-    assert_menu(&next);
+    run.open_menu(ADMIN).await;
 
-    // A 429 on a button's edit: the screen still arrives and the press is answered.
-    let menu = next.response["result"]["message_id"].as_i64().unwrap() as i32;
-    tg.inject(
-        "editMessageText",
-        Failure::TooManyRequests { retry_after: 1 },
-    );
-    let referrals = run.press_edit(ADMIN, menu, "Referrals").await;
-    assert!(
-        referrals.text().contains("Referrals"),
-        "{}",
-        referrals.text()
-    );
-
-    // Whatever the bot told the admin about the failure is one clear line, not the
-    // proxy's HTML page.
-    for c in tg.calls_of("sendMessage").iter().filter(|c| c.ok()) {
-        assert!(
-            !c.text().contains("&lt;html"),
-            "raw 502 page shown to the admin: {}",
-            c.text()
-        );
-    }
     run.assert_all_answered();
-    run.assert_all_calls_valid();
+    run.assert_all_calls_valid(&[]);
     run.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_returns_ok() {
-    let run = Running::start(Backend::Sqlite, Schema::Legacy).await;
-    open_menu(&run, ADMIN).await;
+async fn a_refused_edit_is_an_alert_and_the_next_press_works() {
+    let run = Running::start(Setup::new(Sqlite, Current)).await;
+    let tg = &run.tg;
+    let menu = run.open_menu(ADMIN).await;
+    tg.inject(
+        "editMessageText",
+        Failure::BadRequest("message to edit not found"),
+    );
+    let (_, answer) = run.press(ADMIN, menu, "Quick Stats").await;
+    assert_eq!(
+        answer.text.as_deref(),
+        Some("⚠️ Telegram refused the request: Bad Request: message to edit not found")
+    );
+    assert!(answer.show_alert);
+    let quick = run.press_edit(ADMIN, menu, "Quick Stats").await;
+    assert_screen(&quick, sample::QUICK, RELOAD_RETURN);
+
+    // Stale or forged button data is answered silently and changes nothing.
+    for data in ["det:users:forever", "user:0", "nonsense", ""] {
+        let before = tg.message(ADMIN, menu).unwrap();
+        let (_, q) = tg.press_button(ADMIN, ADMIN, menu, data);
+        let answer = tg.wait_answer(&q).await;
+        assert_eq!(answer.text, None, "{data:?}");
+        let after = tg.message(ADMIN, menu).unwrap();
+        assert_eq!(
+            (after.text, after.edits),
+            (before.text, before.edits),
+            "{data:?}"
+        );
+    }
+
+    run.assert_all_answered();
+    run.assert_all_calls_valid(&["message to edit not found"]);
+    run.shutdown().await;
+}
+
+/// A failing query on tt-bot's database is one line to the admin: an alert after a press,
+/// a message after a text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_failure_is_one_line_to_the_admin() {
+    let run = Running::start(Setup::new(Postgres, Current)).await;
+    let menu = run.open_menu(ADMIN).await;
+    run.db.exec("DROP TABLE music").await;
+    let (_, answer) = run.press(ADMIN, menu, "Quick Stats").await;
+    assert_eq!(
+        answer.text.as_deref(),
+        Some(
+            "⚠️ database query failed while reading music downloads: error returned from \
+             database: relation \"music\" does not exist"
+        )
+    );
+    assert!(answer.show_alert);
+    run.db.exec("DROP TABLE users").await;
+    run.press_edit(ADMIN, menu, "User Search").await;
+    assert_reply(
+        &run.say(ADMIN, "1").await,
+        "⚠️ database query failed while reading a user's card: error returned from database: \
+         relation &quot;users&quot; does not exist",
+    );
+    assert_eq!(run.tg.message(ADMIN, menu).unwrap().edits, 1);
+    run.assert_all_answered();
+    run.assert_all_calls_valid(&[]);
+    run.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_graph_does_not_hold_up_another_admin() {
+    let run = Running::start(Setup::new(Postgres, Legacy)).await;
+    let tg = &run.tg;
+    let menu = run.open_menu(ADMIN).await;
+    run.press_edit(ADMIN, menu, "Analytics").await;
+    run.press_edit(ADMIN, menu, "📹 Videos").await;
+    // The photo upload waits out a 3-second flood control.
+    tg.inject("sendPhoto", Failure::TooManyRequests { retry_after: 3 });
+    let (cursor, _) = run.press(ADMIN, menu, "📆 Month").await;
+    let refused = tg
+        .wait_after(cursor, |c| c.method == "sendPhoto", Duration::from_secs(60))
+        .await;
+    assert_eq!(refused.status, 429);
+    // The other admin is served while the graph waits.
+    let other = run.say(OTHER_ADMIN, "/stats").await;
+    assert_screen(&other, MENU, MENU_BUTTONS);
+    let photo = tg
+        .wait_after(refused.index + 1, |c| c.method == "sendPhoto", WAIT)
+        .await;
+    assert!(photo.ok());
+    assert!(other.index < photo.index, "{}", tg.dump());
+    run.assert_all_answered();
+    run.assert_all_calls_valid(&[]);
+    run.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Channel messages
+
+/// A successful edit of channel message `mid` at log position `after` or later.
+async fn channel_edit(tg: &FakeTelegram, after: usize, mid: i32) -> Call {
+    tg.wait_after(
+        after,
+        |c| {
+            c.method == "editMessageText"
+                && c.ok()
+                && c.chat_id() == Some(CHANNEL)
+                && c.message_id() == Some(i64::from(mid))
+        },
+        WAIT,
+    )
+    .await
+}
+
+#[rstest]
+#[case::postgres_legacy(Postgres, Legacy)]
+#[case::sqlite_current(Sqlite, Current)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_channel_messages_are_edited_at_start_and_on_every_tick(
+    #[case] backend: Backend,
+    #[case] schema: Schema,
+) {
+    // The channel messages exist before the bot starts, as channel-setup made them.
+    let tg = FakeTelegram::start().await;
+    let overall = tg.create_bot_message(CHANNEL, "overall placeholder");
+    let daily = tg.create_bot_message(CHANNEL, "daily placeholder");
+    let setup = Setup::new(backend, schema).channel(overall, daily, Duration::from_secs(1));
+    let run = Running::start_on(tg, setup).await;
+    let tg = &run.tg;
+
+    // At start: the figures and the footer at the bot's clock.
+    let first_overall = channel_edit(tg, 0, overall).await;
+    assert_reply(
+        &first_overall,
+        &format!("{}{FOOTER_AT_NOW}", sample::OVERALL),
+    );
+    let first_daily = channel_edit(tg, 0, daily).await;
+    assert_reply(&first_daily, &format!("{}{FOOTER_AT_NOW}", sample::DAILY));
+
+    // The next tick, a second later, changes nothing: Telegram says "message is not
+    // modified", and the job goes on.
+    for (mid, first) in [(overall, &first_overall), (daily, &first_daily)] {
+        let unchanged = tg
+            .wait_after(
+                first.index + 1,
+                |c| {
+                    c.method == "editMessageText"
+                        && c.message_id() == Some(i64::from(mid))
+                        && c.response["description"]
+                            .as_str()
+                            .is_some_and(|d| d.contains("message is not modified"))
+                },
+                WAIT,
+            )
+            .await;
+        let gap = unchanged.received - first.received;
+        assert!(gap >= Duration::from_millis(900), "ticks {gap:?} apart");
+    }
+
+    // A minute later the footer and the last 24 hours move on.
+    let cursor = tg.cursor();
+    run.clock.set(NOW + 60);
+    let second_overall = channel_edit(tg, cursor, overall).await;
+    assert_reply(
+        &second_overall,
+        &format!("{}{FOOTER_A_MINUTE_LATER}", sample::OVERALL),
+    );
+    let second_daily = channel_edit(tg, cursor, daily).await;
+    let daily_figures = run.db.data.expected_summary(since(NOW + 60, Period::Day));
+    assert_ne!(
+        daily_figures,
+        run.db.data.expected_summary(since(NOW, Period::Day))
+    );
+    assert_reply(
+        &second_daily,
+        &format!(
+            "{}{FOOTER_A_MINUTE_LATER}",
+            expect::daily(&daily_figures, Style::Html)
+        ),
+    );
+    assert_eq!(
+        tg.message(CHANNEL, overall).unwrap().text.as_deref(),
+        Some(second_overall.text())
+    );
+    run.assert_all_calls_valid(&[]);
+    run.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_id_of_0_is_left_alone() {
+    let tg = FakeTelegram::start().await;
+    let daily = tg.create_bot_message(CHANNEL, "daily placeholder");
+    let setup = Setup::new(Sqlite, Legacy).channel(0, daily, Duration::from_secs(1));
+    let run = Running::start_on(tg, setup).await;
+    let edit = channel_edit(&run.tg, 0, daily).await;
+    assert_reply(&edit, &format!("{}{FOOTER_AT_NOW}", sample::DAILY));
+    run.open_menu(ADMIN).await;
+    let edited: Vec<Option<i64>> = run
+        .tg
+        .calls_of("editMessageText")
+        .iter()
+        .map(Call::message_id)
+        .collect();
+    assert!(
+        edited.iter().all(|&m| m == Some(i64::from(daily))),
+        "{edited:?}"
+    );
+    run.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_channel_edit_is_retried_at_the_next_tick_until_shutdown() {
+    let tg = FakeTelegram::start().await;
+    let overall = tg.create_bot_message(CHANNEL, "overall placeholder");
+    let daily = tg.create_bot_message(CHANNEL, "daily placeholder");
+    // Both first runs fail: a Bot API error, then a flood wait that is honoured.
+    tg.inject("editMessageText", Failure::BadRequest("chat not found"));
+    tg.inject(
+        "editMessageText",
+        Failure::TooManyRequests { retry_after: 1 },
+    );
+    let setup = Setup::new(Sqlite, Current).channel(overall, daily, Duration::from_secs(2));
+    let run = Running::start_on(tg, setup).await;
+    let tg = &run.tg;
+    let o = channel_edit(tg, 0, overall).await;
+    assert_reply(&o, &format!("{}{FOOTER_AT_NOW}", sample::OVERALL));
+    let d = channel_edit(tg, 0, daily).await;
+    assert_reply(&d, &format!("{}{FOOTER_AT_NOW}", sample::DAILY));
+    let refused = tg.calls_of("editMessageText");
+    assert_eq!((refused[0].status, refused[1].status), (400, 429));
+    // And again at the next tick.
+    let last = tg.calls_of("editMessageText").last().unwrap().index;
+    tg.wait_after(
+        last + 1,
+        |c| c.method == "editMessageText",
+        Duration::from_secs(10),
+    )
+    .await;
+
+    run.assert_all_calls_valid(&["chat not found"]);
+    let tg = run.tg.clone();
+    let took = run.shutdown().await;
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+    let after = tg.calls_of("editMessageText").len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        tg.calls_of("editMessageText").len(),
+        after,
+        "the channel jobs kept running after shutdown"
+    );
+}
+
+/// One channel job run at a time, as the bot's timer runs it: an edit, an unchanged
+/// message (not a failure), and a message that cannot be edited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_job_updates_finds_unchanged_or_fails() {
+    use tt_stats::jobs::Job as _;
+    use tt_stats::jobs::channel::{ChannelJob, Outcome, Report};
+    let tg = FakeTelegram::start().await;
+    let mid = tg.create_bot_message(CHANNEL, "placeholder");
+    let db = TestDb::with(Sqlite, Current, sample_dataset(NOW)).await;
+    let bot = tt_stats::telegram::make_bot(&TelegramSettings {
+        token: tg.token.clone().into(),
+        api_url: tg.api_url(),
+    })
+    .unwrap();
+    let stats = Stats::new(db.source().await, None, Clock::fixed(NOW));
+    let job = |message_id| ChannelJob {
+        report: Report::Overall,
+        stats: stats.clone(),
+        bot: bot.clone(),
+        chat_id: CHANNEL,
+        message_id,
+        zones: tt_stats::config::default_zones(),
+    };
+    let overall = job(mid);
+    assert_eq!(overall.run_once().await.unwrap(), Outcome::Updated);
+    assert_eq!(
+        tg.message(CHANNEL, mid).unwrap().text,
+        Some(format!("{}{FOOTER_AT_NOW}", sample::OVERALL))
+    );
+    assert_eq!(overall.run_once().await.unwrap(), Outcome::Unchanged);
+    // The line the job logs, followed by ", retrying at the next tick".
+    let err = job(99).run_once().await.unwrap_err();
+    assert_eq!(
+        tt_stats::telegram::describe(&err),
+        format!(
+            "channel update failed: cannot edit message 99 in chat {CHANNEL} (check STATS_CHAT \
+             and the message ids): Telegram refused the request: Bad Request: message to edit \
+             not found"
+        )
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// /botstat
+
+#[rstest]
+#[case::postgres_current(Postgres, Current)]
+#[case::sqlite_legacy(Sqlite, Legacy)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn botstat_uploads_every_chat_and_says_how_many(
+    #[case] backend: Backend,
+    #[case] schema: Schema,
+) {
+    let fake = FakeBotstat::start(200, "{\"ok\":true}").await;
+    let run = Running::start(Setup::new(backend, schema).botstat(&fake.url)).await;
+    let reply = run.say(ADMIN, "/botstat").await;
+    assert_reply(&reply, "✅ Uploaded 18 chat ids to Botstat.");
+    let got = fake.requests();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].path, "/create/123:MAINBOT/botstat-key");
+    assert_eq!(
+        got[0].query,
+        [
+            ("notify_id".to_string(), "777000111".to_string()),
+            ("hide".to_string(), "false".to_string()),
+            ("show_file_result".to_string(), "true".to_string()),
+        ]
+    );
+    assert_eq!(
+        got[0].fields,
+        [botstat::Field {
+            name: Some("file".to_string()),
+            file_name: Some("users.txt".to_string()),
+            content_type: Some("text/plain".to_string()),
+            body: sample::USER_IDS.to_string(),
+        }]
+    );
+    run.assert_all_calls_valid(&[]);
+    run.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_botstat_failure_is_reported_to_the_admin() {
+    let fake = FakeBotstat::start(403, "forbidden").await;
+    let run = Running::start(Setup::new(Sqlite, Legacy).botstat(&fake.url)).await;
+    let reply = run.say(ADMIN, "/botstat").await;
+    assert_reply(
+        &reply,
+        "⚠️ Botstat upload failed: API error code: 403 forbidden",
+    );
+    assert_eq!(fake.requests().len(), 1);
+    run.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn botstat_not_configured_names_what_is_missing() {
+    let run = Running::start(Setup::new(Sqlite, Current)).await;
+    assert_reply(&run.say(ADMIN, "/botstat").await, BOTSTAT_OFF);
+    run.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Shutdown
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_returns_ok_promptly() {
+    let run = Running::start(Setup::new(Sqlite, Legacy)).await;
+    run.open_menu(ADMIN).await;
     run.tg.wait_polling().await;
     let took = run.shutdown().await;
     // The poll in flight (10 s) is dropped, not waited for.
     assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
 }
 
-/// The shutdown signal may arrive at any moment, also while the dispatcher is handing out
-/// updates; the bot must stop promptly every time.
+/// The shutdown may arrive at any moment, also while updates are being handed out; the
+/// bot must stop promptly every time.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_while_busy_stops_promptly() {
-    for round in 0..4 {
-        let run = Running::start(Backend::Sqlite, Schema::Current).await;
-        open_menu(&run, ADMIN).await;
-        let cursor = run.tg.cursor();
-        for i in 0..(5 * round + 3) {
-            let user = if i % 2 == 0 { ADMIN } else { OTHER_ADMIN };
-            run.tg.send_text(user, user, "/stats");
-        }
-        // Stop as soon as the first of them is being answered.
-        run.tg
-            .wait_after(cursor, |c| c.method == "sendMessage", WAIT)
-            .await;
-        let took = run.shutdown().await;
+async fn shutdown_while_busy_stops_promptly(#[values(3, 8, 13, 18)] updates: usize) {
+    let run = Running::start(Setup::new(Sqlite, Current)).await;
+    run.open_menu(ADMIN).await;
+    let cursor = run.tg.cursor();
+    for i in 0..updates {
+        let user = if i % 2 == 0 { ADMIN } else { OTHER_ADMIN };
+        run.tg.send_text(user, user, "/stats");
+    }
+    // Stop as soon as the first of them is being answered.
+    run.tg
+        .wait_after(cursor, |c| c.method == "sendMessage", WAIT)
+        .await;
+    let took = run.shutdown().await;
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// The binary
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_setup_then_the_bot_keeps_the_messages_until_sigterm() {
+    let db = TestDb::with(Sqlite, Current, sample_dataset(NOW)).await;
+    let tg = FakeTelegram::start().await;
+    tg.add_chat(CHANNEL, "channel", "Stats");
+    let dir = tempfile::tempdir().unwrap();
+    let channel = CHANNEL.to_string();
+    let api = tg.api_url();
+    let env = |now: i64| {
+        vec![
+            ("DB_URL", db.url.clone()),
+            ("STATS_BOT_TOKEN", tg.token.clone()),
+            ("TG_SERVER", api.clone()),
+            ("STATS_IDS", format!("[{ADMIN}]")),
+            ("TT_STATS_NOW", now.to_string()),
+        ]
+    };
+
+    // channel-setup posts both messages and prints the settings.
+    let setup_env = env(NOW);
+    let setup_env: Vec<(&str, &str)> = setup_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = run_in_async(dir.path(), &["channel-setup", &channel], &setup_env).await;
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert!(out.status.success());
+    let sent = tg.calls_of("sendMessage");
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].chat_id(), Some(CHANNEL));
+    assert_reply(&sent[0], &format!("{}{FOOTER_AT_NOW}", sample::OVERALL));
+    assert_eq!(sent[1].chat_id(), Some(CHANNEL));
+    assert_reply(&sent[1], &format!("{}{FOOTER_AT_NOW}", sample::DAILY));
+    let (overall, daily) = (message_id(&sent[0]), message_id(&sent[1]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "STATS_CHAT={CHANNEL}\nSTATS_MESSAGE_ID={overall}\nDAILY_STATS_MESSAGE_ID={daily}\n"
+        )
+    );
+
+    // The bot with those settings, a minute later: edits both, answers, stops on SIGTERM.
+    let mut bot_env = env(NOW + 60);
+    bot_env.extend([
+        ("STATS_CHAT", CHANNEL.to_string()),
+        ("STATS_MESSAGE_ID", overall.to_string()),
+        ("DAILY_STATS_MESSAGE_ID", daily.to_string()),
+        ("LOG_LEVEL", "info".to_string()),
+    ]);
+    let bot_env: Vec<(&str, &str)> = bot_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let bot = spawn_in(dir.path(), &["bot"], &bot_env);
+    let edit = channel_edit(&tg, 0, overall).await;
+    assert_reply(
+        &edit,
+        &format!("{}{FOOTER_A_MINUTE_LATER}", sample::OVERALL),
+    );
+    let edit = channel_edit(&tg, 0, daily).await;
+    let daily_figures = db.data.expected_summary(since(NOW + 60, Period::Day));
+    assert_reply(
+        &edit,
+        &format!(
+            "{}{FOOTER_A_MINUTE_LATER}",
+            expect::daily(&daily_figures, Style::Html)
+        ),
+    );
+    tg.wait_polling().await;
+    let cursor = tg.cursor();
+    tg.send_text(ADMIN, ADMIN, "/stats");
+    let menu = tg
+        .wait_after(
+            cursor,
+            |c| c.method == "sendMessage" && c.ok() && c.chat_id() == Some(ADMIN),
+            WAIT,
+        )
+        .await;
+    assert_screen(&menu, MENU, MENU_BUTTONS);
+
+    let ended = bot.stop(Duration::from_secs(15)).await;
+    assert!(
+        ended.status.success(),
+        "exit {}: {}",
+        ended.status,
+        ended.stderr
+    );
+    assert!(
+        ended.took < Duration::from_secs(5),
+        "shutdown took {:?}",
+        ended.took
+    );
+    for line in [
+        "SIGTERM received",
+        "shutting down: finishing the updates in hand",
+        "stopped",
+    ] {
         assert!(
-            took < Duration::from_secs(5),
-            "round {round}: shutdown took {took:?}"
+            ended.stderr.lines().any(|l| l.ends_with(line)),
+            "no {line:?} in the log:\n{}",
+            ended.stderr
         );
     }
 }
 
-/// What the fake Botstat server received: the request target and the `file` part.
-#[derive(Debug, Clone)]
-struct BotstatUpload {
-    uri: String,
-    file_name: Option<String>,
-    content_type: Option<String>,
-    body: String,
-}
-
-/// A one-route Botstat stand-in that records uploads and answers `status`.
-async fn fake_botstat(
-    status: u16,
-) -> (String, std::sync::Arc<std::sync::Mutex<Vec<BotstatUpload>>>) {
-    use axum::extract::{Multipart, State};
-    use axum::http::{StatusCode, Uri};
-    type Log = std::sync::Arc<std::sync::Mutex<Vec<BotstatUpload>>>;
-    async fn record(
-        State((log, status)): State<(Log, u16)>,
-        uri: Uri,
-        mut form: Multipart,
-    ) -> (StatusCode, String) {
-        while let Ok(Some(field)) = form.next_field().await {
-            if field.name() == Some("file") {
-                let file_name = field.file_name().map(str::to_owned);
-                let content_type = field.content_type().map(str::to_owned);
-                let body = field.text().await.unwrap_or_default();
-                log.lock().unwrap().push(BotstatUpload {
-                    uri: uri.to_string(),
-                    file_name,
-                    content_type,
-                    body,
-                });
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_setup_and_the_bot_name_what_stops_them() {
+    let db = TestDb::with(Sqlite, Legacy, sample_dataset(NOW)).await;
+    let tg = FakeTelegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let api = tg.api_url();
+    let run = |args: &'static [&'static str], extra: &'static [(&'static str, &'static str)]| {
+        let mut env = vec![
+            ("DB_URL", db.url.clone()),
+            ("STATS_BOT_TOKEN", tg.token.clone()),
+            ("TG_SERVER", api.clone()),
+            ("STATS_IDS", format!("[{ADMIN}]")),
+        ];
+        for (k, v) in extra {
+            env.retain(|(name, _)| name != k);
+            if !v.is_empty() {
+                env.push((k, v.to_string()));
             }
         }
-        let code = StatusCode::from_u16(status).unwrap();
-        (code, r#"{"ok":true}"#.to_string())
-    }
-    let log: Log = Default::default();
-    let app = axum::Router::new()
-        .fallback(record)
-        .with_state((log.clone(), status));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, log)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn botstat_command_uploads_every_chat_and_reports() {
-    let (url, uploads) = fake_botstat(200).await;
-    let main_admin = 777_000_111;
-    let client = common::botstat_settings::config(
-        &url,
-        Some("123:MAINBOT"),
-        Some("botstat-key"),
-        &[main_admin],
-    )
-    .settings()
-    .unwrap();
-    let run = Running::start_with(Backend::Postgres, Schema::Current, None, |_, settings| {
-        settings.botstat = Ok(client);
-    })
-    .await;
-    let reply = run.say(ADMIN, "/botstat").await;
-    let expected = run.data.expected_user_ids();
-    assert!(
-        reply
-            .text()
-            .contains(&format!("{} chat ids", expected.len())),
-        "{}",
-        reply.text()
-    );
-    let first = uploads.lock().unwrap().clone();
-    assert_eq!(first.len(), 1, "{first:?}");
-    let up = &first[0];
-    assert!(
-        up.uri.starts_with("/create/123:MAINBOT/botstat-key?"),
-        "{}",
-        up.uri
-    );
-    assert!(
-        up.uri.contains(&format!("notify_id={main_admin}")),
-        "{}",
-        up.uri
-    );
-    assert_eq!(up.file_name.as_deref(), Some("users.txt"));
-    assert_eq!(up.content_type.as_deref(), Some("text/plain"));
-    let mut sent: Vec<i64> = up.body.lines().map(|l| l.trim().parse().unwrap()).collect();
-    sent.sort_unstable();
-    assert_eq!(sent, expected);
-
-    // A stranger's /botstat uploads nothing.
-    let (u, _) = run.tg.send_text(STRANGER, STRANGER, "/botstat");
-    run.tg.wait_confirmed(u).await;
-    open_menu(&run, ADMIN).await;
-    // Read the fake server's log again now: the stranger's command came after the first read.
+        let dir = dir.path().to_path_buf();
+        async move {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let out = run_in_async(&dir, args, &env).await;
+            assert!(out.stdout.is_empty(), "{args:?}");
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
     assert_eq!(
-        uploads.lock().unwrap().len(),
-        1,
-        "a stranger's /botstat uploaded"
+        run(&["channel-setup", "0"], &[]).await,
+        (Some(1), "error: the chat id must not be 0\n".to_string())
     );
-    run.assert_all_calls_valid();
-    run.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn botstat_failure_is_reported_to_the_admin() {
-    let (url, _uploads) = fake_botstat(403).await;
-    let client = common::botstat_settings::config(&url, Some("123:MAINBOT"), Some("k"), &[1])
-        .settings()
-        .unwrap();
-    let run = Running::start_with(Backend::Sqlite, Schema::Legacy, None, |_, settings| {
-        settings.botstat = Ok(client);
-    })
-    .await;
-    let reply = run.say(ADMIN, "/botstat").await;
-    assert!(reply.text().contains("403"), "{}", reply.text());
+    let (code, stderr) = run(&["channel-setup", "-100999"], &[]).await;
+    assert_eq!(code, Some(1));
     assert!(
-        !reply.text().contains('\n') || reply.text().lines().count() <= 2,
-        "{}",
-        reply.text()
+        stderr.starts_with(
+            "error: cannot post the overall message in chat -100999 (is the bot a member \
+             allowed to post?): "
+        ) && stderr.ends_with("Bad Request: chat not found\n")
+            && stderr.lines().count() == 1,
+        "{stderr}"
     );
-    run.assert_all_calls_valid();
-    run.shutdown().await;
+    let no_token = "error: invalid STATS_BOT_TOKEN: not set; put the statistics bot's token \
+                    from @BotFather in STATS_BOT_TOKEN\n"
+        .to_string();
+    assert_eq!(
+        run(&["channel-setup", "-100999"], &[("STATS_BOT_TOKEN", "")]).await,
+        (Some(1), no_token.clone())
+    );
+    assert_eq!(
+        run(&["bot"], &[("STATS_BOT_TOKEN", "")]).await,
+        (Some(1), no_token)
+    );
+    assert_eq!(
+        run(&["bot"], &[("STATS_IDS", "[]")]).await,
+        (
+            Some(1),
+            "error: invalid STATS_IDS: empty and no channel configured, so the bot would \
+             answer nobody; set STATS_IDS to a JSON list of admin ids such as [123456789]\n"
+                .to_string()
+        )
+    );
+    assert_eq!(
+        run(&["bot"], &[("STATS_BOT_TOKEN", "1:wrong")]).await,
+        (
+            Some(1),
+            format!(
+                "error: cannot log in to Telegram at {api} (check STATS_BOT_TOKEN and \
+                 TG_SERVER): Telegram refused the request: Invalid bot token\n"
+            )
+        )
+    );
+    // Only the refused overall post reached Telegram; the daily one was not tried.
+    let posts = tg.calls_of("sendMessage");
+    assert_eq!(posts.len(), 1, "{}", tg.dump());
+    assert_eq!((posts[0].chat_id(), posts[0].status), (Some(-100_999), 400));
 }

@@ -1,368 +1,61 @@
-//! The rollup must give exactly the numbers of the direct queries, on PostgreSQL and SQLite
-//! and both tt-bot schemas: after the build, after new rows (late commits, old and future
-//! times), as time passes (pruning), with two processes sharing the state file, for a state
-//! file of another database, and after a row is deleted behind its back (check + rebuild).
-//! Expected values are computed in Rust from the rows the test inserted.
+//! The rollup must give exactly the figures of the direct queries, on PostgreSQL and SQLite
+//! and both tt-bot schemas: after the build, after new rows (late commits into `pk_id`
+//! gaps, old, future and NULL times), as time passes (pruning), with two processes sharing
+//! the state file while rows are written, for a state file of another database, and after
+//! a row is deleted behind its back (check and rebuild); and the `db` commands that show
+//! and repair it. Expected values come from the oracle, over the rows each test wrote.
 mod common;
 
-use std::path::PathBuf;
-use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
-use common::db::{Pool, pg_url_with_db, sqlite_write_pool, test_pg_url};
-use sqlx::QueryBuilder;
-use tt_stats::config::DbUrl;
-use tt_stats::domain::{ChatType, Clock, Counters, GraphKind, Period, Series, floor_to};
+use common::NOW;
+use common::bin::run_in;
+use common::dataset::{Dataset, Rng, random_downloads, rollup_users};
+use common::db::{Backend, Current, Legacy, Postgres, Sqlite, TestDb, test_pg_url};
+use common::expect::{self, Style};
+use common::oracle::since;
+use rstest::rstest;
+use tt_stats::domain::{ChatType, Clock, DownloadCounts, GraphKind, Period, Table};
 use tt_stats::rollup::Rollup;
 use tt_stats::source::indexes::{INDEXES, IndexAdmin};
 use tt_stats::source::{Access, Schema};
 use tt_stats::stats::Stats;
 
-/// A fixed "now", deliberately not on an hour boundary.
-const NOW: i64 = 1_760_000_000 + 1_234;
+const D: i64 = 86_400;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Backend {
-    Postgres,
-    Sqlite,
-}
-
-fn unique() -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst),
-        nanos
-    )
-}
-
-fn temp_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tt_rollup_{}", unique()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// A fresh tt-bot database with its tables, and what the test put in it.
-struct Source {
-    url: DbUrl,
-    /// The URL as `DB_URL` would give it.
-    url_text: String,
-    pg_name: Option<String>,
-    clock: Clock,
-    rw: Pool,
-    schema: Schema,
-    dir: PathBuf,
-    data: Data,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Row {
-    pk: i64,
-    user: i64,
-    t: Option<i64>,
-    img: bool,
-}
-
-#[derive(Default, Clone)]
-struct Data {
-    users: Vec<(i64, Option<i64>)>,
-    videos: Vec<Row>,
-    music: Vec<Row>,
-}
-
-impl Source {
-    async fn new(backend: Backend, schema: Schema) -> Source {
-        let dir = temp_dir();
-        let (url_text, pg_name, rw) = match backend {
-            Backend::Postgres => {
-                let admin = Pool::postgres(&test_pg_url()).await;
-                let name = format!("tt_rollup_{}", unique());
-                on_pool!(&admin, p => sqlx::query(&format!("CREATE DATABASE {name}")).execute(p).await.map(drop))
-                    .expect("CREATE DATABASE");
-                admin.close().await;
-                let url = pg_url_with_db(&test_pg_url(), &name);
-                let rw = Pool::postgres(&url).await;
-                (url, Some(name), rw)
-            }
-            Backend::Sqlite => {
-                let file = dir.join("ttbot.sqlite");
-                let rw = sqlite_write_pool(&file).await;
-                (format!("sqlite://{}", file.display()), None, rw)
-            }
-        };
-        let url = DbUrl::from_str(&url_text).unwrap();
-        rw.create_tables(schema).await;
-        Source {
-            url,
-            url_text,
-            pg_name,
-            clock: Clock::fixed(NOW),
-            rw,
-            schema,
-            dir,
-            data: Data::default(),
-        }
-    }
-
-    /// The figures through a rollup on `state`, as tt-stats opens them, at the source's
-    /// (fixed) clock.
-    async fn rollup_db(&self, state: &std::path::Path) -> (Stats, Rollup) {
-        let r = Rollup::open(state, self.clock.clone()).await.unwrap();
-        let source = tt_stats::source::Source::open(&self.url).await.unwrap();
-        (Stats::new(source, Some(r.clone()), self.clock.clone()), r)
-    }
-
-    async fn add_users(&mut self, users: &[(i64, Option<i64>)]) {
-        let mut q = String::from("INSERT INTO users (user_id, registered_at, lang) VALUES ");
-        let vals: Vec<String> = users
-            .iter()
-            .map(|(u, t)| {
-                format!(
-                    "({u}, {}, 'en')",
-                    t.map_or("NULL".into(), |t| t.to_string())
-                )
-            })
-            .collect();
-        q.push_str(&vals.join(", "));
-        on_pool!(&self.rw, p => sqlx::query(&q).execute(p).await.map(drop)).unwrap();
-        self.data.users.extend_from_slice(users);
-    }
-
-    async fn add(&mut self, table: &str, rows: &[Row]) {
-        insert_rows(&self.rw, self.schema, table, rows).await;
-        let dst = if table == "videos" {
-            &mut self.data.videos
-        } else {
-            &mut self.data.music
-        };
-        dst.extend_from_slice(rows);
-    }
-
-    async fn delete(&mut self, table: &str, pk: i64) {
-        let sql = format!("DELETE FROM {table} WHERE pk_id = {pk}");
-        on_pool!(&self.rw, p => sqlx::query(&sql).execute(p).await.map(drop)).unwrap();
-        let dst = if table == "videos" {
-            &mut self.data.videos
-        } else {
-            &mut self.data.music
-        };
-        dst.retain(|r| r.pk != pk);
-    }
-
-    async fn drop_db(self) {
-        self.rw.close().await;
-        if let Some(name) = &self.pg_name {
-            {
-                let admin = Pool::postgres(&test_pg_url()).await;
-                let r = on_pool!(&admin, p => sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(p).await.map(drop));
-                if let Err(e) = r {
-                    eprintln!("cannot drop {name}: {e}");
-                }
-                admin.close().await;
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-async fn insert_rows(pool: &Pool, schema: Schema, table: &str, rows: &[Row]) {
-    for chunk in rows.chunks(500) {
-        on_pool!(pool, p => {
-            let head = match (table, schema) {
-                ("music", _) => "INSERT INTO music (pk_id, user_id, downloaded_at, video_id) ",
-                (_, Schema::Legacy) => "INSERT INTO videos (pk_id, user_id, downloaded_at, video_link, is_images) ",
-                (_, Schema::Current) => "INSERT INTO videos (pk_id, user_id, downloaded_at, shared_link, media_kind) ",
-            };
-            let mut q = QueryBuilder::new(head);
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.pk).push_bind(r.user).push_bind(r.t);
-                match (table, schema) {
-                    ("music", _) => {
-                        b.push_bind(r.pk * 7);
-                    }
-                    (_, Schema::Legacy) => {
-                        b.push_bind(format!("https://vm.tiktok.com/{}", r.pk)).push_bind(r.img);
-                    }
-                    (_, Schema::Current) => {
-                        b.push_bind(format!("https://vm.tiktok.com/{}", r.pk))
-                            .push_bind(if r.img { "images" } else { "video" });
-                    }
-                }
-            });
-            q.build().execute(p).await.map(drop)
-        })
-        .unwrap();
-    }
-}
-
-/// A small deterministic generator (LCG), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: u64) -> i64 {
-        (self.next() % n) as i64
-    }
-}
-
-/// Interesting times around `now`: window boundaries exactly, one second either side, hour
-/// boundaries, `now` itself, the future, long ago and before 1970.
-fn special_times(now: i64) -> Vec<Option<i64>> {
-    let mut v = vec![
-        None,
-        Some(now),
-        Some(now + 1),
-        Some(now + 7_200),
-        Some(now + 90_000),
-    ];
-    for p in [86_400, 604_800, 2_678_400, 172_800, 691_200, 2_764_800] {
-        for d in [-1, 0, 1] {
-            v.push(Some(now - p + d));
-        }
-    }
-    for h in [
-        floor_to(now, 3600),
-        floor_to(now, 86_400),
-        floor_to(now - 86_400, 3600),
-    ] {
-        v.push(Some(h));
-        v.push(Some(h - 1));
-    }
-    v.extend([Some(now - 400 * 86_400), Some(-5_000), Some(0)]);
-    v
-}
-
-/// `n` rows with pk ids from `first_pk` (skipping those in `skip`), spread over the last
-/// `span` seconds before `now` plus the special times.
-fn gen_rows(rng: &mut Rng, first_pk: i64, n: usize, now: i64, span: i64, skip: &[i64]) -> Vec<Row> {
-    let users: Vec<i64> = (1..=25)
-        .chain((1..=10).map(|g| -1_000_000_000_000 - g))
-        .collect();
-    let special = special_times(now);
-    let mut rows = Vec::new();
-    let mut pk = first_pk;
-    while rows.len() < n {
-        if skip.contains(&pk) {
-            pk += 1;
-            continue;
-        }
-        let user = match rng.below(40) {
-            0 => 0, // never counted
-            i => users[(i as usize) % users.len()],
-        };
-        let t = match rng.below(10) {
-            0 | 1 => special[rng.below(special.len() as u64) as usize],
-            _ => Some(now - rng.below(span as u64)),
-        };
-        rows.push(Row {
-            pk,
-            user,
-            t,
-            img: rng.below(3) == 0,
-        });
-        pk += 1;
-    }
-    rows
-}
-
-fn expect_counters(d: &Data, ty: ChatType, since: Option<i64>) -> Counters {
-    let after = |t: Option<i64>| match since {
-        None => true,
-        Some(s) => t.is_some_and(|t| t > s),
-    };
-    let count = |rows: &[Row], img_only: bool| -> (i64, i64) {
-        let sel: Vec<&Row> = rows
-            .iter()
-            .filter(|r| ty.contains(r.user) && after(r.t) && (!img_only || r.img))
-            .collect();
-        let mut chats: Vec<i64> = sel.iter().map(|r| r.user).collect();
-        chats.sort_unstable();
-        chats.dedup();
-        (sel.len() as i64, chats.len() as i64)
-    };
-    let (videos, videos_unique) = count(&d.videos, false);
-    let (images, images_unique) = count(&d.videos, true);
-    let (music, music_unique) = count(&d.music, false);
-    let chats = d
-        .users
-        .iter()
-        .filter(|(u, t)| ty.contains(*u) && after(*t))
-        .count() as i64;
-    Counters {
-        chats,
-        music,
-        music_unique,
-        videos,
-        videos_unique,
-        images,
-        images_unique,
-    }
-}
-
-fn expect_series(rows: &[Row], kind: GraphKind, period: Period, now: i64) -> Series {
-    let w = period.graph_window();
-    let b = w.bucket;
-    let lower = w.range.map(|r| now - r);
-    let ts: Vec<i64> = rows
-        .iter()
-        .filter(|r| r.user != 0)
-        .filter_map(|r| r.t)
-        .filter(|&t| t <= now && lower.is_none_or(|l| t > l))
-        .collect();
-    let last = floor_to(now, b);
-    let first = match lower {
-        Some(l) => floor_to(l, b),
-        None => ts.iter().map(|&t| floor_to(t, b)).min().unwrap_or(last),
-    };
-    let mut points = vec![0i64; ((last - first) / b + 1) as usize];
-    for t in ts {
-        points[((floor_to(t, b) - first) / b) as usize] += 1;
-    }
-    Series {
-        kind,
-        period,
-        start: first,
-        bucket: b,
-        points,
-    }
-}
-
-/// Every counter and graph of the rollup `db` equals the expected value and the direct query.
-async fn assert_all_equal(src: &Source, db: &Stats, rollup: &Rollup, now: i64, what: &str) {
+/// Every counter and graph through the rollup equals the oracle's figure and the direct
+/// query's, and every answer came from the rollup.
+async fn assert_all_equal(t: &TestDb, db: &Stats, rollup: &Rollup, now: i64, what: &str) {
     let direct = db.direct();
-    for ty in ChatType::ALL {
+    for chat in ChatType::ALL {
         for period in Period::ALL {
-            let since = common::db::since(now, period);
-            let want = expect_counters(&src.data, ty, since);
-            let got = db.counters(ty, since).await.unwrap();
-            let reference = direct.counters(ty, since).await.unwrap();
-            assert_eq!(reference, want, "{what}: direct query {ty} {period}");
-            assert_eq!(got, want, "{what}: rollup {ty} {period}");
+            let s = since(now, period);
+            let want = t.data.expected_counters(chat, s);
+            assert_eq!(
+                direct.counters(chat, s).await.unwrap(),
+                want,
+                "{what}: direct query {chat} {period}"
+            );
+            assert_eq!(
+                db.counters(chat, s).await.unwrap(),
+                want,
+                "{what}: rollup {chat} {period}"
+            );
         }
     }
     for kind in [GraphKind::Videos, GraphKind::Music] {
-        let rows = if kind == GraphKind::Videos {
-            &src.data.videos
-        } else {
-            &src.data.music
-        };
         for period in Period::ALL {
-            let want = expect_series(rows, kind, period, now);
-            let reference = direct.series_at(kind, period, now).await.unwrap();
-            let got = db.series_at(kind, period, now).await.unwrap();
-            assert_eq!(reference, want, "{what}: direct series {kind} {period}");
-            assert_eq!(got, want, "{what}: rollup series {kind} {period}");
+            let want = t.data.expected_series(kind, period, now);
+            assert_eq!(
+                direct.series_at(kind, period, now).await.unwrap(),
+                want,
+                "{what}: direct graph {kind} {period}"
+            );
+            assert_eq!(
+                db.series_at(kind, period, now).await.unwrap(),
+                want,
+                "{what}: rollup graph {kind} {period}"
+            );
         }
     }
     let u = rollup.usage();
@@ -373,163 +66,153 @@ async fn assert_all_equal(src: &Source, db: &Stats, rollup: &Rollup, now: i64, w
     );
 }
 
-fn users_of(now: i64) -> Vec<(i64, Option<i64>)> {
-    let mut v: Vec<(i64, Option<i64>)> = (1..=25).map(|u| (u, Some(now - u * 20_000))).collect();
-    v.push((26, None));
-    v.extend((1..=10).map(|g| (-1_000_000_000_000 - g, Some(now - 86_400 + g - 5))));
-    v
-}
-
-/// Build, new rows (late commits, old and future times), time passing.
-async fn scenario(backend: Backend, schema: Schema) {
-    let mut src = Source::new(backend, schema).await;
-    let mut rng = Rng(42 + schema as u64);
-    src.add_users(&users_of(NOW)).await;
-    // Leave holes in the pk sequence that later rows fill (commits out of order).
+/// Build, new rows, late commits into gaps, old/future/NULL times, time passing.
+#[rstest]
+#[tokio::test]
+async fn the_rollup_equals_the_direct_queries_as_rows_arrive_and_time_passes(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    let mut t = TestDb::with(backend, schema, rollup_users(NOW)).await;
+    let mut rng = Rng::new(42 + schema as u64);
+    // Holes in the pk sequence that later rows fill (commits out of order).
     let holes = [150, 151, 399];
-    let v = gen_rows(&mut rng, 1, 400, NOW, 40 * 86_400, &holes);
-    src.add("videos", &v).await;
-    let m = gen_rows(&mut rng, 1, 200, NOW, 40 * 86_400, &[]);
-    src.add("music", &m).await;
+    let videos = random_downloads(&mut rng, Table::Videos, 1, 400, NOW, 40 * D, &holes);
+    t.insert(videos).await;
+    let music = random_downloads(&mut rng, Table::Music, 1, 200, NOW, 40 * D, &[]);
+    t.insert(music).await;
+    assert!(!t.data.videos.iter().any(|v| holes.contains(&v.pk_id)));
 
-    let state = src.dir.join("state.sqlite");
-    let (db, rollup) = src.rollup_db(&state).await;
-    assert_all_equal(&src, &db, &rollup, NOW, "after the build").await;
+    let state = tempfile::tempdir().unwrap();
+    let clock = Clock::fixed(NOW);
+    let (db, rollup) = t
+        .stats_with_rollup(&state.path().join("state.sqlite"), &clock)
+        .await;
+    assert_all_equal(&t, &db, &rollup, NOW, "after the build").await;
     assert_eq!(rollup.usage().builds, 1);
 
-    // New rows, a late commit into an earlier hole, and rows that fill holes seen by a
-    // refresh (not the build): first create fresh holes.
-    let top = src.data.videos.iter().map(|r| r.pk).max().unwrap();
-    let v2 = gen_rows(&mut rng, top + 1, 100, NOW, 3 * 86_400, &[top + 5, top + 6]);
-    src.add("videos", &v2).await;
-    assert_all_equal(&src, &db, &rollup, NOW, "after new rows").await;
-    let mut late: Vec<Row> = [150, 151, 399, top + 5, top + 6]
-        .iter()
-        .enumerate()
-        .map(|(i, &pk)| Row {
-            pk,
-            user: if i % 2 == 0 { 3 } else { -1_000_000_000_003 },
-            t: Some(NOW - 100 * i as i64),
-            img: i == 1,
-        })
-        .collect();
-    late.push(Row {
-        pk: 10_000,
-        user: 99,
-        t: Some(NOW - 200 * 86_400),
-        img: true,
-    }); // old time
-    late.push(Row {
-        pk: 10_001,
-        user: -99,
-        t: Some(NOW - 86_400),
-        img: false,
-    }); // boundary
-    late.push(Row {
-        pk: 10_002,
-        user: 98,
-        t: None,
-        img: true,
-    });
-    src.add("videos", &late).await;
-    let mtop = src.data.music.iter().map(|r| r.pk).max().unwrap();
-    let m2 = gen_rows(&mut rng, mtop + 1, 50, NOW, 5 * 86_400, &[]);
-    src.add("music", &m2).await;
-    assert_all_equal(&src, &db, &rollup, NOW, "after late and old rows").await;
+    // New rows that leave fresh holes, seen by a refresh (not the build).
+    let top = t.data.next_pk(Table::Videos) - 1;
+    let newer = random_downloads(
+        &mut rng,
+        Table::Videos,
+        top + 1,
+        100,
+        NOW,
+        3 * D,
+        &[top + 5, top + 6],
+    );
+    t.insert(newer).await;
+    assert_all_equal(&t, &db, &rollup, NOW, "after new rows").await;
 
-    // Time passes: per-second counts are pruned and windows move.
-    for (i, step) in [86_400 * 3 + 1_800, 86_400 * 20, 86_400 * 30]
-        .into_iter()
-        .enumerate()
-    {
+    // Late commits into the holes of the build and of the refresh; an old time, a time on
+    // the 24-hour boundary and no time at all far above the watermark.
+    let mut late = Dataset::default();
+    for (i, pk) in [150, 151, 399, top + 5, top + 6].into_iter().enumerate() {
+        let user = if i % 2 == 0 { 3 } else { -1_000_000_000_003 };
+        late.video_pk(pk, user, Some(NOW - 100 * i as i64), i == 1);
+    }
+    late.video_pk(10_000, 99, Some(NOW - 200 * D), true);
+    late.video_pk(10_001, -99, Some(NOW - D), false);
+    late.video_pk(10_002, 98, None, true);
+    t.insert(late).await;
+    let more_music = t.data.next_pk(Table::Music);
+    let music = random_downloads(&mut rng, Table::Music, more_music, 50, NOW, 5 * D, &[]);
+    t.insert(music).await;
+    assert_all_equal(&t, &db, &rollup, NOW, "after late and old rows").await;
+
+    // Time passes: per-second counts are pruned and the windows move.
+    for (i, step) in [3 * D + 1_800, 20 * D, 30 * D].into_iter().enumerate() {
         let now = NOW + step;
-        src.clock.set(now);
-        let more = gen_rows(
-            &mut rng,
-            20_000 + i as i64 * 1_000,
-            60,
-            now,
-            2 * 86_400,
-            &[],
-        );
-        src.add("videos", &more).await;
-        assert_all_equal(&src, &db, &rollup, now, &format!("{step}s later")).await;
+        clock.set(now);
+        let first = 20_000 + i as i64 * 1_000;
+        let more = random_downloads(&mut rng, Table::Videos, first, 60, now, 2 * D, &[]);
+        t.insert(more).await;
+        assert_all_equal(&t, &db, &rollup, now, &format!("{step}s later")).await;
         let status = rollup.status().await.unwrap();
-        assert!(
-            status.seconds_from >= now - 34 * 86_400,
-            "seconds pruned: {status:?}"
+        assert_eq!(
+            status.seconds_from,
+            (now - 33 * D).div_euclid(3_600) * 3_600,
+            "seconds kept from 33 days back, on a whole hour"
         );
     }
     let status = rollup.status().await.unwrap();
-    assert_eq!(
-        status.videos_watermark,
-        src.data.videos.iter().map(|r| r.pk).max().unwrap()
-    );
+    assert_eq!(status.videos_watermark, t.data.next_pk(Table::Videos) - 1);
+    assert_eq!(status.music_watermark, t.data.next_pk(Table::Music) - 1);
     assert_eq!(rollup.usage().builds, 1, "never rebuilt");
     rollup.close().await;
-    db.close().await;
-    src.drop_db().await;
 }
 
-#[tokio::test]
-async fn rollup_equals_direct_postgres_legacy() {
-    scenario(Backend::Postgres, Schema::Legacy).await;
-}
+/// Two "processes" (two rollups on one state file) refreshing while four writers insert
+/// rows concurrently (so PostgreSQL commits pk ids out of order) never count a row twice
+/// nor miss one.
+#[rstest]
+#[case::postgres_current(Postgres, Current)]
+#[case::sqlite_legacy(Sqlite, Legacy)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_one_state_file_while_rows_are_written(
+    #[case] backend: Backend,
+    #[case] schema: Schema,
+) {
+    let mut t = TestDb::with(backend, schema, rollup_users(NOW)).await;
+    let mut rng = Rng::new(7);
+    t.insert(random_downloads(
+        &mut rng,
+        Table::Videos,
+        1,
+        300,
+        NOW,
+        10 * D,
+        &[],
+    ))
+    .await;
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path().join("state.sqlite");
+    let clock = Clock::fixed(NOW);
+    let (db_a, ra) = t.stats_with_rollup(&state, &clock).await;
+    let (db_b, rb) = t.stats_with_rollup(&state, &clock).await;
 
-#[tokio::test]
-async fn rollup_equals_direct_postgres_current() {
-    scenario(Backend::Postgres, Schema::Current).await;
-}
-
-#[tokio::test]
-async fn rollup_equals_direct_sqlite_legacy() {
-    scenario(Backend::Sqlite, Schema::Legacy).await;
-}
-
-#[tokio::test]
-async fn rollup_equals_direct_sqlite_current() {
-    scenario(Backend::Sqlite, Schema::Current).await;
-}
-
-/// Two "processes" (two pools on one state file) refreshing while rows are inserted
-/// concurrently (so PostgreSQL commits pk ids out of order) never double-count or miss.
-async fn two_processes(backend: Backend, schema: Schema) {
-    let mut src = Source::new(backend, schema).await;
-    let mut rng = Rng(7);
-    src.add_users(&users_of(NOW)).await;
-    let base = gen_rows(&mut rng, 1, 300, NOW, 10 * 86_400, &[]);
-    src.add("videos", &base).await;
-    let state = src.dir.join("state.sqlite");
-    let (db_a, ra) = src.rollup_db(&state).await;
-    let (db_b, rb) = src.rollup_db(&state).await;
-
-    let extra = gen_rows(&mut rng, 1_000, 400, NOW, 3 * 86_400, &[]);
-    let music = gen_rows(&mut rng, 1, 200, NOW, 3 * 86_400, &[]);
-    let writers: Vec<_> = (0..4)
-        .map(|w| {
-            let pool = src.rw.clone();
-            let rows: Vec<Row> = extra.iter().skip(w).step_by(4).copied().collect();
-            let music: Vec<Row> = music.iter().skip(w).step_by(4).copied().collect();
+    let mut extra = random_downloads(&mut rng, Table::Videos, 1_000, 400, NOW, 3 * D, &[]);
+    extra.extend(random_downloads(
+        &mut rng,
+        Table::Music,
+        1,
+        200,
+        NOW,
+        3 * D,
+        &[],
+    ));
+    let writers: Vec<_> = extra
+        .deal(4)
+        .into_iter()
+        .map(|part| {
+            let w = t.writer();
             tokio::spawn(async move {
-                let mut m = music.chunks(3);
-                for v in rows.chunks(5) {
-                    insert_rows(&pool, schema, "videos", v).await;
-                    if let Some(m) = m.next() {
-                        insert_rows(&pool, schema, "music", m).await;
-                    }
+                let mut music = part.music.chunks(3);
+                for videos in part.videos.chunks(5) {
+                    let mut batch = Dataset {
+                        videos: videos.to_vec(),
+                        ..Dataset::default()
+                    };
+                    batch.music = music.next().map(<[_]>::to_vec).unwrap_or_default();
+                    w.insert(&batch).await;
                 }
-                for m in m {
-                    insert_rows(&pool, schema, "music", m).await;
+                for m in music {
+                    w.insert(&Dataset {
+                        music: m.to_vec(),
+                        ..Dataset::default()
+                    })
+                    .await;
                 }
             })
         })
         .collect();
-    let readers: Vec<_> = [(db_a.clone(), 0), (db_b.clone(), 1)]
+    let readers: Vec<_> = [db_a.clone(), db_b.clone()]
         .into_iter()
-        .map(|(db, _)| {
+        .map(|db| {
             tokio::spawn(async move {
                 for _ in 0..15 {
-                    db.summary(Some(NOW - 86_400)).await.unwrap();
+                    db.summary(Some(NOW - D)).await.unwrap();
                     db.rollup().unwrap().refresh(db.source()).await.unwrap();
                 }
             })
@@ -541,84 +224,118 @@ async fn two_processes(backend: Backend, schema: Schema) {
     for r in readers {
         r.await.unwrap();
     }
-    src.data.videos.extend_from_slice(&extra);
-    src.data.music.extend_from_slice(&music);
-    assert_all_equal(&src, &db_a, &ra, NOW, "process A").await;
-    assert_all_equal(&src, &db_b, &rb, NOW, "process B").await;
+    t.record(extra);
+    assert_all_equal(&t, &db_a, &ra, NOW, "process A").await;
+    assert_all_equal(&t, &db_b, &rb, NOW, "process B").await;
     assert_eq!(ra.usage().builds + rb.usage().builds, 1, "built once");
     ra.close().await;
     rb.close().await;
-    src.drop_db().await;
-}
-
-#[tokio::test]
-async fn two_processes_postgres() {
-    two_processes(Backend::Postgres, Schema::Current).await;
-}
-
-#[tokio::test]
-async fn two_processes_sqlite() {
-    two_processes(Backend::Sqlite, Schema::Legacy).await;
 }
 
 /// A state file built for one database is rebuilt for another.
-async fn foreign_state_file(backend: Backend) {
-    let mut a = Source::new(backend, Schema::Legacy).await;
-    let mut b = Source::new(backend, Schema::Current).await;
-    let mut rng = Rng(3);
-    for s in [&mut a, &mut b] {
-        s.add_users(&users_of(NOW)).await;
-        let n = if s.schema == Schema::Legacy { 300 } else { 120 };
-        let rows = gen_rows(&mut rng, 1, n, NOW, 5 * 86_400, &[]);
-        s.add("videos", &rows).await;
-        s.add("music", &rows[..n / 2]).await;
-    }
-    let state = a.dir.join("shared-state.sqlite");
-    let (db_a, ra) = a.rollup_db(&state).await;
+#[rstest]
+#[tokio::test]
+async fn a_state_file_of_another_database_is_rebuilt(#[values(Postgres, Sqlite)] backend: Backend) {
+    let mut rng = Rng::new(3);
+    let mut a = TestDb::with(backend, Legacy, rollup_users(NOW)).await;
+    let rows = random_downloads(&mut rng, Table::Videos, 1, 300, NOW, 5 * D, &[]);
+    a.insert(rows).await;
+    a.insert(random_downloads(
+        &mut rng,
+        Table::Music,
+        1,
+        150,
+        NOW,
+        5 * D,
+        &[],
+    ))
+    .await;
+    let mut b = TestDb::with(backend, Current, rollup_users(NOW)).await;
+    b.insert(random_downloads(
+        &mut rng,
+        Table::Videos,
+        1,
+        120,
+        NOW,
+        5 * D,
+        &[],
+    ))
+    .await;
+    b.insert(random_downloads(
+        &mut rng,
+        Table::Music,
+        1,
+        60,
+        NOW,
+        5 * D,
+        &[],
+    ))
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("shared-state.sqlite");
+    let clock = Clock::fixed(NOW);
+    let (db_a, ra) = a.stats_with_rollup(&state, &clock).await;
     assert_all_equal(&a, &db_a, &ra, NOW, "database A").await;
     ra.close().await;
-    let (db_b, rb) = b.rollup_db(&state).await;
+    let (db_b, rb) = b.stats_with_rollup(&state, &clock).await;
     assert_all_equal(&b, &db_b, &rb, NOW, "database B on A's state file").await;
     assert_eq!(rb.usage().builds, 1, "rebuilt for B");
     rb.close().await;
-    a.drop_db().await;
-    b.drop_db().await;
 }
 
+/// A row deleted in the source is invisible to the rollup; `check` notices, `rebuild` fixes.
+#[rstest]
+#[case::postgres_legacy(Postgres, Legacy)]
+#[case::sqlite_current(Sqlite, Current)]
 #[tokio::test]
-async fn foreign_state_file_postgres() {
-    foreign_state_file(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn foreign_state_file_sqlite() {
-    foreign_state_file(Backend::Sqlite).await;
-}
-
-/// A row deleted in the source is invisible to the rollup; `check` notices, rebuild fixes.
-async fn check_and_rebuild(backend: Backend, schema: Schema) {
-    let mut src = Source::new(backend, schema).await;
-    let mut rng = Rng(11);
-    src.add_users(&users_of(NOW)).await;
-    let rows = gen_rows(&mut rng, 1, 200, NOW, 2 * 86_400, &[]);
-    src.add("videos", &rows).await;
-    src.add("music", &rows[..80]).await;
-    let state = src.dir.join("state.sqlite");
-    let (db, rollup) = src.rollup_db(&state).await;
+async fn check_finds_a_deleted_row_and_rebuild_repairs(
+    #[case] backend: Backend,
+    #[case] schema: Schema,
+) {
+    let mut t = TestDb::with(backend, schema, rollup_users(NOW)).await;
+    let mut rng = Rng::new(11);
+    t.insert(random_downloads(
+        &mut rng,
+        Table::Videos,
+        1,
+        200,
+        NOW,
+        2 * D,
+        &[],
+    ))
+    .await;
+    t.insert(random_downloads(
+        &mut rng,
+        Table::Music,
+        1,
+        80,
+        NOW,
+        2 * D,
+        &[],
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::fixed(NOW);
+    let (db, rollup) = t
+        .stats_with_rollup(&dir.path().join("state.sqlite"), &clock)
+        .await;
     assert!(rollup.check(db.source()).await.unwrap().is_ok());
-    let victim = src
+
+    let victim = t
         .data
         .videos
         .iter()
-        .find(|r| r.user > 0 && r.t.is_some_and(|t| t > NOW - 86_400))
+        .find(|v| v.user_id > 0 && v.downloaded_at.is_some_and(|t| t > NOW - D))
         .unwrap()
-        .pk;
-    src.delete("videos", victim).await;
+        .pk_id;
+    let before = t.data.clone();
+    t.delete(Table::Videos, victim).await;
     let report = rollup.check(db.source()).await.unwrap();
-    assert!(!report.is_ok(), "the deletion is detected");
-    assert!(
-        report.mismatches.iter().any(|m| m.contains("users")),
-        "{report:?}"
+    assert_eq!(
+        report.mismatches,
+        expected_mismatches(&before, &t.data),
+        "the deletion is detected"
     );
     let r = rollup.rebuild(db.source()).await.unwrap();
     assert!(r.rebuilt);
@@ -626,105 +343,267 @@ async fn check_and_rebuild(backend: Backend, schema: Schema) {
         rollup.check(db.source()).await.unwrap().is_ok(),
         "consistent after the rebuild"
     );
-    assert_all_equal(&src, &db, &rollup, NOW, "after the rebuild").await;
+    assert_all_equal(&t, &db, &rollup, NOW, "after the rebuild").await;
     rollup.close().await;
-    src.drop_db().await;
 }
 
-#[tokio::test]
-async fn check_and_rebuild_postgres() {
-    check_and_rebuild(Backend::Postgres, Schema::Legacy).await;
+/// The check's lines for a rollup holding `before` while the database holds `after`.
+fn expected_mismatches(before: &Dataset, after: &Dataset) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (label, s) in [("all time", None), ("24h", Some(NOW - D))] {
+        for (table, chat, who) in [
+            ("videos", ChatType::Users, "users"),
+            ("videos", ChatType::Groups, "groups"),
+            ("music", ChatType::Users, "users"),
+            ("music", ChatType::Groups, "groups"),
+        ] {
+            let counts = |d: &Dataset| {
+                let c = d.expected_counters(chat, s);
+                if table == "videos" {
+                    DownloadCounts {
+                        rows: c.videos,
+                        chats: c.videos_unique,
+                        image_rows: c.images,
+                        image_chats: c.images_unique,
+                    }
+                } else {
+                    DownloadCounts {
+                        rows: c.music,
+                        chats: c.music_unique,
+                        image_rows: 0,
+                        image_chats: 0,
+                    }
+                }
+            };
+            let (mine, theirs) = (counts(before), counts(after));
+            if mine != theirs {
+                lines.push(format!(
+                    "{label}, {table} of {who}: rollup {mine:?} but database {theirs:?}"
+                ));
+            }
+        }
+    }
+    lines
 }
 
-#[tokio::test]
-async fn check_and_rebuild_sqlite() {
-    check_and_rebuild(Backend::Sqlite, Schema::Current).await;
-}
-
-fn cli(args: &[&str], db_url: &str, rollup: &str, cwd: &std::path::Path) -> (bool, String, String) {
-    let out = common::bin::run_in(cwd, args, &[("DB_URL", db_url), ("ROLLUP_PATH", rollup)]);
+/// Runs `tt-stats` at [`NOW`] with `ROLLUP_PATH` set to `rollup`.
+fn tt_stats(t: &TestDb, dir: &Path, rollup: &str, args: &[&str]) -> (bool, String, String) {
+    let now = NOW.to_string();
+    let out = run_in(
+        dir,
+        args,
+        &[
+            ("DB_URL", &t.url),
+            ("ROLLUP_PATH", rollup),
+            ("TT_STATS_NOW", &now),
+        ],
+    );
     (
         out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8(out.stdout).unwrap(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 
-/// `report` prints the same text with and without the rollup, and the second process
-/// reuses the state file the first one built; `db check` and `db status` work.
-async fn cli_report(backend: Backend, schema: Schema) {
-    let mut src = Source::new(backend, schema).await;
-    let mut rng = Rng(5);
-    let now = jiff::Timestamp::now().as_second();
-    src.add_users(&users_of(now - 3_600)).await;
-    // Processes start seconds apart: keep rows away from the window edges and `now`.
-    let far = |t: Option<i64>| {
-        t.is_none_or(|t| {
-            [0, 86_400, 604_800, 2_678_400, 172_800, 691_200, 2_764_800]
-                .iter()
-                .all(|p| (t - (now - p)).abs() > 600)
+/// `db check`, `db rebuild` and `db indexes` end some lines with how long they took
+/// (`(0 new rows, 1.2s)`, `in 0.3s`): that becomes `…s`.
+fn without_elapsed(out: &str) -> String {
+    out.lines()
+        .map(|l| {
+            let line = match l.rsplit_once(' ') {
+                Some((head, last)) => {
+                    let paren = last.ends_with(')');
+                    let secs = last.trim_end_matches(')').strip_suffix('s');
+                    if secs.is_some_and(|s| s.parse::<f64>().is_ok()) {
+                        format!("{head} …s{}", if paren { ")" } else { "" })
+                    } else {
+                        l.to_string()
+                    }
+                }
+                None => l.to_string(),
+            };
+            line + "\n"
         })
+        .collect()
+}
+
+/// The database as `db status` names it: no password, and its schema.
+fn identity(t: &TestDb) -> String {
+    let schema = match t.schema {
+        Legacy => "legacy (tt-bot v5 and earlier)",
+        Current => "current (tt-bot v6)",
     };
-    let rows: Vec<Row> = gen_rows(&mut rng, 1, 300, now, 3 * 86_400, &[])
-        .into_iter()
-        .filter(|r| far(r.t))
-        .collect();
-    src.add("videos", &rows).await;
-    src.add("music", &rows[..100]).await;
-    let url = src.url_text.clone();
-    let state = src.dir.join("cli-state.sqlite");
-    let state = state.to_str().unwrap();
-    for args in [
-        &["report"][..],
-        &["report", "--chat-type", "groups", "--period", "week"],
+    match t.backend {
+        Postgres => {
+            let o: sqlx::postgres::PgConnectOptions = test_pg_url().parse().unwrap();
+            let name = t.url.rsplit('/').next().unwrap();
+            format!(
+                "postgres://{}@{}:{}/{name} ({schema})",
+                o.get_username(),
+                o.get_host(),
+                o.get_port()
+            )
+        }
+        Sqlite => {
+            let file = std::fs::canonicalize(t.sqlite_file().unwrap()).unwrap();
+            format!("sqlite://{} ({schema})", file.display())
+        }
+    }
+}
+
+/// `report` prints the same text with and without the rollup, and a second process reuses
+/// the state file the first one built; `db check`, `db status` and `db rebuild` show and
+/// repair it.
+#[rstest]
+#[case::postgres_current(Postgres, Current)]
+#[case::sqlite_legacy(Sqlite, Legacy)]
+#[tokio::test]
+async fn the_command_line_with_and_without_the_rollup(
+    #[case] backend: Backend,
+    #[case] schema: Schema,
+) {
+    let mut t = TestDb::with(backend, schema, rollup_users(NOW - 3_600)).await;
+    let mut rng = Rng::new(5);
+    t.insert(random_downloads(
+        &mut rng,
+        Table::Videos,
+        1,
+        300,
+        NOW,
+        3 * D,
+        &[],
+    ))
+    .await;
+    t.insert(random_downloads(
+        &mut rng,
+        Table::Music,
+        1,
+        100,
+        NOW,
+        3 * D,
+        &[],
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cli-state.sqlite");
+    let state_arg = state.to_str().unwrap();
+
+    let quick = format!(
+        "{}\n",
+        expect::quick(
+            &t.data.expected_summary(None),
+            &t.data.expected_summary(Some(NOW - D)),
+            Style::Plain
+        )
+    );
+    let groups_week = format!(
+        "{}\n",
+        expect::detailed(
+            ChatType::Groups,
+            Period::Week,
+            &t.data
+                .expected_counters(ChatType::Groups, since(NOW, Period::Week)),
+            Style::Plain
+        )
+    );
+    for (args, want) in [
+        (&["report"][..], &quick),
+        (
+            &["report", "--chat-type", "groups", "--period", "week"],
+            &groups_week,
+        ),
     ] {
-        let (ok, direct, err) = cli(args, &url, "off", &src.dir);
-        assert!(ok, "{err}");
-        let (ok, first, err) = cli(args, &url, state, &src.dir);
-        assert!(ok, "{err}");
-        let (ok, second, err) = cli(args, &url, state, &src.dir);
-        assert!(ok, "{err}");
-        assert_eq!(first, direct, "{args:?}");
-        assert_eq!(second, direct, "{args:?}");
-        let want = expect_counters(&src.data, ChatType::Users, None).videos;
-        assert!(
-            args.len() > 1 || direct.contains(&format!("Videos: {want}\n")),
-            "{direct}"
+        for (rollup, what) in [
+            ("off", "without the rollup"),
+            (state_arg, "first process with the rollup"),
+            (state_arg, "second process with the rollup"),
+        ] {
+            let (ok, out, err) = tt_stats(&t, dir.path(), rollup, args);
+            assert!(ok, "{args:?} {what}: {err}");
+            assert_eq!(&out, want, "{args:?} {what}");
+        }
+    }
+    assert!(state.exists());
+
+    let path = state.display();
+    let (ok, out, err) = tt_stats(&t, dir.path(), state_arg, &["db", "check"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        without_elapsed(&out),
+        format!(
+            "rollup {path}: refreshed (0 new rows, …s)\n\
+             rollup consistent with the database (all time and last 24 hours)\n"
+        )
+    );
+
+    let before = t.data.clone();
+    let victim = t.data.videos.iter().find(|v| v.user_id > 0).unwrap().pk_id;
+    t.delete(Table::Videos, victim).await;
+    let (ok, out, err) = tt_stats(&t, dir.path(), state_arg, &["db", "check"]);
+    assert!(ok, "{err}");
+    let mismatches: String = expected_mismatches(&before, &t.data)
+        .iter()
+        .map(|m| format!("mismatch: {m}\n"))
+        .collect();
+    assert!(!mismatches.is_empty());
+    assert_eq!(
+        without_elapsed(&out),
+        format!(
+            "rollup {path}: refreshed (0 new rows, …s)\n{mismatches}\
+             rollup rebuilt and consistent with the database\n"
+        )
+    );
+
+    let sizes = t.data.expected_rollup_sizes(NOW);
+    let status = format!(
+        "rollup file:     {path}\n\
+         database:        {}\n\
+         this refresh:    0 new rows\n\
+         watermarks:      videos.pk_id {}, music.pk_id {}\n\
+         chats:           {}\n\
+         hour buckets:    {}\n\
+         second buckets:  {} (since {})\n\
+         pk gaps watched: {}\n",
+        identity(&t),
+        sizes.videos_watermark,
+        sizes.music_watermark,
+        sizes.chats,
+        sizes.hours,
+        sizes.seconds,
+        sizes.seconds_from,
+        sizes.gaps
+    );
+    let (ok, out, err) = tt_stats(&t, dir.path(), state_arg, &["db", "status"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, status);
+
+    let (ok, out, err) = tt_stats(&t, dir.path(), state_arg, &["db", "rebuild"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        without_elapsed(&out),
+        format!("rollup {path} rebuilt in …s\n")
+    );
+
+    for cmd in ["check", "status", "rebuild"] {
+        let (ok, out, err) = tt_stats(&t, dir.path(), "off", &["db", cmd]);
+        assert!(!ok, "db {cmd} without a rollup: {out}");
+        assert_eq!(
+            err,
+            "error: invalid ROLLUP_PATH: the rollup is off; set ROLLUP_PATH to a file\n"
         );
     }
-    assert!(std::path::Path::new(state).exists());
-    let (ok, out, err) = cli(&["db", "check"], &url, state, &src.dir);
-    assert!(ok && out.contains("consistent"), "{out}{err}");
-    src.delete("videos", rows.iter().find(|r| r.user > 0).unwrap().pk)
-        .await;
-    let (ok, out, err) = cli(&["db", "check"], &url, state, &src.dir);
-    assert!(
-        ok && out.contains("mismatch") && out.contains("rebuilt"),
-        "{out}{err}"
-    );
-    let (ok, out, err) = cli(&["db", "status"], &url, state, &src.dir);
-    assert!(ok && out.contains("watermarks"), "{out}{err}");
-    let (ok, _, err) = cli(&["db", "check"], &url, "off", &src.dir);
-    assert!(!ok && err.contains("ROLLUP_PATH"), "{err}");
-    src.drop_db().await;
-}
-
-#[tokio::test]
-async fn cli_report_postgres() {
-    cli_report(Backend::Postgres, Schema::Current).await;
-}
-
-#[tokio::test]
-async fn cli_report_sqlite() {
-    cli_report(Backend::Sqlite, Schema::Legacy).await;
 }
 
 /// `db indexes --dry-run` prints and changes nothing; `db indexes` creates each index once.
-async fn db_indexes(backend: Backend) {
-    let src = Source::new(backend, Schema::Current).await;
-    let url = src.url_text.clone();
-    let leading = |url: DbUrl| async move {
-        let admin = IndexAdmin::connect(&url, Access::ReadOnly).await.unwrap();
+#[rstest]
+#[tokio::test]
+async fn db_indexes_creates_each_index_once(#[values(Postgres, Sqlite)] backend: Backend) {
+    let t = TestDb::new(backend, Current).await;
+    let dir = tempfile::tempdir().unwrap();
+    let indexed = || async {
+        let admin = IndexAdmin::connect(&t.db_url, Access::ReadOnly)
+            .await
+            .unwrap();
         let have = admin.existing().await.unwrap();
         admin.close().await;
         INDEXES
@@ -735,30 +614,45 @@ async fn db_indexes(backend: Backend) {
             })
             .count()
     };
-    let (ok, out, err) = cli(&["db", "indexes", "--dry-run"], &url, "off", &src.dir);
+    let (ok, out, err) = tt_stats(&t, dir.path(), "off", &["db", "indexes", "--dry-run"]);
     assert!(ok, "{err}");
-    assert_eq!(out.matches("CREATE INDEX").count(), INDEXES.len(), "{out}");
-    if backend == Backend::Postgres {
-        assert!(out.contains("CONCURRENTLY"), "{out}");
-    }
-    assert_eq!(leading(src.url.clone()).await, 0, "dry run created nothing");
-    let (ok, out, err) = cli(&["db", "indexes"], &url, "off", &src.dir);
+    let create = if backend == Postgres {
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS"
+    } else {
+        "CREATE INDEX IF NOT EXISTS"
+    };
+    let mut want: String = INDEXES
+        .iter()
+        .map(|s| {
+            format!(
+                "{create} {} ON {} ({}); -- {}\n",
+                s.name, s.table, s.column, s.why
+            )
+        })
+        .collect();
+    want.push_str("-- dry run: nothing was changed\n");
+    assert_eq!(out, want);
+    assert_eq!(indexed().await, 0, "the dry run created nothing");
+
+    let (ok, out, err) = tt_stats(&t, dir.path(), "off", &["db", "indexes"]);
     assert!(ok, "{out}{err}");
-    assert_eq!(leading(src.url.clone()).await, INDEXES.len());
-    let (ok, out, err) = cli(&["db", "indexes"], &url, "off", &src.dir);
-    assert!(
-        ok && !out.contains("CREATE INDEX") && out.contains("already indexed"),
-        "{out}{err}"
-    );
-    src.drop_db().await;
-}
+    let mut created = want.replace("-- dry run: nothing was changed\n", "");
+    for s in INDEXES {
+        created.push_str(&format!("created {} in …s\n", s.name));
+    }
+    assert_eq!(without_elapsed(&out), created);
+    assert_eq!(indexed().await, INDEXES.len());
 
-#[tokio::test]
-async fn db_indexes_postgres() {
-    db_indexes(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn db_indexes_sqlite() {
-    db_indexes(Backend::Sqlite).await;
+    let (ok, out, err) = tt_stats(&t, dir.path(), "off", &["db", "indexes"]);
+    assert!(ok, "{out}{err}");
+    let want: String = INDEXES
+        .iter()
+        .map(|s| {
+            format!(
+                "-- {}({}) already indexed by {}\n",
+                s.table, s.column, s.name
+            )
+        })
+        .collect();
+    assert_eq!(out, want);
 }

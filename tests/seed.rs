@@ -3,8 +3,8 @@
 //! rows themselves, in Rust).
 mod common;
 
-use common::db::{ALL, Backend, TestDb};
-use common::db::{Pool, sqlite_write_pool};
+use common::db::{Backend, Current, Legacy, Pool, Postgres, Sqlite, TestDb};
+use rstest::rstest;
 use tt_stats::source::seed::{self, SeedOptions};
 use tt_stats::source::{Schema, Source};
 
@@ -212,210 +212,206 @@ fn check_shape(r: &Rows, o: &SeedOptions) {
     }
 }
 
-async fn count(pool: &Pool, table: &str) -> i64 {
-    let sql = format!("SELECT COUNT(*) FROM {table}");
-    on_pool!(pool, p => sqlx::query_scalar::<_, i64>(&sql).fetch_one(p).await.expect("count"))
+#[rstest]
+#[tokio::test]
+async fn seeds_exact_counts_and_the_asked_schema(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    let db = TestDb::empty(backend, schema).await;
+    let o = opts(schema, 1_500, 12_000, 2_500);
+    let report = seed(&db.db_url, &o).await.expect("seeding");
+    assert_eq!(
+        (report.users, report.videos, report.music),
+        (1_500, 12_000, 2_500)
+    );
+    assert_eq!(db.pool().count("users").await, 1_500);
+    assert_eq!(db.pool().count("videos").await, 12_000);
+    assert_eq!(db.pool().count("music").await, 2_500);
+    assert_eq!(db.source().await.schema(), schema);
+    check_shape(&rows(db.pool(), schema).await, &o);
 }
 
+#[rstest]
 #[tokio::test]
-async fn seeds_exact_counts_and_the_asked_schema_everywhere() {
-    for (backend, schema) in ALL {
-        let db = TestDb::empty(backend).await;
-        let o = opts(schema, 1_500, 12_000, 2_500);
-        let report = seed(&db.db_url, &o).await.expect("seeding");
+async fn the_same_seed_gives_the_same_rows_on_postgres_and_sqlite(
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    let pg = TestDb::empty(Postgres, schema).await;
+    let lite = TestDb::empty(Sqlite, schema).await;
+    let o = opts(schema, 800, 5_000, 1_000);
+    seed(&pg.db_url, &o).await.expect("seeding PostgreSQL");
+    seed(&lite.db_url, &o).await.expect("seeding SQLite");
+    let (a, b) = (
+        rows(pg.pool(), schema).await,
+        rows(lite.pool(), schema).await,
+    );
+    assert_eq!(a.users.len(), 800);
+    assert_eq!(a, b, "PostgreSQL and SQLite rows differ");
+    if schema == Schema::Current {
         assert_eq!(
-            (report.users, report.videos, report.music),
-            (1_500, 12_000, 2_500)
+            current_extras(pg.pool()).await,
+            current_extras(lite.pool()).await
         );
-        assert_eq!(
-            count(&db.pool, "users").await,
-            1_500,
-            "{backend:?} {schema:?}"
-        );
-        assert_eq!(
-            count(&db.pool, "videos").await,
-            12_000,
-            "{backend:?} {schema:?}"
-        );
-        assert_eq!(
-            count(&db.pool, "music").await,
-            2_500,
-            "{backend:?} {schema:?}"
-        );
-        let detected = Source::open(&db.db_url).await.expect("detecting").schema();
-        assert_eq!(detected, schema, "{backend:?}");
-        check_shape(&rows(&db.pool, schema).await, &o);
-        db.cleanup().await;
     }
-}
 
-#[tokio::test]
-async fn same_seed_gives_the_same_rows_on_postgres_and_sqlite() {
-    for schema in [Schema::Legacy, Schema::Current] {
-        let pg = TestDb::empty(Backend::Postgres).await;
-        let lite = TestDb::empty(Backend::Sqlite).await;
-        let o = opts(schema, 800, 5_000, 1_000);
-        seed(&pg.db_url, &o).await.expect("seeding PostgreSQL");
-        seed(&lite.db_url, &o).await.expect("seeding SQLite");
-        let (a, b) = (rows(&pg.pool, schema).await, rows(&lite.pool, schema).await);
-        assert_eq!(a.users.len(), 800);
-        assert_eq!(a, b, "{schema:?}: PostgreSQL and SQLite rows differ");
-        if schema == Schema::Current {
-            assert_eq!(
-                current_extras(&pg.pool).await,
-                current_extras(&lite.pool).await
-            );
-        }
-
-        // Another seed gives another dataset of the same size.
-        let other = TestDb::empty(Backend::Sqlite).await;
-        seed(
-            &other.db_url,
-            &SeedOptions {
-                seed: 8,
-                ..o.clone()
-            },
-        )
+    // Another seed gives another dataset of the same size.
+    let other = TestDb::empty(Sqlite, schema).await;
+    let reseeded = SeedOptions {
+        seed: 8,
+        ..o.clone()
+    };
+    seed(&other.db_url, &reseeded)
         .await
         .expect("seeding with another seed");
-        let c = rows(&other.pool, schema).await;
-        assert_eq!(c.videos.len(), a.videos.len());
-        assert_ne!(c.users, a.users);
-        assert_ne!(c.videos, a.videos);
-        for db in [pg, lite, other] {
-            db.cleanup().await;
-        }
-    }
+    let c = rows(other.pool(), schema).await;
+    assert_eq!(c.videos.len(), a.videos.len());
+    assert_ne!(c.users, a.users);
+    assert_ne!(c.videos, a.videos);
 }
 
+#[rstest]
 #[tokio::test]
-async fn append_adds_exactly_the_requested_rows_after_the_old_ones() {
-    for (backend, schema) in ALL {
-        let db = TestDb::empty(backend).await;
-        let o = opts(schema, 500, 4_000, 600);
-        seed(&db.db_url, &o).await.expect("seeding");
-        let before = rows(&db.pool, schema).await;
-        let newest = before.videos.iter().filter_map(|v| v.2).max().unwrap();
+async fn append_adds_exactly_the_requested_rows_after_the_old_ones(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    let db = TestDb::empty(backend, schema).await;
+    let o = opts(schema, 500, 4_000, 600);
+    seed(&db.db_url, &o).await.expect("seeding");
+    let before = rows(db.pool(), schema).await;
+    let newest = before.videos.iter().filter_map(|v| v.2).max().unwrap();
 
-        let later = SeedOptions {
-            users: 20,
-            videos: 1_000,
-            music: 30,
-            end: END + 600,
-            append: true,
-            ..o.clone()
-        };
-        seed(&db.db_url, &later).await.expect("appending");
-        let after = rows(&db.pool, schema).await;
-        assert_eq!(after.users.len(), 520, "{backend:?} {schema:?}");
-        assert_eq!(after.videos.len(), 5_000);
-        assert_eq!(after.music.len(), 630);
-        // Old rows are untouched.
-        assert_eq!(&after.videos[..4_000], &before.videos[..]);
-        assert_eq!(&after.music[..600], &before.music[..]);
-        let old_users: std::collections::HashSet<_> = before.users.iter().map(|u| u.0).collect();
-        let all_users: std::collections::HashSet<_> = after.users.iter().map(|u| u.0).collect();
-        assert!(old_users.is_subset(&all_users));
-        let max_old_pk = before.videos.last().unwrap().0;
-        let new: Vec<_> = after.videos[4_000..].to_vec();
-        for v in &new {
-            assert!(v.0 > max_old_pk);
-            let t = v.2.expect("appended rows have a time");
-            assert!(
-                t >= newest.min(later.end - 60) && t <= later.end,
-                "time {t}"
-            );
-        }
-        let orphans = new.iter().filter(|v| !all_users.contains(&v.1)).count();
+    let later = SeedOptions {
+        users: 20,
+        videos: 1_000,
+        music: 30,
+        end: END + 600,
+        append: true,
+        ..o.clone()
+    };
+    seed(&db.db_url, &later).await.expect("appending");
+    let after = rows(db.pool(), schema).await;
+    assert_eq!(after.users.len(), 520);
+    assert_eq!(after.videos.len(), 5_000);
+    assert_eq!(after.music.len(), 630);
+    // Old rows are untouched.
+    assert_eq!(&after.videos[..4_000], &before.videos[..]);
+    assert_eq!(&after.music[..600], &before.music[..]);
+    let old_users: std::collections::HashSet<_> = before.users.iter().map(|u| u.0).collect();
+    let all_users: std::collections::HashSet<_> = after.users.iter().map(|u| u.0).collect();
+    assert!(old_users.is_subset(&all_users));
+    let max_old_pk = before.videos.last().unwrap().0;
+    let new: Vec<_> = after.videos[4_000..].to_vec();
+    for v in &new {
+        assert!(v.0 > max_old_pk);
+        let t = v.2.expect("appended rows have a time");
         assert!(
-            orphans <= 20,
-            "{orphans} appended downloads by unknown chats"
+            t >= newest.min(later.end - 60) && t <= later.end,
+            "time {t}"
         );
-        let max_old = before.users.iter().map(|u| u.0).max().unwrap();
-        let min_old = before.users.iter().map(|u| u.0).min().unwrap();
-        let new_users: Vec<_> = after
-            .users
-            .iter()
-            .filter(|u| !old_users.contains(&u.0))
-            .collect();
-        assert_eq!(new_users.len(), 20);
-        for u in new_users {
-            assert!(u.0 > max_old || u.0 < min_old, "new user id {}", u.0);
-        }
-        // Appending videos only (the benchmark's use) works too.
-        let only = SeedOptions {
-            users: 0,
-            videos: 1_000,
-            music: 0,
-            end: END + 1_200,
-            ..later
-        };
-        seed(&db.db_url, &only)
-            .await
-            .expect("appending videos only");
-        assert_eq!(count(&db.pool, "videos").await, 6_000);
-        assert_eq!(count(&db.pool, "users").await, 520);
-        db.cleanup().await;
     }
+    let orphans = new.iter().filter(|v| !all_users.contains(&v.1)).count();
+    assert!(
+        orphans <= 20,
+        "{orphans} appended downloads by unknown chats"
+    );
+    let max_old = before.users.iter().map(|u| u.0).max().unwrap();
+    let min_old = before.users.iter().map(|u| u.0).min().unwrap();
+    let new_users: Vec<_> = after
+        .users
+        .iter()
+        .filter(|u| !old_users.contains(&u.0))
+        .collect();
+    assert_eq!(new_users.len(), 20);
+    for u in new_users {
+        assert!(u.0 > max_old || u.0 < min_old, "new user id {}", u.0);
+    }
+    // Appending videos only (the benchmark's use) works too.
+    let only = SeedOptions {
+        users: 0,
+        videos: 1_000,
+        music: 0,
+        end: END + 1_200,
+        ..later
+    };
+    seed(&db.db_url, &only)
+        .await
+        .expect("appending videos only");
+    assert_eq!(db.pool().count("videos").await, 6_000);
+    assert_eq!(db.pool().count("users").await, 520);
+}
+
+#[rstest]
+#[tokio::test]
+async fn refuses_tables_with_rows_and_the_other_schema(
+    #[values(Postgres, Sqlite)] backend: Backend,
+) {
+    let db = TestDb::empty(backend, Current).await;
+    let o = opts(Schema::Current, 50, 300, 40);
+    seed(&db.db_url, &o).await.expect("seeding");
+    let msg = seed(&db.db_url, &o)
+        .await
+        .expect_err("second seed without --append")
+        .to_string();
+    assert_eq!(
+        msg,
+        "invalid seed target: the tables already hold rows (50 users, 300 videos, 40 music); \
+         seeding would mix synthetic rows into them. Use an empty database, or --append to add \
+         to a synthetic one"
+    );
+    assert_eq!(db.pool().count("videos").await, 300, "nothing written");
+
+    let legacy = SeedOptions {
+        schema: Schema::Legacy,
+        append: true,
+        ..o.clone()
+    };
+    let msg = seed(&db.db_url, &legacy)
+        .await
+        .expect_err("other schema")
+        .to_string();
+    assert_eq!(
+        msg,
+        "invalid --schema: the database's videos table has the current (tt-bot v6) schema, \
+         not the legacy (tt-bot v5 and earlier) one asked for"
+    );
+    assert_eq!(db.pool().count("videos").await, 300, "nothing written");
+
+    let bad = SeedOptions {
+        days: 0,
+        ..o.clone()
+    };
+    let msg = seed(&db.db_url, &bad)
+        .await
+        .expect_err("zero days")
+        .to_string();
+    assert_eq!(msg, "invalid --days: 0 is not between 1 and 20000");
+
+    // An operator's own rows (not synthetic) are refused just the same.
+    let db = TestDb::new(backend, Legacy).await;
+    db.exec(
+        "INSERT INTO users (user_id, registered_at, lang, file_mode) VALUES (42, 1, 'en', FALSE)",
+    )
+    .await;
+    let msg = seed(&db.db_url, &opts(Schema::Legacy, 10, 10, 10))
+        .await
+        .expect_err("operator data")
+        .to_string();
+    assert_eq!(
+        msg,
+        "invalid seed target: the tables already hold rows (1 users, 0 videos, 0 music); \
+         seeding would mix synthetic rows into them. Use an empty database, or --append to add \
+         to a synthetic one"
+    );
+    assert_eq!(db.pool().count("users").await, 1);
 }
 
 #[tokio::test]
-async fn refuses_tables_with_rows_and_the_other_schema() {
-    for backend in [Backend::Postgres, Backend::Sqlite] {
-        let db = TestDb::empty(backend).await;
-        let o = opts(Schema::Current, 50, 300, 40);
-        seed(&db.db_url, &o).await.expect("seeding");
-        let err = seed(&db.db_url, &o)
-            .await
-            .expect_err("second seed without --append");
-        let msg = err.to_string();
-        assert!(
-            msg.contains("already hold rows") && msg.contains("--append"),
-            "{msg}"
-        );
-        assert_eq!(count(&db.pool, "videos").await, 300, "nothing written");
-
-        let legacy = SeedOptions {
-            schema: Schema::Legacy,
-            append: true,
-            ..o.clone()
-        };
-        let msg = seed(&db.db_url, &legacy)
-            .await
-            .expect_err("other schema")
-            .to_string();
-        assert!(msg.contains("schema"), "{msg}");
-        assert_eq!(count(&db.pool, "videos").await, 300, "nothing written");
-
-        let bad = SeedOptions {
-            days: 0,
-            ..o.clone()
-        };
-        let msg = seed(&db.db_url, &bad)
-            .await
-            .expect_err("zero days")
-            .to_string();
-        assert!(msg.contains("--days"), "{msg}");
-        db.cleanup().await;
-
-        // An operator's own rows (not synthetic) are refused just the same.
-        let db = TestDb::new(backend, Schema::Legacy).await;
-        db.exec("INSERT INTO users (user_id, registered_at, lang, file_mode) VALUES (42, 1, 'en', FALSE)")
-            .await;
-        let msg = seed(&db.db_url, &opts(Schema::Legacy, 10, 10, 10))
-            .await
-            .expect_err("operator data")
-            .to_string();
-        assert!(msg.contains("1 users"), "{msg}");
-        assert_eq!(count(&db.pool, "users").await, 1);
-        db.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn seed_command_prints_a_summary_and_refuses_a_second_run() {
-    let dir = common::db::TempDir::new();
-    let url = format!("sqlite://{}", dir.path().join("seeded.sqlite").display());
+async fn the_seed_command_prints_a_summary_and_refuses_a_second_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("seeded.sqlite");
+    let url = format!("sqlite://{}", file.display());
     let run = |extra: &[&str]| {
         let mut args = vec![
             "--db-url",
@@ -437,16 +433,24 @@ async fn seed_command_prints_a_summary_and_refuses_a_second_run() {
         args.extend_from_slice(extra);
         common::bin::run_in(dir.path(), &args, &[])
     };
-    let first = run(&[]);
-    let stdout = String::from_utf8_lossy(&first.stdout);
-    assert!(
-        first.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&first.stderr)
-    );
-    assert!(
-        stdout.contains("40 users, 300 videos, 20 music"),
-        "{stdout}"
+    let summary = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+        // The summary ends with how long it took.
+        let (head, took) = stdout.trim_end().rsplit_once(" in ").unwrap();
+        assert!(
+            took.trim_end_matches('s').parse::<f64>().is_ok(),
+            "{stdout}"
+        );
+        head.to_string()
+    };
+    assert_eq!(
+        summary(&run(&[])),
+        format!("seeded {url} (legacy schema): 40 users, 300 videos, 20 music")
     );
 
     let db_url: tt_stats::config::DbUrl = url.parse().expect("URL");
@@ -455,26 +459,26 @@ async fn seed_command_prints_a_summary_and_refuses_a_second_run() {
         .expect("opening the seeded file");
     assert_eq!(source.schema(), Schema::Legacy);
     source.close().await;
-    let file = dir.path().join("seeded.sqlite");
-    let pool = sqlite_write_pool(&file).await;
-    assert_eq!(count(&pool, "videos").await, 300);
+    let pool = Pool::sqlite(&file).await;
+    assert_eq!(pool.count("videos").await, 300);
     pool.close().await;
 
     let second = run(&[]);
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert!(!second.status.success());
-    assert_eq!(stderr.trim().lines().count(), 1, "one-line error: {stderr}");
-    assert!(stderr.contains("--append"), "{stderr}");
-
-    let appended = run(&["--append"]);
-    assert!(
-        appended.status.success(),
-        "{}",
-        String::from_utf8_lossy(&appended.stderr)
+    assert_eq!(second.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&second.stderr),
+        "error: invalid seed target: the tables already hold rows (40 users, 300 videos, \
+         20 music); seeding would mix synthetic rows into them. Use an empty database, or \
+         --append to add to a synthetic one\n"
     );
-    let pool = sqlite_write_pool(&file).await;
-    assert_eq!(count(&pool, "videos").await, 600);
-    assert_eq!(count(&pool, "users").await, 80);
+
+    assert_eq!(
+        summary(&run(&["--append"])),
+        format!("seeded {url} (legacy schema): 40 users, 300 videos, 20 music")
+    );
+    let pool = Pool::sqlite(&file).await;
+    assert_eq!(pool.count("videos").await, 600);
+    assert_eq!(pool.count("users").await, 80);
     pool.close().await;
 
     let bad = common::bin::run_in(
@@ -482,6 +486,10 @@ async fn seed_command_prints_a_summary_and_refuses_a_second_run() {
         &["--db-url", &url, "seed", "--schema", "v7"],
         &[],
     );
-    assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("legacy or current"));
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr),
+        "error: invalid value 'v7' for '--schema <SCHEMA>': unknown schema 'v7': expected \
+         legacy or current\n\nFor more information, try '--help'.\n"
+    );
 }

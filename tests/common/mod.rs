@@ -1,26 +1,29 @@
-//! Helpers shared by the integration tests: fresh databases with known contents
-//! ([`db`]) and a fake Telegram Bot API server ([`telegram`]).
+//! What the integration tests share:
+//!
+//! - [`db`]: the fixture, a fresh PostgreSQL or SQLite tt-bot database per test that keeps
+//!   the rows it holds;
+//! - [`dataset`]: those rows, and the datasets the tests use;
+//! - [`oracle`]: every figure computed in plain Rust from the rows;
+//! - [`expect`]: the documented texts written from those figures, without tt-stats' code;
+//! - [`sample`]: the figures and texts of the sample dataset, written out by hand;
+//! - [`bin`]: the `tt-stats` binary run with a clean environment;
+//! - [`telegram`], [`botstat`]: fake Telegram Bot API and Botstat servers on 127.0.0.1.
 #![allow(dead_code)]
 
 pub mod bin;
-pub mod botstat_settings;
+pub mod botstat;
+pub mod dataset;
 pub mod db;
+pub mod expect;
+pub mod oracle;
+pub mod sample;
 pub mod telegram;
 
-use tt_stats::domain::{QuickStats, Summary};
+/// The instant the tests fix "now" at: 2026-03-04 13:32:15 UTC, the footer example of
+/// `docs/figures.md` (not on an hour boundary). The binary takes it as `TT_STATS_NOW`, the
+/// library as `Clock::fixed(NOW)`.
+pub const NOW: i64 = 1_772_631_135;
 
-/// Quick Stats text of two summaries.
-pub fn quick_text(overall: &Summary, daily: &Summary) -> String {
-    tt_stats::present::text::quick_stats(&QuickStats {
-        overall: *overall,
-        daily: *daily,
-        at: 0,
-    })
-}
-
-/// What `/botstat` answers when Botstat is not configured at all.
-pub fn no_botstat() -> tt_stats::config::Error {
-    botstat_settings::config(tt_stats::config::DEFAULT_BOTSTAT_API_URL, None, None, &[])
-        .settings()
-        .unwrap_err()
-}
+/// The channel footer at [`NOW`] in the default zones, as `docs/figures.md` shows it.
+pub const FOOTER_AT_NOW: &str =
+    "\n\n<code>🇨🇿 14:32:15 / 04 March 2026\n🇺🇸 05:32:15 AM / 04 March 2026</code>";

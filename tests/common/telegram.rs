@@ -36,6 +36,9 @@ pub enum Failure {
     BadGateway,
     /// Any other status, with a Telegram-style JSON error body.
     ServerError(u16),
+    /// 400 with Telegram's `Bad Request: {what}` (teloxide maps the known ones, such as
+    /// "message to edit not found", to their own error variants).
+    BadRequest(&'static str),
 }
 
 /// A file uploaded in a multipart call.
@@ -1039,6 +1042,10 @@ async fn handle(
             Failure::ServerError(code) => {
                 let body = json!({ "ok": false, "error_code": code, "description": "Internal Server Error" });
                 (code, body.clone(), axum::Json(body).into_response())
+            }
+            Failure::BadRequest(what) => {
+                let body = json!({ "ok": false, "error_code": 400, "description": format!("Bad Request: {what}") });
+                (400, body.clone(), axum::Json(body).into_response())
             }
         };
         log_call(
