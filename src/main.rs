@@ -12,10 +12,24 @@ async fn main() -> std::process::ExitCode {
         eprintln!("warning: ignoring .env: {e}");
     }
     let cli = tt_stats::cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_max_level(cli.log_level)
-        .with_writer(std::io::stderr)
-        .with_target(false)
+    // The database driver's own warnings (a connection dropped after a cancelled query,
+    // slow statements) repeat what tt-stats reports itself; they show from debug on.
+    let filter = if cli.log_level >= tracing::Level::DEBUG {
+        tracing_subscriber::filter::Targets::new().with_default(cli.log_level)
+    } else {
+        tracing_subscriber::filter::Targets::new()
+            .with_default(cli.log_level)
+            .with_target("sqlx", tracing::Level::ERROR)
+    };
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false),
+        )
+        .with(filter)
         .init();
     match tt_stats::app::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -23,7 +23,7 @@ pub mod seed;
 use std::path::PathBuf;
 
 pub use feed::{ChatRow, Snapshot, SourceRow};
-pub use pool::{Access, CONNECT_TIMEOUT};
+pub use pool::{Access, CONNECT_TIMEOUT, MAX_CONNECTIONS};
 pub use schema::Schema;
 
 use pool::{Pool, describe_connect_error};
@@ -93,8 +93,8 @@ fn limit_hint(e: &sqlx::Error) -> &'static str {
              raise it for tt-stats' role)"
         }
         "25006" => {
-            " (the role or the server is read-only: run it as a role that may write, \
-             on the primary)"
+            " (the database refused a write in a read-only transaction: tt-stats only reads, \
+             and `db indexes` must run on a writable primary)"
         }
         "26000" | "42P05" => {
             " (a connection pooler in transaction mode mixed up prepared statements: \

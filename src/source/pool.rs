@@ -17,6 +17,10 @@ use crate::config::DbUrl;
 /// How long connecting may take before it is reported as a failure.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The most connections tt-stats opens to tt-bot's PostgreSQL database (one screen reads
+/// up to six figures at once; more wait for a free connection).
+pub const MAX_CONNECTIONS: u32 = 4;
+
 /// Whether a connection may write. Statistics always read; only `seed`, `demo` and
 /// `db indexes` open for writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,8 +109,11 @@ impl Pool {
                     .map_err(|_| fail(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
                     .map_err(|e| fail(describe_connect_error(&e)))?;
                 let _ = probe.close().await;
+                // Few connections, closed after a minute idle: behind a pooler in session mode
+                // every open connection holds one of the pool's server connections.
                 let pool = PgPoolOptions::new()
-                    .max_connections(8)
+                    .max_connections(MAX_CONNECTIONS)
+                    .idle_timeout(Some(Duration::from_secs(60)))
                     .acquire_timeout(CONNECT_TIMEOUT)
                     .connect_with(opts);
                 let pool = tokio::time::timeout(CONNECT_TIMEOUT, pool)

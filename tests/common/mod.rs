@@ -7,7 +7,8 @@
 //! - [`expect`]: the documented texts written from those figures, without tt-stats' code;
 //! - [`sample`]: the figures and texts of the sample dataset, written out by hand;
 //! - [`bin`]: the `tt-stats` binary run with a clean environment;
-//! - [`telegram`], [`botstat`]: fake Telegram Bot API and Botstat servers on 127.0.0.1.
+//! - [`telegram`], [`botstat`]: fake Telegram Bot API and Botstat servers on 127.0.0.1;
+//! - [`pgbouncer`]: a real PgBouncer in front of the test PostgreSQL server.
 #![allow(dead_code)]
 
 pub mod bin;
@@ -16,6 +17,7 @@ pub mod dataset;
 pub mod db;
 pub mod expect;
 pub mod oracle;
+pub mod pgbouncer;
 pub mod sample;
 pub mod telegram;
 
