@@ -9,7 +9,15 @@ async fn main() -> std::process::ExitCode {
     if let Err(e) = dotenvy::dotenv()
         && !e.not_found()
     {
-        eprintln!("warning: ignoring .env: {e}");
+        // Never the line itself: it may hold a password or a token.
+        match e {
+            dotenvy::Error::LineParse(_, at) => eprintln!(
+                "warning: .env has a line that cannot be read (at character {at}; its text is not \
+                 shown, it may hold a secret): that line and the ones after it are ignored; quote \
+                 values with single quotes"
+            ),
+            other => eprintln!("warning: ignoring .env: {other}"),
+        }
     }
     let cli = tt_stats::cli::Cli::parse();
     // The database driver's own warnings (a connection dropped after a cancelled query,
@@ -27,6 +35,8 @@ async fn main() -> std::process::ExitCode {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                // Colour codes only for a person at a terminal, never in files or `docker logs`.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_target(false),
         )
         .with(filter)

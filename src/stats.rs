@@ -50,7 +50,7 @@ impl Stats {
         let source = Source::open(&cfg.db_url).await?;
         let rollup = match &cfg.rollup_path.0 {
             None => None,
-            Some(path) => match Rollup::open(path, clock.clone()).await {
+            Some(path) => match Rollup::open_for(path, &source, clock.clone()).await {
                 Ok(r) => Some(r),
                 Err(e) => {
                     tracing::warn!(

@@ -266,3 +266,17 @@ async fn the_botstat_command_names_what_is_wrong() {
     );
     assert!(!stderr.contains(TOKEN), "the token leaks: {stderr}");
 }
+
+/// A proxy's error page that repeats the request path (which holds the main bot's token and
+/// the Botstat key) never brings them into the error.
+#[tokio::test]
+async fn an_error_page_never_shows_the_token_or_the_key() {
+    let page = format!("<html><title>oops</title>/create/{TOKEN}/{KEY}?notify_id=5</html>");
+    let fake = FakeBotstat::start(500, &page).await;
+    let client = botstat::client(&fake.url, TOKEN, KEY, &[5]);
+    let err = client.upload(&[1]).await.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "Botstat upload failed: API error code: 500 <html><title>oops</title>/create/***/***?notify_id=5</html>"
+    );
+}

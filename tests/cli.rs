@@ -466,7 +466,8 @@ async fn a_foreign_database_is_a_schema_error(#[values(Postgres, Sqlite)] backen
         1,
         "error: the database is not a tt-bot database (neither the legacy nor the current \
          schema): missing column users.user_id, column users.registered_at, column users.lang, \
-         column users.link, column users.file_mode, table videos, table music\n",
+         column users.link, column users.file_mode, table videos, table music (a table \
+         tt-stats' role may not read is not seen: GRANT SELECT ON users, videos, music to it)\n",
         "foreign tables",
     );
 }
@@ -778,4 +779,104 @@ fn the_oracle_and_the_expected_texts_agree_with_the_hand_written_ones() {
             .total(),
         sample::VIDEOS_MONTH_TOTAL
     );
+}
+
+/// An interval too large for a timer is refused like any other bad value, never a panic.
+#[tokio::test]
+async fn an_interval_out_of_range_is_named() {
+    let t = operator_db(Sqlite, Current, sample_dataset(NOW)).await;
+    for value in ["1e20", "0.0001", "18446744073709551615"] {
+        let out = tt_stats(
+            &t.url,
+            &[
+                "bot",
+                "--stats-bot-token",
+                "1:x",
+                "--overall-interval",
+                value,
+            ],
+        );
+        fails(
+            &out,
+            2,
+            &usage_error(&format!(
+                "invalid value '{value}' for '--overall-interval <OVERALL_INTERVAL>': '{value}' is \
+                 not a number of seconds between 1 and 31622400 (a year)"
+            )),
+            value,
+        );
+    }
+}
+
+/// `ROLLUP_PATH` naming tt-bot's own SQLite file is refused before anything is written to
+/// it: the figures come from the tables and the file is byte for byte what it was.
+#[tokio::test]
+async fn a_rollup_path_on_the_tt_bot_file_never_writes_to_it() {
+    let t = operator_db(Sqlite, Current, sample_dataset(NOW)).await;
+    let file = t.sqlite_file().unwrap();
+    let before = std::fs::read(&file).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let now = NOW.to_string();
+    let rollup = file.to_str().unwrap();
+    let out = run_in(
+        dir.path(),
+        &["report"],
+        &[
+            ("DB_URL", &t.url),
+            ("ROLLUP_PATH", rollup),
+            ("TT_STATS_NOW", &now),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), sample::QUICK_PLAIN);
+    assert!(
+        stderr(&out).contains(&format!(
+            "rollup disabled, querying the tables directly error=the rollup state file {rollup}: \
+             it is the tt-bot database itself; choose another ROLLUP_PATH"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_in(
+        dir.path(),
+        &["db", "status"],
+        &[("DB_URL", &t.url), ("ROLLUP_PATH", rollup)],
+    );
+    fails(
+        &out,
+        1,
+        &format!(
+            "error: the rollup state file {rollup}: it is the tt-bot database itself; choose \
+             another ROLLUP_PATH\n"
+        ),
+        "db status",
+    );
+    assert!(
+        std::fs::read(&file).unwrap() == before,
+        "tt-bot's file changed"
+    );
+}
+
+/// A `.env` line that cannot be read is reported without its text, which may be a secret.
+#[tokio::test]
+async fn an_unreadable_dot_env_line_is_not_printed() {
+    let t = operator_db(Sqlite, Current, sample_dataset(NOW)).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        format!(
+            "DB_URL={}\nSTATS_BOT_TOKEN=\"123456:AAHsecretTOKEN\nOTHER=1\n",
+            t.url
+        ),
+    )
+    .unwrap();
+    let now = NOW.to_string();
+    let out = run_in(dir.path(), &["report"], &[("TT_STATS_NOW", &now)]);
+    let err = stderr(&out);
+    assert!(!err.contains("secretTOKEN"), "the token leaks: {err}");
+    assert!(
+        err.starts_with("warning: .env has a line that cannot be read"),
+        "{err}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), sample::QUICK_PLAIN);
 }

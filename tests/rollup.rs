@@ -377,8 +377,16 @@ fn expected_mismatches(before: &Dataset, after: &Dataset) -> Vec<String> {
             };
             let (mine, theirs) = (counts(before), counts(after));
             if mine != theirs {
+                let words = |c: DownloadCounts| {
+                    format!(
+                        "{} rows in {} chats, {} image posts in {} chats",
+                        c.rows, c.chats, c.image_rows, c.image_chats
+                    )
+                };
                 lines.push(format!(
-                    "{label}, {table} of {who}: rollup {mine:?} but database {theirs:?}"
+                    "{label}, {table} of {who}: rollup {} but database {}",
+                    words(mine),
+                    words(theirs)
                 ));
             }
         }

@@ -10,10 +10,10 @@ use crate::rollup::Rollup;
 use crate::source::indexes::{INDEXES, IndexAdmin};
 use crate::source::{Access, Source};
 
-/// The rollup of `cfg`; an error when `ROLLUP_PATH` is off.
-async fn open_rollup(cfg: &DbConfig, clock: Clock) -> Result<Rollup> {
+/// The rollup of `cfg` for `source`; an error when `ROLLUP_PATH` is off.
+async fn open_rollup(cfg: &DbConfig, source: &Source, clock: Clock) -> Result<Rollup> {
     match &cfg.rollup_path.0 {
-        Some(path) => Ok(Rollup::open(path, clock).await?),
+        Some(path) => Ok(Rollup::open_for(path, source, clock).await?),
         None => Err(crate::config::Error::Invalid {
             name: "ROLLUP_PATH",
             reason: "the rollup is off; set ROLLUP_PATH to a file".to_string(),
@@ -28,7 +28,7 @@ pub async fn run(cfg: &DbConfig, clock: Clock, cmd: DbCommand) -> Result<()> {
         DbCommand::Indexes { dry_run } => indexes(cfg, dry_run).await,
         DbCommand::Check => {
             let source = Source::open(&cfg.db_url).await?;
-            let rollup = open_rollup(cfg, clock).await?;
+            let rollup = open_rollup(cfg, &source, clock).await?;
             let started = std::time::Instant::now();
             let r = rollup.refresh(&source).await?;
             print_line(&format!(
@@ -51,7 +51,7 @@ pub async fn run(cfg: &DbConfig, clock: Clock, cmd: DbCommand) -> Result<()> {
         }
         DbCommand::Rebuild => {
             let source = Source::open(&cfg.db_url).await?;
-            let rollup = open_rollup(cfg, clock).await?;
+            let rollup = open_rollup(cfg, &source, clock).await?;
             let started = std::time::Instant::now();
             rollup.rebuild(&source).await?;
             print_line(&format!(
@@ -62,7 +62,7 @@ pub async fn run(cfg: &DbConfig, clock: Clock, cmd: DbCommand) -> Result<()> {
         }
         DbCommand::Status => {
             let source = Source::open(&cfg.db_url).await?;
-            let rollup = open_rollup(cfg, clock).await?;
+            let rollup = open_rollup(cfg, &source, clock).await?;
             let r = rollup.refresh(&source).await?;
             let s = rollup.status().await?;
             let lines = [

@@ -182,7 +182,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Create the indexes that make the direct queries cheap (CONCURRENTLY on PostgreSQL).
-    /// This is the only command that writes to tt-bot's database.
+    /// It writes to tt-bot's database (indexes only), as seed and demo do (synthetic rows).
     Indexes {
         /// Only print the statements.
         #[arg(long)]

@@ -395,10 +395,16 @@ fn parse_http_url(s: &str) -> Result<String, String> {
     Ok(s.trim().trim_end_matches('/').to_string())
 }
 
+/// The longest interval accepted: a year, far beyond any useful schedule and far below what
+/// a `Duration` or a timer can hold.
+const MAX_INTERVAL: Duration = Duration::from_secs(366 * 24 * 3600);
+
 fn parse_seconds(s: &str) -> Result<Duration, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() => Ok(Duration::from_secs_f64(v)),
-        _ => Err(format!("'{s}' is not a positive number of seconds")),
+    let bad = || format!("'{s}' is not a number of seconds between 1 and 31622400 (a year)");
+    let v = s.trim().parse::<f64>().map_err(|_| bad())?;
+    match Duration::try_from_secs_f64(v) {
+        Ok(d) if d >= Duration::from_secs(1) && d <= MAX_INTERVAL => Ok(d),
+        _ => Err(bad()),
     }
 }
 
@@ -416,6 +422,26 @@ pub fn parse_log_level(s: &str) -> Result<tracing::Level, String> {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn intervals_are_between_a_second_and_a_year() {
+        assert_eq!(parse_seconds("300").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_seconds(" 1.5 ").unwrap(), Duration::from_millis(1500));
+        for bad in [
+            "0",
+            "0.0001",
+            "-5",
+            "1e20",
+            "18446744073709551615",
+            "NaN",
+            "inf",
+            "",
+            "x",
+        ] {
+            let e = parse_seconds(bad).unwrap_err();
+            assert!(e.contains("between 1 and"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn id_lists() {

@@ -82,6 +82,14 @@ impl Rollup {
     }
 }
 
+/// `12 rows in 5 chats, 3 image posts in 2 chats`.
+fn counts(c: DownloadCounts) -> String {
+    format!(
+        "{} rows in {} chats, {} image posts in {} chats",
+        c.rows, c.chats, c.image_rows, c.image_chats
+    )
+}
+
 fn compare(
     report: &mut CheckReport,
     label: &str,
@@ -95,8 +103,10 @@ fn compare(
     ] {
         if a != b {
             report.mismatches.push(format!(
-                "{label}, {} of {who}: rollup {a:?} but database {b:?}",
-                table.name()
+                "{label}, {} of {who}: rollup {} but database {}",
+                table.name(),
+                counts(a),
+                counts(b)
             ));
         }
     }

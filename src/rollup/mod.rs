@@ -193,6 +193,13 @@ impl fmt::Debug for Rollup {
     }
 }
 
+/// Whether SQLite says the file is not a database, or a damaged one.
+fn is_damaged(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "26" || c == "11")
+}
+
 fn state_err(path: &Path) -> impl Fn(sqlx::Error) -> Error + '_ {
     move |source| Error::State {
         path: path.display().to_string(),
@@ -202,12 +209,38 @@ fn state_err(path: &Path) -> impl Fn(sqlx::Error) -> Error + '_ {
 
 impl Rollup {
     /// Opens (creating if needed) the state file at `path`. A file of another format
-    /// version is emptied and rebuilt on the next refresh.
+    /// version is emptied and rebuilt on the next refresh. A file that is not an SQLite
+    /// database or is damaged is moved aside (`<path>.corrupt`, logged) and started afresh:
+    /// the state is only a cache, so losing it costs a rebuild, never a figure.
     ///
     /// # Errors
     /// [`Error::Setup`] when its folder cannot be created, [`Error::State`] when the file
     /// cannot be opened as SQLite.
     pub async fn open(path: &Path, clock: Clock) -> Result<Rollup, Error> {
+        match Rollup::open_file(path, clock.clone()).await {
+            Err(Error::State { source, .. }) if is_damaged(&source) => {
+                let aside = path.with_extension("corrupt");
+                tracing::warn!(
+                    "the rollup state file {} is damaged ({source}); moved to {} and started afresh",
+                    path.display(),
+                    aside.display()
+                );
+                std::fs::rename(path, &aside).map_err(|e| Error::Setup {
+                    path: path.display().to_string(),
+                    reason: format!("it is damaged ({source}) and cannot be moved aside: {e}"),
+                })?;
+                for suffix in ["-wal", "-shm"] {
+                    let mut side = path.as_os_str().to_owned();
+                    side.push(suffix);
+                    let _ = std::fs::remove_file(side);
+                }
+                Rollup::open_file(path, clock).await
+            }
+            other => other,
+        }
+    }
+
+    async fn open_file(path: &Path, clock: Clock) -> Result<Rollup, Error> {
         let err = state_err(path);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::Setup {
@@ -261,6 +294,28 @@ impl Rollup {
                 pause: std::sync::Mutex::new(Pause::default()),
             }),
         })
+    }
+
+    /// Opens the state file at `path` for `source`, after making sure it is not the
+    /// source's own SQLite file (opening it would write tt-stats' tables into tt-bot's
+    /// database).
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when `path` is the source's file; otherwise as [`Rollup::open`].
+    pub async fn open_for(path: &Path, source: &Source, clock: Clock) -> Result<Rollup, Error> {
+        if let Some(file) = source.sqlite_file() {
+            let same = match (std::fs::canonicalize(&file), std::fs::canonicalize(path)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => file == path,
+            };
+            if same {
+                return Err(Error::Setup {
+                    path: path.display().to_string(),
+                    reason: "it is the tt-bot database itself; choose another ROLLUP_PATH".into(),
+                });
+            }
+        }
+        Rollup::open(path, clock).await
     }
 
     /// The state file.
@@ -415,6 +470,21 @@ impl Rollup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_damaged_state_file_is_moved_aside_and_started_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite");
+        std::fs::write(&path, vec![0x5a_u8; 64 * 1024]).unwrap();
+        let r = Rollup::open(&path, Clock::fixed(0)).await.unwrap();
+        assert!(r.status().await.is_ok());
+        assert_eq!(
+            std::fs::read(path.with_extension("corrupt")).unwrap(),
+            vec![0x5a_u8; 64 * 1024],
+            "the damaged file is kept aside, untouched"
+        );
+        r.close().await;
+    }
 
     #[tokio::test]
     async fn a_failure_rests_the_rollup_and_an_answer_ends_the_rest() {

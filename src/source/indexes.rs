@@ -134,7 +134,7 @@ impl IndexAdmin {
     /// # Errors
     /// [`Error::Query`] when the database refuses.
     pub async fn create(&self, spec: &IndexSpec) -> Result<(), Error> {
-        let what = "creating an index";
+        let what = "an index";
         let sql = self.create_sql(spec);
         match &self.pool {
             Pool::Postgres(p) => {
@@ -145,7 +145,7 @@ impl IndexAdmin {
                 .bind(spec.name)
                 .fetch_optional(p)
                 .await
-                .map_err(Error::query(what))?;
+                .map_err(Error::write(what))?;
                 if invalid == Some(true) {
                     tracing::warn!(
                         index = spec.name,
@@ -154,18 +154,18 @@ impl IndexAdmin {
                     sqlx::raw_sql(&format!("DROP INDEX CONCURRENTLY IF EXISTS {}", spec.name))
                         .execute(p)
                         .await
-                        .map_err(Error::query(what))?;
+                        .map_err(Error::write(what))?;
                 }
                 sqlx::raw_sql(&sql)
                     .execute(p)
                     .await
-                    .map_err(Error::query(what))?;
+                    .map_err(Error::write(what))?;
             }
             Pool::Sqlite(p) => {
                 sqlx::query(&sql)
                     .execute(p)
                     .await
-                    .map_err(Error::query(what))?;
+                    .map_err(Error::write(what))?;
             }
         }
         Ok(())

@@ -44,7 +44,8 @@ pub enum Error {
 
     /// The database is reachable but is not a tt-bot database.
     #[error(
-        "the database is not a tt-bot database (neither the legacy nor the current schema): missing {}",
+        "the database is not a tt-bot database (neither the legacy nor the current schema): missing {} \
+         (a table tt-stats' role may not read is not seen: GRANT SELECT ON users, videos, music to it)",
         .missing.join(", ")
     )]
     Schema {
@@ -52,11 +53,14 @@ pub enum Error {
         missing: Vec<String>,
     },
 
-    /// A query failed; `what` says which figure was being computed, `hint` what in the
-    /// database's set-up refused it and the way out, when that is known.
-    #[error("database query failed while reading {what}{hint}")]
+    /// A query failed; `what` says which figure was being read (or written, by the
+    /// writers `db indexes` and `seed`), `hint` what in the database's set-up refused it and
+    /// the way out, when that is known.
+    #[error("database query failed while {action} {what}{hint}")]
     Query {
-        /// The figure being computed.
+        /// `reading` or `writing`.
+        action: &'static str,
+        /// The figure being read, or what was being written.
         what: &'static str,
         /// `" (…)"`: the limit or arrangement that refused the query, and what to do; or "".
         hint: &'static str,
@@ -69,6 +73,16 @@ pub enum Error {
 impl Error {
     pub(crate) fn query(what: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
         move |source| Error::Query {
+            action: "reading",
+            what,
+            hint: limit_hint(&source),
+            source,
+        }
+    }
+
+    pub(crate) fn write(what: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
+        move |source| Error::Query {
+            action: "writing",
             what,
             hint: limit_hint(&source),
             source,
@@ -94,7 +108,11 @@ fn limit_hint(e: &sqlx::Error) -> &'static str {
         }
         "25006" => {
             " (the database refused a write in a read-only transaction: tt-stats only reads, \
-             and `db indexes` must run on a writable primary)"
+             and `db indexes` needs a writable primary and a role that is not read-only by default)"
+        }
+        "42501" => {
+            " (tt-stats' role lacks a privilege: reading needs GRANT SELECT ON users, videos, \
+             music; `db indexes` must run as the tables' owner)"
         }
         "26000" | "42P05" => {
             " (a connection pooler in transaction mode mixed up prepared statements: \

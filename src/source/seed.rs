@@ -38,7 +38,7 @@ type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     fn query(what: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
-        move |e| Error::Source(SourceError::query(what)(e))
+        move |e| Error::Source(SourceError::write(what)(e))
     }
 }
 
@@ -819,7 +819,7 @@ async fn prepare_tables(pool: &Pool, schema: Schema) -> Result<()> {
     for (table, stmt) in tables.iter().zip(ddl(schema, pool.is_postgres())) {
         if !columns.iter().any(|(t, _)| t == table) {
             on_pool!(pool, p => sqlx::query(&stmt).execute(p).await.map(drop))
-                .map_err(Error::query("creating the tt-bot tables"))?;
+                .map_err(Error::query("the tt-bot tables"))?;
         }
     }
     let found = Schema::detect(&pool.columns().await?)?;
@@ -966,7 +966,7 @@ async fn seed_pool(
                 a = b + 1;
             }
         }
-        tx.commit().await.map_err(Error::query("the seeded rows (commit)"))?;
+        tx.commit().await.map_err(Error::query("the seeded rows"))?;
         if plan.pg {
             // Explicit pk_ids leave the serial sequences behind; tt-bot's own inserts need
             // them past the new rows.
@@ -984,7 +984,7 @@ async fn seed_pool(
                 sqlx::query("ANALYZE users, videos, music")
                 .execute(&mut conn)
                 .await
-                .map_err(Error::query("table statistics (ANALYZE)"))?;
+                .map_err(Error::query("table statistics"))?;
             }
         }
         conn.close().await.map_err(Error::query("the end of seeding"))?;
@@ -999,9 +999,9 @@ async fn seed_pool(
 
 fn write_what(table: Table) -> &'static str {
     match table {
-        Table::Users => "synthetic users (insert)",
-        Table::Videos => "synthetic videos (insert)",
-        Table::Music => "synthetic music (insert)",
+        Table::Users => "synthetic users",
+        Table::Videos => "synthetic videos",
+        Table::Music => "synthetic music",
     }
 }
 
