@@ -47,6 +47,7 @@ use tt_stats::domain::{
     ChatType, Clock, Counters, Download, GraphKind, OtherData, Period, Series, Summary, UserCard,
     floor_to,
 };
+use tt_stats::present::text::Fit;
 use tt_stats::present::{chart as graph, csv, text};
 use tt_stats::rollup::Rollup;
 use tt_stats::source::seed::{self, Progress, SeedOptions};
@@ -793,12 +794,14 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
     case!(
         format!("user card ({heaviest})"),
         async || Ok(text::user_card(
-            &baseline_card(&base, schema, heaviest).await?
+            &baseline_card(&base, schema, heaviest).await?,
+            Fit::Telegram
         )),
         async || Ok(text::user_card(
             &db.user_card(heaviest)
                 .await?
-                .context("heaviest user not found")?
+                .context("heaviest user not found")?,
+            Fit::Telegram
         ))
     );
     case!(
@@ -810,13 +813,16 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
     );
     case!(
         "referrals".into(),
-        async || Ok(text::referrals(&baseline_referrals(&base).await?)),
-        async || Ok(text::referrals(&db.top_referrals(10).await?))
+        async || Ok(text::referrals(
+            &baseline_referrals(&base).await?,
+            Fit::Telegram
+        )),
+        async || Ok(text::referrals(&db.top_referrals(10).await?, Fit::Telegram))
     );
     case!(
         "other data".into(),
-        async || Ok(text::other(&baseline_other(&base).await?)),
-        async || Ok(text::other(&db.other_data(10).await?))
+        async || Ok(text::other(&baseline_other(&base).await?, Fit::Telegram)),
+        async || Ok(text::other(&db.other_data(10).await?, Fit::Telegram))
     );
 
     let mut memory = Vec::new();

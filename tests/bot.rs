@@ -1326,3 +1326,39 @@ async fn channel_setup_and_the_bot_name_what_stops_them() {
     assert_eq!(posts.len(), 1, "{}", tg.dump());
     assert_eq!((posts[0].chat_id(), posts[0].status), (Some(-100_999), 400));
 }
+
+/// tt-bot keeps everything a user sends after /start as the referral link: two users with
+/// 3,300- and 4,000-character links still get Referrals and their cards, each link cut to
+/// its first 100 characters and `…` (`docs/bot.md#telegrams-limits`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn very_long_referral_links_still_fit_a_message() {
+    let mut run = Running::start(Setup::new(Postgres, Current)).await;
+    let link = |n: usize| format!("https://t.me/ttbot?start={}", "r".repeat(n));
+    let mut extra = common::dataset::Dataset::default();
+    extra.user(700_001, Some(NOW - 10), "en", Some(&link(3_300)), false);
+    extra.user(700_002, Some(NOW - 10), "en", Some(&link(4_000)), false);
+    run.db.insert(extra).await;
+    let shown = |n: usize| format!("{}…", &link(n)[..100]);
+
+    let menu = run.open_menu(ADMIN).await;
+    let referrals = run.press_edit(ADMIN, menu, "Referrals").await;
+    for n in [3_300, 4_000] {
+        assert!(
+            referrals
+                .text()
+                .contains(&format!("<code>{}</code>: <b>1</b>", shown(n))),
+            "{}",
+            referrals.text()
+        );
+    }
+    run.press_edit(ADMIN, menu, "Return").await;
+    run.press_edit(ADMIN, menu, "User Search").await;
+    let card = run.say(ADMIN, "700002").await;
+    assert!(
+        card.text()
+            .contains(&format!("Referral: <code>{}</code>", shown(4_000))),
+        "{}",
+        card.text()
+    );
+    run.shutdown().await;
+}

@@ -17,7 +17,8 @@ use super::callback::Callback;
 use super::screens::*;
 use super::{BotContext, Error};
 use crate::domain::{GraphKind, Period, parse_user_id};
-use crate::present::{chart, csv, labels, text, text::escape};
+use crate::present::text::{Fit, escape};
+use crate::present::{chart, csv, labels, text};
 use crate::stats::Stats;
 use crate::telegram;
 
@@ -304,10 +305,13 @@ async fn on_button(
         Callback::User(id) => user_screen(db, id).await?,
         Callback::History(id) => return history(bot, chat, db, id, answer).await,
         Callback::Referrals => (
-            text::referrals(&db.top_referrals(10).await?),
+            text::referrals(&db.top_referrals(10).await?, Fit::Telegram),
             data_keyboard(cb),
         ),
-        Callback::Other => (text::other(&db.other_data(10).await?), data_keyboard(cb)),
+        Callback::Other => (
+            text::other(&db.other_data(10).await?, Fit::Telegram),
+            data_keyboard(cb),
+        ),
     };
     edit(bot, chat, mid, &body, Some(keyboard), answer).await
 }
@@ -340,7 +344,7 @@ async fn edit(
 /// A user's card, or "User not found".
 async fn user_screen(db: &Stats, id: i64) -> Result<(String, InlineKeyboardMarkup)> {
     Ok(match db.user_card(id).await? {
-        Some(card) => (text::user_card(&card), user_keyboard(id)),
+        Some(card) => (text::user_card(&card, Fit::Telegram), user_keyboard(id)),
         None => (
             USER_NOT_FOUND.to_string(),
             return_keyboard(Callback::User(id)),

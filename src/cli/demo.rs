@@ -9,7 +9,7 @@ use super::output::{print_line, print_text};
 use super::write_graph;
 use crate::config::{DbConfig, DbUrl};
 use crate::domain::{Clock, GraphKind, Period};
-use crate::present::text;
+use crate::present::text::{self, Fit};
 use crate::source::seed::{Progress, SeedOptions, seed};
 use crate::source::{self, Schema, Source};
 use crate::stats::Stats;
@@ -109,9 +109,9 @@ pub async fn demo(cfg: &DbConfig, clock: Clock, out: &Path) -> Result<()> {
     print_line("")?;
     print_text(&text::quick_stats(&quick), false)?;
     print_line("")?;
-    print_text(&text::referrals(&referrals), false)?;
+    print_text(&text::referrals(&referrals, Fit::Full), false)?;
     print_line("")?;
-    print_text(&text::other(&other), false)?;
+    print_text(&text::other(&other, Fit::Full), false)?;
 
     tokio::fs::create_dir_all(out)
         .await

@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 use crate::botstat::BotstatClient;
 use crate::config::{BotConfig, BotstatConfig, DbConfig, FooterConfig, parse_log_level};
 use crate::domain::{ChatType, Clock, GraphKind, Period, Series, parse_user_id};
+use crate::present::text::Fit;
 use crate::present::{chart, csv, labels, text};
 use crate::stats::Stats;
 use output::{print_line, print_text, write_file, write_stdout};
@@ -279,7 +280,7 @@ pub async fn run(db_cfg: &DbConfig, clock: Clock, command: Command) -> Result<()
             let id = parse_user_id(&id)?;
             let stats = Stats::open(db_cfg, clock).await?;
             match stats.user_card(id).await? {
-                Some(card) => print_text(&text::user_card(&card), false),
+                Some(card) => print_text(&text::user_card(&card, Fit::Full), false),
                 None => anyhow::bail!("user {id} not found"),
             }
         }
@@ -299,11 +300,14 @@ pub async fn run(db_cfg: &DbConfig, clock: Clock, command: Command) -> Result<()
         }
         Command::Referrals => {
             let stats = Stats::open(db_cfg, clock).await?;
-            print_text(&text::referrals(&stats.top_referrals(10).await?), false)
+            print_text(
+                &text::referrals(&stats.top_referrals(10).await?, Fit::Full),
+                false,
+            )
         }
         Command::Other => {
             let stats = Stats::open(db_cfg, clock).await?;
-            print_text(&text::other(&stats.other_data(10).await?), false)
+            print_text(&text::other(&stats.other_data(10).await?, Fit::Full), false)
         }
         Command::Botstat { cfg } => {
             let client = BotstatClient::new(cfg.settings()?)?;

@@ -12,6 +12,42 @@ use crate::domain::{
     ChatType, Counters, OtherData, Period, QuickStats, Ranking, Summary, UserCard,
 };
 
+/// How much of tt-bot's stored text a screen shows: Telegram refuses a message of more than
+/// 4096 characters, so its screens show the first 100 characters of a value and cut long
+/// lists; the terminal shows everything (`docs/bot.md#telegrams-limits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    /// Whole values and lists (the command line).
+    Full,
+    /// Within Telegram's limits.
+    Telegram,
+}
+
+/// The most characters of one stored value a Telegram screen shows.
+pub const TELEGRAM_VALUE_CHARS: usize = 100;
+
+/// The most characters of a Telegram message's text, entities parsed.
+pub const TELEGRAM_TEXT_CHARS: usize = 4096;
+
+impl Fit {
+    /// `value` as this fit shows it: on Telegram the first 100 characters and `…`.
+    pub fn value(self, value: &str) -> std::borrow::Cow<'_, str> {
+        match self {
+            Fit::Telegram if value.chars().count() > TELEGRAM_VALUE_CHARS => {
+                let mut short: String = value.chars().take(TELEGRAM_VALUE_CHARS).collect();
+                short.push('…');
+                short.into()
+            }
+            _ => value.into(),
+        }
+    }
+}
+
+/// The number of characters Telegram counts in an HTML text: tags removed, entities decoded.
+pub fn visible_chars(html: &str) -> usize {
+    to_plain(html).chars().count()
+}
+
 /// Escapes text for Telegram's HTML parse mode.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -97,7 +133,7 @@ pub fn footer(now: i64, zones: &[FooterZone]) -> String {
             };
             format!(
                 "{} {}",
-                z.label,
+                escape(&z.label),
                 ts.to_zoned_datetime(z.zone.clone()).strftime(fmt)
             )
         })
@@ -113,22 +149,22 @@ pub fn utc_datetime(t: i64) -> String {
     }
 }
 
-/// The User Search card.
-pub fn user_card(u: &UserCard) -> String {
+/// The User Search card; `fit` decides how much of the language and referral it shows.
+pub fn user_card(u: &UserCard, fit: Fit) -> String {
     let mut s = format!(
         "<b>👤 User Stats</b>\nID: <code>{}</code>\nVideos: <b>{}</b>\nImages: <b>{}</b>\nMusic: <b>{}</b>\nLanguage: <b>{}</b>\n",
         u.user_id,
         u.videos,
         u.images,
         u.music,
-        escape(if u.lang.is_empty() {
+        escape(&fit.value(if u.lang.is_empty() {
             "unknown"
         } else {
             &u.lang
-        })
+        }))
     );
     if let Some(r) = &u.referral {
-        let _ = writeln!(s, "Referral: <code>{}</code>", escape(r));
+        let _ = writeln!(s, "Referral: <code>{}</code>", escape(&fit.value(r)));
     }
     let _ = writeln!(
         s,
@@ -144,20 +180,40 @@ pub fn user_card(u: &UserCard) -> String {
     s
 }
 
-/// Top referral links.
-pub fn referrals(top: &Ranking<String>) -> String {
+/// Top referral links; `fit` decides how much of each link it shows.
+pub fn referrals(top: &Ranking<String>, fit: Fit) -> String {
     let mut s = String::from("<b>🗣 Top Referrals</b>\n");
     if top.is_empty() {
         s.push_str("No referrals yet.");
     }
     for (i, (link, n)) in top.iter().enumerate() {
-        let _ = writeln!(s, "{}. <code>{}</code>: <b>{n}</b>", i + 1, escape(link));
+        let _ = writeln!(
+            s,
+            "{}. <code>{}</code>: <b>{n}</b>",
+            i + 1,
+            escape(&fit.value(link))
+        );
     }
     s.trim_end().to_string()
 }
 
-/// File mode, languages and top chats.
-pub fn other(o: &OtherData) -> String {
+/// File mode, languages and top chats. On Telegram each language name shows at most 100
+/// characters and the list is cut, with "… and N more", where the message would grow past
+/// Telegram's limit.
+pub fn other(o: &OtherData, fit: Fit) -> String {
+    let all = o.languages.len();
+    let mut shown = all;
+    loop {
+        let s = other_with(o, fit, shown);
+        if fit == Fit::Full || shown == 0 || visible_chars(&s) <= TELEGRAM_TEXT_CHARS {
+            return s;
+        }
+        // Cut a tenth at a time: a few passes whatever the list's length.
+        shown = shown.saturating_sub(shown.div_ceil(10));
+    }
+}
+
+fn other_with(o: &OtherData, fit: Fit, languages: usize) -> String {
     let mut s = format!(
         "<b>🗃 Other Data</b>\nFile mode on: <b>{}</b>\n\n<b>Languages</b>\n",
         o.file_mode_users
@@ -165,9 +221,12 @@ pub fn other(o: &OtherData) -> String {
     if o.languages.is_empty() {
         s.push_str("No users yet.\n");
     }
-    for (lang, n) in &o.languages {
+    for (lang, n) in o.languages.iter().take(languages) {
         let name = if lang.is_empty() { "unknown" } else { lang };
-        let _ = writeln!(s, "{}: <b>{n}</b>", escape(name));
+        let _ = writeln!(s, "{}: <b>{n}</b>", escape(&fit.value(name)));
+    }
+    if languages < o.languages.len() {
+        let _ = writeln!(s, "… and {} more", o.languages.len() - languages);
     }
     s.push_str("\n<b>Top chats by downloads</b>\n");
     if o.top_chats.is_empty() {

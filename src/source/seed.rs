@@ -67,7 +67,7 @@ pub fn ddl(schema: Schema, postgres: bool) -> Vec<String> {
         user_id BIGINT PRIMARY KEY, \
         registered_at BIGINT, \
         lang VARCHAR(10) NOT NULL DEFAULT 'en', \
-        link VARCHAR(64), \
+        link VARCHAR, \
         file_mode BOOLEAN NOT NULL DEFAULT FALSE)"
         .to_string();
     let videos = match schema {

@@ -800,9 +800,11 @@ fn button_data(markup: Option<&Value>, label: &str) -> Option<String> {
 // ---------------------------------------------------------------------------
 // HTTP side
 
-struct ApiError {
-    status: u16,
-    description: String,
+/// An error answer of the Bot API: its HTTP status and description.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: u16,
+    pub description: String,
 }
 
 fn bad_request(what: &str) -> ApiError {
@@ -1216,7 +1218,7 @@ fn validate_markup(markup: Option<&Value>) -> Result<(), ApiError> {
 
 /// Checks Telegram HTML the way the Bot API does (supported tags, balanced) and
 /// returns the visible text.
-fn check_html(text: &str) -> Result<String, ApiError> {
+pub fn check_html(text: &str) -> Result<String, ApiError> {
     const TAGS: &[&str] = &[
         "b",
         "strong",
