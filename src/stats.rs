@@ -9,7 +9,7 @@ use crate::domain::{
     BySign, ChatType, Clock, Counters, Download, GraphKind, OtherData, Period, QuickStats, Ranking,
     Series, Summary, Table, UserCard,
 };
-use crate::rollup::{self, Rollup};
+use crate::rollup::{self, Downloads, Rollup};
 use crate::source::{self, Source};
 
 /// Why a figure could not be read.
@@ -95,7 +95,7 @@ impl Stats {
     /// # Errors
     /// [`Error::Source`] when tt-bot's database fails.
     pub async fn summary(&self, since: Option<i64>) -> Result<Summary, Error> {
-        let (chats, (videos, music)) = tokio::try_join!(
+        let (chats, Downloads { videos, music }) = tokio::try_join!(
             async { Ok::<_, Error>(self.source.chats(since).await?) },
             self.downloads(since)
         )?;
@@ -132,20 +132,11 @@ impl Stats {
         self.counters(chat, period.since(self.now())).await
     }
 
-    /// `(videos, music)` download counters, from the rollup when it can answer.
-    async fn downloads(
-        &self,
-        since: Option<i64>,
-    ) -> Result<
-        (
-            BySign<crate::domain::DownloadCounts>,
-            BySign<crate::domain::DownloadCounts>,
-        ),
-        Error,
-    > {
+    /// The download counters of both tables, from the rollup when it can answer.
+    async fn downloads(&self, since: Option<i64>) -> Result<Downloads, Error> {
         if let Some(r) = self.rollup.as_ref().filter(|r| r.available()) {
             match r.downloads(&self.source, since).await {
-                Ok(Some(d)) => return Ok((d.videos, d.music)),
+                Ok(Some(d)) => return Ok(d),
                 Ok(None) => {}
                 Err(e) => r.note_failure(&e),
             }
@@ -154,7 +145,7 @@ impl Stats {
             self.source.downloads(Table::Videos, since),
             self.source.downloads(Table::Music, since)
         )?;
-        Ok((videos, music))
+        Ok(Downloads { videos, music })
     }
 
     /// The graph of `kind` over `period`, ending now.

@@ -28,15 +28,7 @@ impl<T: Copy + Add<Output = T>> BySign<T> {
 }
 
 impl<T> BySign<T> {
-    /// Applies `f` to both halves.
-    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> BySign<U> {
-        BySign {
-            users: f(self.users),
-            groups: f(self.groups),
-        }
-    }
-
-    /// The half a chat id belongs to (`user_id` must not be 0).
+    /// The half a chat id (or a sign, ±1) belongs to; 0 is not a chat.
     pub fn of_mut(&mut self, user_id: i64) -> &mut T {
         if user_id > 0 {
             &mut self.users

@@ -19,14 +19,6 @@ pub struct Downloads {
     pub music: BySign<DownloadCounts>,
 }
 
-fn slot(out: &mut BySign<DownloadCounts>, sign: i64) -> &mut DownloadCounts {
-    if sign > 0 {
-        &mut out.users
-    } else {
-        &mut out.groups
-    }
-}
-
 impl Rollup {
     /// The download counters with time strictly after `since` (all time, NULL times
     /// included, when `None`), refreshed first. `Ok(None)` when `since` is older than the
@@ -118,14 +110,14 @@ impl Rollup {
 
 /// All-time counters of a table, NULL times included.
 async fn totals(tx: &mut SqliteConnection, table: Table) -> sqlx::Result<BySign<DownloadCounts>> {
-    let mut out = BySign::default();
+    let mut out: BySign<DownloadCounts> = BySign::default();
     let rows: Vec<(i64, i64, i64, i64, i64)> =
         sqlx::query_as("SELECT sign, n, img, chats, img_chats FROM totals WHERE kind = ?")
             .bind(kind_id(table))
             .fetch_all(&mut *tx)
             .await?;
     for (sign, rows, image_rows, chats, image_chats) in rows {
-        *slot(&mut out, sign) = DownloadCounts {
+        *out.of_mut(sign) = DownloadCounts {
             rows,
             chats,
             image_rows,
@@ -144,7 +136,7 @@ async fn window(
     parts: &[Part],
 ) -> sqlx::Result<BySign<DownloadCounts>> {
     let k = kind_id(table);
-    let mut out = BySign::default();
+    let mut out: BySign<DownloadCounts> = BySign::default();
     for p in parts {
         let (buckets, last_table, from, to) = match *p {
             Part::Hours { from, to } => (Buckets::Hours, "last_hours", from, to),
@@ -161,7 +153,7 @@ async fn window(
         .fetch_all(&mut *tx)
         .await?;
         for (sign, n, img) in rows {
-            let o = slot(&mut out, sign);
+            let o = out.of_mut(sign);
             o.rows += n;
             o.image_rows += img;
         }
@@ -177,7 +169,7 @@ async fn window(
             .fetch_all(&mut *tx)
             .await?;
             for (sign, n) in rows {
-                let o = slot(&mut out, sign);
+                let o = out.of_mut(sign);
                 if image_only {
                     o.image_chats += n;
                 } else {

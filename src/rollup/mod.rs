@@ -193,6 +193,25 @@ impl fmt::Debug for Rollup {
     }
 }
 
+/// Refuses a state file that is the source's own SQLite file: the rollup's tables would be
+/// written into tt-bot's database.
+fn refuse_source_file(path: &Path, source: &Source) -> Result<(), Error> {
+    let Some(file) = source.sqlite_file() else {
+        return Ok(());
+    };
+    let same = match (std::fs::canonicalize(&file), std::fs::canonicalize(path)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => file == path,
+    };
+    if same {
+        return Err(Error::Setup {
+            path: path.display().to_string(),
+            reason: "it is the tt-bot database itself; choose another ROLLUP_PATH".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Whether SQLite says the file is not a database, or a damaged one.
 fn is_damaged(e: &sqlx::Error) -> bool {
     e.as_database_error()
@@ -303,18 +322,7 @@ impl Rollup {
     /// # Errors
     /// [`Error::Setup`] when `path` is the source's file; otherwise as [`Rollup::open`].
     pub async fn open_for(path: &Path, source: &Source, clock: Clock) -> Result<Rollup, Error> {
-        if let Some(file) = source.sqlite_file() {
-            let same = match (std::fs::canonicalize(&file), std::fs::canonicalize(path)) {
-                (Ok(a), Ok(b)) => a == b,
-                _ => file == path,
-            };
-            if same {
-                return Err(Error::Setup {
-                    path: path.display().to_string(),
-                    reason: "it is the tt-bot database itself; choose another ROLLUP_PATH".into(),
-                });
-            }
-        }
+        refuse_source_file(path, source)?;
         Rollup::open(path, clock).await
     }
 

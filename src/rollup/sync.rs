@@ -96,15 +96,7 @@ impl Rollup {
 
     /// What identifies the source; refuses a state file that is the source itself.
     fn identity(&self, source: &Source) -> Result<String, Error> {
-        if let Some(file) = source.sqlite_file() {
-            let file = std::fs::canonicalize(&file).unwrap_or(file);
-            if std::fs::canonicalize(self.path()).is_ok_and(|s| s == file) {
-                return Err(Error::Setup {
-                    path: self.path().display().to_string(),
-                    reason: "it is the tt-bot database itself; choose another ROLLUP_PATH".into(),
-                });
-            }
-        }
+        super::refuse_source_file(self.path(), source)?;
         Ok(source.identity())
     }
 
@@ -159,9 +151,6 @@ impl Rollup {
                 }
             }
         }
-        store::expire_gaps(tx, k, now - GAP_TTL, MAX_GAPS)
-            .await
-            .map_err(&err)?;
         // New rows past the watermark.
         let seconds_from = meta.seconds_from;
         let wm = meta.watermark(table);

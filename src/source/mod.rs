@@ -132,7 +132,6 @@ fn limit_hint(e: &sqlx::Error) -> &'static str {
 pub struct Source {
     pool: Pool,
     schema: Schema,
-    target: String,
 }
 
 impl Source {
@@ -154,21 +153,12 @@ impl Source {
         })?;
         let schema = Schema::detect(&columns)?;
         tracing::info!(schema = schema.name(), "tt-bot schema detected");
-        Ok(Source {
-            pool,
-            schema,
-            target: url.display(),
-        })
+        Ok(Source { pool, schema })
     }
 
     /// The tt-bot schema the database has.
     pub fn schema(&self) -> Schema {
         self.schema
-    }
-
-    /// The database as messages name it (no password).
-    pub fn target(&self) -> &str {
-        &self.target
     }
 
     /// The SQLite file of the database, `None` on PostgreSQL.
