@@ -24,6 +24,9 @@ RUN apt-get update \
 COPY --from=builder /src/target/release/tt-stats /usr/local/bin/tt-stats
 USER ttstats
 WORKDIR /app
+# The rollup state (one file per database) lives in $XDG_STATE_HOME/tt-stats: /app/state,
+# on the volume docker-compose.yml mounts at /app.
+ENV XDG_STATE_HOME=/app/state
 # Logs go to stderr; SIGTERM (docker stop) shuts the bot down cleanly.
 ENTRYPOINT ["tt-stats"]
 CMD ["bot"]

@@ -31,10 +31,61 @@ pub async fn run(cli: Cli) -> Result<()> {
             botstat,
         } => {
             let settings = BotSettings::new(&bot, &footer, &botstat)?;
-            let stats = Stats::open(&cli.db, clock).await?;
-            serve(stats, settings, shutdown_signal()).await
+            let stop = CancellationToken::new();
+            let signal = {
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    shutdown_signal().await;
+                    stop.cancel();
+                })
+            };
+            let Some(stats) = open_when_ready(&cli.db, clock, &stop, FIRST_RETRY).await else {
+                return Ok(());
+            };
+            let served = serve(stats, settings, async move { stop.cancelled().await }).await;
+            signal.abort();
+            served
         }
         command => cli::run(&cli.db, clock, command).await,
+    }
+}
+
+/// The first wait before opening tt-bot's database again; it doubles up to [`LAST_RETRY`].
+pub const FIRST_RETRY: Duration = Duration::from_secs(1);
+
+/// The longest wait between two attempts to open tt-bot's database.
+pub const LAST_RETRY: Duration = Duration::from_secs(60);
+
+/// Opens the figures, waiting for tt-bot's database as long as it takes: in a
+/// `docker compose up` the database may start after tt-stats, and tt-bot creates (or
+/// migrates) its tables only once it runs. Each failure is logged with what is missing and
+/// the wait before the next attempt (`first`, doubling up to [`LAST_RETRY`]). `None` when
+/// `stop` is cancelled first.
+pub async fn open_when_ready(
+    db: &crate::config::DbConfig,
+    clock: crate::domain::Clock,
+    stop: &CancellationToken,
+    first: Duration,
+) -> Option<Stats> {
+    let mut wait = first;
+    loop {
+        let attempt = tokio::select! {
+            r = Stats::open(db, clock.clone()) => r,
+            () = stop.cancelled() => return None,
+        };
+        match attempt {
+            Ok(stats) => return Some(stats),
+            Err(e) => tracing::warn!(
+                "tt-bot's database is not ready: {}; trying again in {}s",
+                crate::error_chain(&e),
+                wait.as_secs_f64()
+            ),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.cancelled() => return None,
+        }
+        wait = (wait * 2).min(LAST_RETRY);
     }
 }
 

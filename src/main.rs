@@ -20,32 +20,35 @@ async fn main() -> std::process::ExitCode {
         }
     }
     let cli = tt_stats::cli::Cli::parse();
-    // The database driver's own warnings (a connection dropped after a cancelled query,
-    // slow statements) repeat what tt-stats reports itself; they show from debug on.
-    let filter = if cli.log_level >= tracing::Level::DEBUG {
-        tracing_subscriber::filter::Targets::new().with_default(cli.log_level)
-    } else {
-        tracing_subscriber::filter::Targets::new()
-            .with_default(cli.log_level)
-            .with_target("sqlx", tracing::Level::ERROR)
-    };
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                // Colour codes only for a person at a terminal, never in files or `docker logs`.
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .with_target(false),
-        )
-        .with(filter)
-        .init();
+    init_logging(cli.effective_log_level(), cli.log_format);
     match tt_stats::app::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", tt_stats::error_chain(e.as_ref()));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs go to standard error: text (colour only at a terminal, never in files or
+/// `docker logs`) or one JSON object per line.
+fn init_logging(level: tracing::Level, format: tt_stats::cli::LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // The database driver's own warnings (a connection dropped after a cancelled query,
+    // slow statements) repeat what tt-stats reports itself; they show from debug on.
+    let mut filter = tracing_subscriber::filter::Targets::new().with_default(level);
+    if level < tracing::Level::DEBUG {
+        filter = filter.with_target("sqlx", tracing::Level::ERROR);
+    }
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        tt_stats::cli::LogFormat::Json => registry.with(layer.json().flatten_event(true)).init(),
+        tt_stats::cli::LogFormat::Text => registry
+            .with(layer.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())))
+            .init(),
     }
 }

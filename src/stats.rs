@@ -48,9 +48,9 @@ impl Stats {
     /// [`source::Error`] when tt-bot's database cannot be opened.
     pub async fn open(cfg: &DbConfig, clock: Clock) -> Result<Stats, Error> {
         let source = Source::open(&cfg.db_url).await?;
-        let rollup = match &cfg.rollup_path.0 {
-            None => None,
-            Some(path) => match Rollup::open_for(path, &source, clock.clone()).await {
+        let rollup = match cfg.rollup_path.state_file(source.key()) {
+            Ok(None) => None,
+            Ok(Some(path)) => match Rollup::open_for(&path, &source, clock.clone()).await {
                 Ok(r) => Some(r),
                 Err(e) => {
                     tracing::warn!(
@@ -60,6 +60,10 @@ impl Stats {
                     None
                 }
             },
+            Err(e) => {
+                tracing::warn!(error = %e, "rollup disabled, querying the tables directly");
+                None
+            }
         };
         Ok(Stats::new(source, rollup, clock))
     }

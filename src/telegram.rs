@@ -89,6 +89,11 @@ pub fn is_not_modified(e: &RequestError) -> bool {
 /// (a proxy's 502 page would otherwise end up in a chat message).
 pub fn describe_request(e: &RequestError) -> String {
     match e {
+        RequestError::Api(ApiError::TerminatedByOtherGetUpdates) => {
+            "another process is polling Telegram with this bot token (409 Conflict): stop the \
+             other instance (or the webhook), or give this one a token of its own"
+                .to_string()
+        }
         RequestError::Api(api) => format!("Telegram refused the request: {api}"),
         RequestError::MigrateToChatId(id) => format!("the chat moved to {id}"),
         RequestError::RetryAfter(after) => {

@@ -347,8 +347,22 @@ fn a_malformed_db_url_is_named_without_its_password() {
             "'sqlite://' names no database file; expected sqlite://path/to/file.sqlite",
         ),
         (
-            "postgres://",
-            "'postgres://' has no host; expected postgres://user:password@host:5432/db",
+            "postgres://h/db?sslcompression=1",
+            "'postgres://h/db?sslcompression=1': unknown parameter 'sslcompression'; tt-stats \
+             understands host, port, dbname, user, password, sslmode, ssl, sslrootcert, sslcert, \
+             sslkey, application_name, options, connect_timeout, prepared_statement_cache_size, \
+             statement_cache_size",
+        ),
+        (
+            "postgres://bob:p@ss@h/db",
+            "'postgres://bob:***@h/db' has more than one '@' before the host; if the password \
+             holds '@', '/', '?', '#' or '%', percent-encode them (@ → %40, / → %2F, ? → %3F, \
+             # → %23, % → %25)",
+        ),
+        (
+            "postgresql+asyncpg://bob:S3cret@h/db?ssl=true",
+            "'postgresql+asyncpg://bob:***@h/db?ssl=true': ssl=true is not a TLS mode; use one \
+             of disable, allow, prefer, require, verify-ca, verify-full",
         ),
         (
             "mysql://u:secret@localhost/db",
@@ -879,4 +893,70 @@ async fn an_unreadable_dot_env_line_is_not_printed() {
         "{err}"
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), sample::QUICK_PLAIN);
+}
+
+/// The URL forms `psql` takes reach the same database: a user with an empty host and the
+/// socket folder as `?host=` (tt-bot's asyncpg form and libpq's), the folder percent-encoded
+/// as the host, and the user and password as parameters with asyncpg's `ssl=`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_and_parameter_url_forms_reach_the_database() {
+    let cluster = common::cluster::PgCluster::start();
+    let t = TestDb::on_server(&cluster.url("postgres"), Current, sample_dataset(NOW)).await;
+    let db = t.url.rsplit('/').next().unwrap().to_string();
+    let (port, socket) = (cluster.port, cluster.socket_dir().display().to_string());
+    let encoded: String = socket.replace('/', "%2F");
+    for url in [
+        format!("postgresql+asyncpg://postgres:pw@/{db}?host={socket}&port={port}"),
+        format!("postgresql://postgres:pw@/{db}?host={socket}&port={port}"),
+        format!("postgresql://postgres@{encoded}:{port}/{db}"),
+        format!("postgresql://127.0.0.1:{port}/{db}?user=postgres&password=pw&ssl=disable"),
+        format!(
+            "postgresql+asyncpg://postgres@127.0.0.1:{port}/{db}?sslmode=prefer&\
+             prepared_statement_cache_size=0&application_name=ops&connect_timeout=5"
+        ),
+    ] {
+        let out = tt_stats(&url, &["report"]);
+        assert_eq!(ok(&out, &url), sample::QUICK_PLAIN, "{url}");
+    }
+}
+
+/// A password given as a URL parameter is never printed: not by `report`'s connection
+/// error, not by the bot's log while it waits for the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_parameter_is_never_printed() {
+    let url = "postgresql://127.0.0.1:1/ttbot?user=ttbot&password=S3cretPw";
+    let out = tt_stats(url, &["report"]);
+    fails(
+        &out,
+        1,
+        "error: cannot connect to the database postgres://ttbot:***@127.0.0.1:1/ttbot: \
+         connection refused: is the server running and listening on that host and port?\n",
+        "report",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bot = common::bin::spawn_in(
+        dir.path(),
+        &["bot"],
+        &[
+            ("DB_URL", url),
+            ("STATS_BOT_TOKEN", "123456:AAHsecretTOKEN"),
+            ("TG_SERVER", "http://127.0.0.1:1"),
+            ("STATS_IDS", "[1]"),
+            ("LOG_LEVEL", "debug"),
+        ],
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let ended = bot.stop(Duration::from_secs(10)).await;
+    assert!(
+        ended.stderr.contains("tt-bot's database is not ready"),
+        "{}",
+        ended.stderr
+    );
+    for secret in ["S3cretPw", "AAHsecretTOKEN"] {
+        assert!(
+            !ended.stderr.contains(secret),
+            "{secret} leaks:\n{}",
+            ended.stderr
+        );
+    }
 }

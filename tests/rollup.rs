@@ -11,7 +11,7 @@ use std::path::Path;
 use common::NOW;
 use common::bin::run_in;
 use common::dataset::{Dataset, Rng, random_downloads, rollup_users};
-use common::db::{Backend, Current, Legacy, Postgres, Sqlite, TestDb, test_pg_url};
+use common::db::{Backend, Current, Legacy, Postgres, Sqlite, TestDb};
 use common::expect::{self, Style};
 use common::oracle::since;
 use rstest::rstest;
@@ -435,26 +435,28 @@ fn without_elapsed(out: &str) -> String {
         .collect()
 }
 
-/// The database as `db status` names it: no password, and its schema.
-fn identity(t: &TestDb) -> String {
+/// The database as `db status` names it: the server's system identifier and the database
+/// name (the same through any host name or pooler), or the file; then its schema.
+async fn identity(t: &TestDb) -> String {
+    use sqlx::Connection as _;
     let schema = match t.schema {
         Legacy => "legacy (tt-bot v5 and earlier)",
         Current => "current (tt-bot v6)",
     };
     match t.backend {
         Postgres => {
-            let o: sqlx::postgres::PgConnectOptions = test_pg_url().parse().unwrap();
-            let name = t.url.rsplit('/').next().unwrap();
-            format!(
-                "postgres://{}@{}:{}/{name} ({schema})",
-                o.get_username(),
-                o.get_host(),
-                o.get_port()
+            let mut c = sqlx::PgConnection::connect(&t.url).await.unwrap();
+            let (system, db): (String, String) = sqlx::query_as(
+                "SELECT system_identifier::text, current_database()::text FROM pg_control_system()",
             )
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+            format!("postgres system {system} database {db} ({schema})")
         }
         Sqlite => {
             let file = std::fs::canonicalize(t.sqlite_file().unwrap()).unwrap();
-            format!("sqlite://{} ({schema})", file.display())
+            format!("sqlite {} ({schema})", file.display())
         }
     }
 }
@@ -572,7 +574,7 @@ async fn the_command_line_with_and_without_the_rollup(
          hour buckets:    {}\n\
          second buckets:  {} (since {})\n\
          pk gaps watched: {}\n",
-        identity(&t),
+        identity(&t).await,
         sizes.videos_watermark,
         sizes.music_watermark,
         sizes.chats,
@@ -597,7 +599,7 @@ async fn the_command_line_with_and_without_the_rollup(
         assert!(!ok, "db {cmd} without a rollup: {out}");
         assert_eq!(
             err,
-            "error: invalid ROLLUP_PATH: the rollup is off; set ROLLUP_PATH to a file\n"
+            "error: invalid ROLLUP_PATH: the rollup is off; set ROLLUP_PATH to a file or folder, or unset it\n"
         );
     }
 }
@@ -663,4 +665,94 @@ async fn db_indexes_creates_each_index_once(#[values(Postgres, Sqlite)] backend:
         })
         .collect();
     assert_eq!(out, want);
+}
+
+/// Without `ROLLUP_PATH`, each database keeps its own state file in the state directory
+/// (`$XDG_STATE_HOME/tt-stats`), never in the working directory: `report` against A, then
+/// B, then A again builds twice, not three times, and the figures stay right.
+#[tokio::test]
+async fn each_database_keeps_its_own_state_in_the_state_directory() {
+    let a = TestDb::with(Backend::Postgres, Current, rollup_users(NOW)).await;
+    let b = TestDb::with(Backend::Sqlite, Legacy, rollup_users(NOW)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let now = NOW.to_string();
+    let report = |t: &TestDb| {
+        let out = run_in(
+            dir.path(),
+            &["report"],
+            &[
+                ("DB_URL", &t.url),
+                ("TT_STATS_NOW", &now),
+                ("LOG_LEVEL", "info"),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let expected = plain_report(&t.data);
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
+        String::from_utf8_lossy(&out.stderr).contains("building the rollup")
+    };
+    assert!(report(&a), "A: first build");
+    assert!(report(&b), "B: first build");
+    assert!(!report(&a), "A again: its state is still there");
+    assert!(!report(&b), "B again: its state is still there");
+    let mut files: Vec<String> = std::fs::read_dir(dir.path().join("state/tt-stats"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".sqlite"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let b_stem = b.sqlite_file().unwrap();
+    let b_stem = b_stem.file_stem().unwrap().to_str().unwrap();
+    let a_name = a.url.rsplit('/').next().unwrap();
+    assert!(
+        files
+            .iter()
+            .any(|f| f.starts_with(&format!("rollup-{a_name}-"))),
+        "{files:?}"
+    );
+    assert!(
+        files
+            .iter()
+            .any(|f| f.starts_with(&format!("rollup-{b_stem}-"))),
+        "{files:?}"
+    );
+    let working: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    assert_eq!(
+        working,
+        vec!["state".to_string()],
+        "nothing else in the working directory"
+    );
+}
+
+/// A state file that cannot be created (its folder is a file) costs only speed: the figures
+/// are right and the log says once what is wrong.
+#[tokio::test]
+async fn an_unusable_state_path_costs_only_speed() {
+    let t = TestDb::with(Backend::Sqlite, Current, rollup_users(NOW)).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("blocker"), "a file, not a folder").unwrap();
+    let state = dir.path().join("blocker/state.sqlite");
+    let (ok, out, err) = tt_stats(&t, dir.path(), state.to_str().unwrap(), &["report"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, plain_report(&t.data));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("rollup disabled, querying the tables directly") && err.contains("blocker"),
+        "{err}"
+    );
+}
+
+/// `tt-stats report`'s plain text for `data` at [`NOW`].
+fn plain_report(data: &Dataset) -> String {
+    let overall = data.expected_summary(None);
+    let daily = data.expected_summary(since(NOW, Period::Day));
+    expect::quick(&overall, &daily, Style::Plain) + "\n"
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use teloxide::dispatching::{Dispatcher, UpdateFilterExt as _};
-use teloxide::error_handlers::LoggingErrorHandler;
+use teloxide::error_handlers::ErrorHandler;
 use teloxide::prelude::Requester as _;
 use teloxide::types::{CallbackQuery, Me, Message, Update};
 use teloxide::update_listeners::{Polling, UpdateListener as _};
@@ -144,13 +144,28 @@ pub async fn run(bot: Bot, ctx: BotContext, stop: CancellationToken) -> Result<(
         stop_listener.stop();
     });
     let result = dispatcher
-        .try_dispatch_with_listener(
-            listener,
-            LoggingErrorHandler::with_custom_text("cannot get updates from Telegram"),
-        )
+        .try_dispatch_with_listener(listener, Arc::new(PollingErrors))
         .await;
     watcher.abort();
     result
+}
+
+/// Logs a failed `getUpdates` in words ([`telegram::describe_request`]): a 409 conflict
+/// names the other instance, an outage says Telegram cannot be reached. Polling goes on
+/// (with teloxide's back-off) whatever the error.
+struct PollingErrors;
+
+impl ErrorHandler<RequestError> for PollingErrors {
+    fn handle_error(
+        self: Arc<Self>,
+        error: RequestError,
+    ) -> futures_util::future::BoxFuture<'static, ()> {
+        tracing::error!(
+            "cannot get updates from Telegram: {}",
+            telegram::describe_request(&error)
+        );
+        Box::pin(async {})
+    }
 }
 
 /// Runs one update's work in a task of its own: a panic there is logged and costs only

@@ -12,11 +12,12 @@ use crate::source::{Access, Source};
 
 /// The rollup of `cfg` for `source`; an error when `ROLLUP_PATH` is off.
 async fn open_rollup(cfg: &DbConfig, source: &Source, clock: Clock) -> Result<Rollup> {
-    match &cfg.rollup_path.0 {
-        Some(path) => Ok(Rollup::open_for(path, source, clock).await?),
+    match cfg.rollup_path.state_file(source.key())? {
+        Some(path) => Ok(Rollup::open_for(&path, source, clock).await?),
         None => Err(crate::config::Error::Invalid {
             name: "ROLLUP_PATH",
-            reason: "the rollup is off; set ROLLUP_PATH to a file".to_string(),
+            reason: "the rollup is off; set ROLLUP_PATH to a file or folder, or unset it"
+                .to_string(),
         }
         .into()),
     }

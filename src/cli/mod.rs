@@ -42,13 +42,58 @@ pub struct Cli {
     )]
     pub now: Option<i64>,
 
-    /// Log level: error, warn, info, debug or trace.
-    #[arg(long = "log-level", env = "LOG_LEVEL", default_value = "info", value_parser = parse_log_level, global = true)]
-    pub log_level: tracing::Level,
+    /// Log level: error, warn, info, debug or trace [default: info for `bot`, warn for the
+    /// one-shot commands, so that their output stays clean; -v raises it].
+    #[arg(long = "log-level", env = "LOG_LEVEL", value_parser = parse_log_level, global = true)]
+    pub log_level: Option<tracing::Level>,
+
+    /// More log lines: -v info, -vv debug, -vvv trace (LOG_LEVEL, when set, wins).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Log lines as text, or as one JSON object per line for log collectors.
+    #[arg(
+        long = "log-format",
+        env = "LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
 
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `2026-11-30T12:00:00Z  WARN message key=value`.
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields`, `span`).
+    Json,
+}
+
+impl Cli {
+    /// The log level in force: `LOG_LEVEL` if set, else one step per `-v` above the
+    /// command's default (info for the long-running `bot`, warn for one-shot commands).
+    pub fn effective_log_level(&self) -> tracing::Level {
+        use tracing::Level;
+        if let Some(level) = self.log_level {
+            return level;
+        }
+        let base = match self.command {
+            Command::Bot { .. } => 2,
+            _ => 1,
+        };
+        match base + usize::from(self.verbose) {
+            0 => Level::ERROR,
+            1 => Level::WARN,
+            2 => Level::INFO,
+            3 => Level::DEBUG,
+            _ => Level::TRACE,
+        }
+    }
 }
 
 /// The subcommands.

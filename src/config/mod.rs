@@ -13,11 +13,8 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::{ExposeSecret as _, SecretString};
 
-pub use db_url::{DEFAULT_DB_URL, DbUrl, redact};
+pub use db_url::{DEFAULT_DB_URL, DbUrl, PG_PARAMETERS, PgHost, PgUrl, RootCert, SslMode, redact};
 pub use zones::{DEFAULT_ZONES, FooterZone, default_zones, parse_zones};
-
-/// The default rollup state file, in the working directory.
-pub const DEFAULT_ROLLUP_PATH: &str = "tt-stats-rollup.sqlite";
 
 /// The default Botstat API base URL.
 pub const DEFAULT_BOTSTAT_API_URL: &str = "https://api.botstat.io";
@@ -51,22 +48,96 @@ pub struct DbConfig {
     #[arg(long = "db-url", env = "DB_URL", default_value = DEFAULT_DB_URL, value_parser = DbUrlParser, global = true, hide_env_values = true)]
     pub db_url: DbUrl,
 
-    /// tt-stats' own rollup state file (incremental counters, so stats stay instant on
-    /// large databases); `off` queries the tables directly every time.
-    #[arg(long = "rollup-path", env = "ROLLUP_PATH", default_value = DEFAULT_ROLLUP_PATH, value_parser = parse_rollup_path, global = true)]
+    /// tt-stats' own rollup state (incremental counters, so stats stay instant on large
+    /// databases): a file, a folder (one file per database), or `off` to query the tables
+    /// directly every time [default: one file per database in $XDG_STATE_HOME/tt-stats].
+    #[arg(long = "rollup-path", env = "ROLLUP_PATH", default_value = "auto", hide_default_value = true, value_parser = parse_rollup_path, global = true)]
     pub rollup_path: RollupPath,
 }
 
-/// A parsed `ROLLUP_PATH`: a file, or `None` when the rollup is off.
+/// A parsed `ROLLUP_PATH`: where tt-stats keeps its rollup state.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RollupPath(pub Option<PathBuf>);
+pub enum RollupPath {
+    /// `off`: no rollup; every figure is queried from the tables.
+    Off,
+    /// Unset: one file per database in the platform's state directory,
+    /// `$XDG_STATE_HOME/tt-stats` (else `~/.local/state/tt-stats`).
+    Auto,
+    /// A folder (an existing one, or a path ending in `/`): one file per database in it.
+    Dir(PathBuf),
+    /// One file, used for whichever database `DB_URL` names (a file that belonged to
+    /// another database is rebuilt).
+    File(PathBuf),
+}
+
+/// The folder of [`RollupPath::Auto`]: `$XDG_STATE_HOME/tt-stats`, else
+/// `$HOME/.local/state/tt-stats` (the XDG base directory rules; a relative
+/// `XDG_STATE_HOME` is ignored, as they say).
+pub fn state_dir() -> Option<PathBuf> {
+    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    std::env::var_os("XDG_STATE_HOME")
+        .and_then(absolute)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .and_then(absolute)
+                .map(|h| h.join(".local").join("state"))
+        })
+        .map(|d| d.join("tt-stats"))
+}
+
+impl RollupPath {
+    /// The state file for the database whose [`crate::source::Source::key`] is `key`,
+    /// `None` when the rollup is off. Per-database names are
+    /// `rollup-<database>-<hash of key>.sqlite`, so two databases never share a file and
+    /// one database keeps its file whichever host name or pooler reaches it.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for `ROLLUP_PATH` when it is unset and there is no state
+    /// directory (neither `XDG_STATE_HOME` nor `HOME` is set).
+    pub fn state_file(&self, key: &str) -> Result<Option<PathBuf>, Error> {
+        let dir = match self {
+            RollupPath::Off => return Ok(None),
+            RollupPath::File(f) => return Ok(Some(f.clone())),
+            RollupPath::Dir(d) => d.clone(),
+            RollupPath::Auto => state_dir().ok_or_else(|| {
+                Error::invalid(
+                    "ROLLUP_PATH",
+                    "it is unset and neither XDG_STATE_HOME nor HOME names a folder to keep \
+                     the rollup in; set ROLLUP_PATH to a file or folder, or `off`",
+                )
+            })?,
+        };
+        Ok(Some(dir.join(state_file_name(key))))
+    }
+}
+
+/// `rollup-<database>-<16 hex digits>.sqlite`: the last word of `key` (the database name
+/// or file) for people, a 64-bit FNV-1a hash of the whole key for uniqueness.
+fn state_file_name(key: &str) -> String {
+    let last = key.rsplit([' ', '/']).next().unwrap_or_default();
+    let stem = last.rsplit_once('.').map_or(last, |(s, _)| s);
+    let slug: String = stem
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .take(40)
+        .collect();
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    if slug.is_empty() {
+        format!("rollup-{hash:016x}.sqlite")
+    } else {
+        format!("rollup-{slug}-{hash:016x}.sqlite")
+    }
+}
 
 fn parse_rollup_path(s: &str) -> Result<RollupPath, String> {
     let t = s.trim();
     match t.to_ascii_lowercase().as_str() {
-        "off" | "none" | "false" | "0" | "no" => Ok(RollupPath(None)),
-        "" => Err("ROLLUP_PATH is empty: give a file path, or `off`".to_string()),
-        _ => Ok(RollupPath(Some(t.into()))),
+        "off" | "none" | "false" | "0" | "no" => Ok(RollupPath::Off),
+        "" | "auto" => Ok(RollupPath::Auto),
+        _ if t.ends_with('/') || std::path::Path::new(t).is_dir() => Ok(RollupPath::Dir(t.into())),
+        _ => Ok(RollupPath::File(t.into())),
     }
 }
 

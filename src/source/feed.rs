@@ -51,27 +51,10 @@ fn row_columns(table: Table, schema: Schema) -> String {
 }
 
 impl Source {
-    /// What identifies the database (no password) and its schema, so a state file is never
-    /// applied to another database.
+    /// What identifies the database ([`Source::key`]) and its schema, so a state file is
+    /// never applied to another database, nor to the same one after its schema changed.
     pub fn identity(&self) -> String {
-        let place = match &self.pool {
-            Pool::Postgres(p) => {
-                let o = p.connect_options();
-                format!(
-                    "postgres://{}@{}:{}/{}",
-                    o.get_username(),
-                    o.get_host(),
-                    o.get_port(),
-                    o.get_database().unwrap_or(o.get_username())
-                )
-            }
-            Pool::Sqlite(p) => {
-                let file = p.connect_options().get_filename().to_path_buf();
-                let file = std::fs::canonicalize(&file).unwrap_or(file);
-                format!("sqlite://{}", file.display())
-            }
-        };
-        format!("{place} ({})", self.schema.name())
+        format!("{} ({})", self.key(), self.schema().name())
     }
 
     /// Up to `limit` rows of `table` with `pk_id > after`, in `pk_id` order.
@@ -84,21 +67,24 @@ impl Source {
         after: i64,
         limit: i64,
     ) -> Result<Vec<SourceRow>, Error> {
-        let sql = format!(
-            "SELECT {} FROM {} WHERE pk_id > $1 ORDER BY pk_id LIMIT $2",
-            row_columns(table, self.schema),
-            table.name()
-        );
-        let what = "new downloads for the rollup";
-        on_read!(&self.pool, what, c => {
-            sqlx::query_as::<_, SourceRow>(&sql)
-                .persistent(false)
-                .bind(after)
-                .bind(limit)
-                .fetch_all(&mut *c)
-                .await
-                .map_err(Error::query(what))
+        self.resilient(|schema| async move {
+            let sql = format!(
+                "SELECT {} FROM {} WHERE pk_id > $1 ORDER BY pk_id LIMIT $2",
+                row_columns(table, schema),
+                table.name()
+            );
+            let what = "new downloads for the rollup";
+            on_read!(&self.pool, what, c => {
+                sqlx::query_as::<_, SourceRow>(&sql)
+                    .persistent(false)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&mut *c)
+                    .await
+                    .map_err(Error::query(what))
+            })
         })
+        .await
     }
 
     /// The rows of `table` strictly inside any of the `(lo, hi)` `pk_id` gaps, in `pk_id`
@@ -111,27 +97,30 @@ impl Source {
         table: Table,
         gaps: &[(i64, i64)],
     ) -> Result<Vec<SourceRow>, Error> {
-        if gaps.is_empty() {
-            return Ok(Vec::new());
-        }
-        let cond: Vec<String> = gaps
-            .iter()
-            .map(|(lo, hi)| format!("(pk_id > {lo} AND pk_id < {hi})"))
-            .collect();
-        let sql = format!(
-            "SELECT {} FROM {} WHERE {} ORDER BY pk_id",
-            row_columns(table, self.schema),
-            table.name(),
-            cond.join(" OR ")
-        );
-        let what = "new downloads for the rollup";
-        on_read!(&self.pool, what, c => {
-            sqlx::query_as::<_, SourceRow>(&sql)
-                .persistent(false)
-                .fetch_all(&mut *c)
-                .await
-                .map_err(Error::query(what))
+        self.resilient(|schema| async move {
+            if gaps.is_empty() {
+                return Ok(Vec::new());
+            }
+            let cond: Vec<String> = gaps
+                .iter()
+                .map(|(lo, hi)| format!("(pk_id > {lo} AND pk_id < {hi})"))
+                .collect();
+            let sql = format!(
+                "SELECT {} FROM {} WHERE {} ORDER BY pk_id",
+                row_columns(table, schema),
+                table.name(),
+                cond.join(" OR ")
+            );
+            let what = "new downloads for the rollup";
+            on_read!(&self.pool, what, c => {
+                sqlx::query_as::<_, SourceRow>(&sql)
+                    .persistent(false)
+                    .fetch_all(&mut *c)
+                    .await
+                    .map_err(Error::query(what))
+            })
         })
+        .await
     }
 
     /// The largest `pk_id` of `table` (0 when empty).
@@ -139,18 +128,21 @@ impl Source {
     /// # Errors
     /// [`Error::Query`] when the database fails.
     pub async fn max_pk(&self, table: Table) -> Result<i64, Error> {
-        let sql = format!(
-            "SELECT CAST(COALESCE(MAX(pk_id), 0) AS BIGINT) FROM {}",
-            table.name()
-        );
-        let what = "the rollup watermark";
-        on_read!(&self.pool, what, c => {
-            sqlx::query_scalar::<_, i64>(&sql)
-                .persistent(false)
-                .fetch_one(&mut *c)
-                .await
-                .map_err(Error::query(what))
+        self.resilient(|_| async move {
+            let sql = format!(
+                "SELECT CAST(COALESCE(MAX(pk_id), 0) AS BIGINT) FROM {}",
+                table.name()
+            );
+            let what = "the rollup watermark";
+            on_read!(&self.pool, what, c => {
+                sqlx::query_scalar::<_, i64>(&sql)
+                    .persistent(false)
+                    .fetch_one(&mut *c)
+                    .await
+                    .map_err(Error::query(what))
+            })
         })
+        .await
     }
 
     /// Opens one consistent, read-only view of the download tables for a full rollup build
@@ -185,7 +177,7 @@ impl Source {
         };
         Ok(Snapshot {
             tx,
-            schema: self.schema,
+            schema: self.schema(),
             sql: String::new(),
         })
     }

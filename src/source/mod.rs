@@ -20,7 +20,10 @@ mod schema;
 #[cfg(feature = "seed")]
 pub mod seed;
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 pub use feed::{ChatRow, Snapshot, SourceRow};
 pub use pool::{Access, CONNECT_TIMEOUT, MAX_CONNECTIONS};
@@ -88,6 +91,24 @@ impl Error {
             source,
         }
     }
+
+    /// Whether the query failed because a table or column it names does not exist (any
+    /// more): PostgreSQL's `undefined_table` / `undefined_column`, SQLite's "no such".
+    pub fn is_layout_change(&self) -> bool {
+        let Error::Query { source, .. } = self else {
+            return false;
+        };
+        let Some(db) = source.as_database_error() else {
+            return false;
+        };
+        match db.code().as_deref() {
+            Some("42P01" | "42703") => true,
+            _ => {
+                let m = db.message();
+                m.starts_with("no such table") || m.starts_with("no such column")
+            }
+        }
+    }
 }
 
 /// What a database's refusal means for an operator, from its SQLSTATE: the role's limits
@@ -127,11 +148,26 @@ fn limit_hint(e: &sqlx::Error) -> &'static str {
 }
 
 /// tt-bot's database, opened read-only with its schema detected. Cheap to clone (the
-/// clones share one connection pool).
+/// clones share one connection pool and one view of the schema).
+///
+/// tt-bot may change under a running tt-stats: its operators migrate the legacy schema to
+/// the current one while both run (the `videos` table is rebuilt and swapped in by a
+/// rename). A query that fails because a column or table it names is gone makes the
+/// source detect the schema again and run the query once more with the new one
+/// ([`Source::resilient`]); the rollup, whose state names the schema it was built from,
+/// then rebuilds itself.
 #[derive(Debug, Clone)]
 pub struct Source {
     pool: Pool,
-    schema: Schema,
+    schema: Arc<AtomicU8>,
+    key: Arc<str>,
+}
+
+fn schema_code(s: Schema) -> u8 {
+    match s {
+        Schema::Legacy => 0,
+        Schema::Current => 1,
+    }
 }
 
 impl Source {
@@ -153,12 +189,71 @@ impl Source {
         })?;
         let schema = Schema::detect(&columns)?;
         tracing::info!(schema = schema.name(), "tt-bot schema detected");
-        Ok(Source { pool, schema })
+        let key = pool.key().await?;
+        Ok(Source {
+            pool,
+            schema: Arc::new(AtomicU8::new(schema_code(schema))),
+            key: key.into(),
+        })
     }
 
-    /// The tt-bot schema the database has.
+    /// The tt-bot schema the database has (as last detected).
     pub fn schema(&self) -> Schema {
-        self.schema
+        match self.schema.load(Ordering::Relaxed) {
+            0 => Schema::Legacy,
+            _ => Schema::Current,
+        }
+    }
+
+    /// What identifies the database whichever way it is reached (directly, through a pooler,
+    /// by another host name, or on a standby of the same primary): on PostgreSQL the
+    /// server's system identifier and the database name, on SQLite the file's canonical
+    /// path. Names the rollup state file of the database.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Detects the schema again (after a query found a column or table gone) and keeps it.
+    ///
+    /// # Errors
+    /// [`Error::Schema`] when the tables are (for now) not a tt-bot schema, as while a
+    /// table is being swapped; [`Error::Query`] when the database fails.
+    pub async fn redetect(&self) -> Result<Schema, Error> {
+        let before = self.schema();
+        let now = Schema::detect(&self.pool.columns().await?)?;
+        self.schema.store(schema_code(now), Ordering::Relaxed);
+        if now == before {
+            tracing::info!(
+                schema = now.name(),
+                "tt-bot's tables changed; schema unchanged"
+            );
+        } else {
+            tracing::warn!(
+                from = before.name(),
+                to = now.name(),
+                "tt-bot's schema changed while tt-stats runs; carrying on with the new one"
+            );
+        }
+        Ok(now)
+    }
+
+    /// Runs `query` with the current schema; when it fails because a column or table it
+    /// names is gone, detects the schema again and runs it once more.
+    ///
+    /// # Errors
+    /// The query's error, or the [`Error::Schema`] of a layout that is no tt-bot schema.
+    pub(crate) async fn resilient<T, F, Fut>(&self, query: F) -> Result<T, Error>
+    where
+        F: Fn(Schema) -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        match query(self.schema()).await {
+            Err(e) if e.is_layout_change() => {
+                let schema = self.redetect().await?;
+                query(schema).await
+            }
+            other => other,
+        }
     }
 
     /// The SQLite file of the database, `None` on PostgreSQL.

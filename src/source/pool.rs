@@ -2,17 +2,16 @@
 //! [`on_pool!`] macro that compiles one statement once per driver. Private to `source`:
 //! nothing else in tt-stats can reach a connection to the operator's database.
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{ConnectOptions as _, Connection as _};
 
 use secrecy::ExposeSecret as _;
 
 use super::Error;
-use crate::config::DbUrl;
+use crate::config::{DbUrl, PgHost, PgUrl, RootCert, SslMode};
 
 /// How long connecting may take before it is reported as a failure.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -95,18 +94,13 @@ impl Pool {
         };
         match url {
             DbUrl::Postgres(u) => {
-                // Nothing but what every pooler passes on: no `options` and no
-                // `extra_float_digits` startup parameter (PgBouncer refuses both unless told
-                // to ignore them). Reads are made read-only per transaction instead.
-                let opts = PgConnectOptions::from_str(u.expose_secret())
-                    .map_err(|e| fail(crate::config::redact(&e.to_string())))?
-                    .application_name("tt-stats")
-                    .extra_float_digits(None);
+                let opts = pg_options(u);
+                let timeout = u.connect_timeout.unwrap_or(CONNECT_TIMEOUT);
                 // The pool retries a refused connection until its timeout; one direct
                 // attempt first reports the real cause (refused, unknown database) at once.
-                let probe = tokio::time::timeout(CONNECT_TIMEOUT, opts.connect())
+                let probe = tokio::time::timeout(timeout, opts.connect())
                     .await
-                    .map_err(|_| fail(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
+                    .map_err(|_| fail(format!("no answer within {}s", timeout.as_secs())))?
                     .map_err(|e| fail(describe_connect_error(&e)))?;
                 let _ = probe.close().await;
                 // Few connections, closed after a minute idle: behind a pooler in session mode
@@ -114,9 +108,9 @@ impl Pool {
                 let pool = PgPoolOptions::new()
                     .max_connections(MAX_CONNECTIONS)
                     .idle_timeout(Some(Duration::from_secs(60)))
-                    .acquire_timeout(CONNECT_TIMEOUT)
+                    .acquire_timeout(timeout)
                     .connect_with(opts);
-                let pool = tokio::time::timeout(CONNECT_TIMEOUT, pool)
+                let pool = tokio::time::timeout(timeout, pool)
                     .await
                     .map_err(|_| fail(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
                     .map_err(|e| fail(describe_connect_error(&e)))?;
@@ -161,6 +155,44 @@ impl Pool {
         on_pool!(self, p => p.close().await)
     }
 
+    /// The database's identity (see [`super::Source::key`]). A role that may not call
+    /// `pg_control_system()` gets the server address instead.
+    pub(crate) async fn key(&self) -> Result<String, Error> {
+        match self {
+            Pool::Postgres(p) => {
+                let what = "the database's identity";
+                let ident: Option<(String, String)> = on_read!(self, what, c => {
+                    Ok::<_, Error>(sqlx::query_as(
+                        "SELECT CAST(system_identifier AS TEXT), current_database()::text \
+                         FROM pg_control_system()",
+                    )
+                    .persistent(false)
+                    .fetch_optional(&mut *c)
+                    .await
+                    .ok()
+                    .flatten())
+                })?;
+                Ok(match ident {
+                    Some((system, db)) => format!("postgres system {system} database {db}"),
+                    None => {
+                        let o = p.connect_options();
+                        format!(
+                            "postgres {}:{} database {}",
+                            o.get_host(),
+                            o.get_port(),
+                            o.get_database().unwrap_or(o.get_username())
+                        )
+                    }
+                })
+            }
+            Pool::Sqlite(p) => {
+                let file = p.connect_options().get_filename().to_path_buf();
+                let file = std::fs::canonicalize(&file).unwrap_or(file);
+                Ok(format!("sqlite {}", file.display()))
+            }
+        }
+    }
+
     /// `(table, column)` pairs of the tt-bot tables that exist.
     pub(crate) async fn columns(&self) -> Result<Vec<(String, String)>, Error> {
         let what = "the table layout";
@@ -179,6 +211,57 @@ impl Pool {
                 .map_err(Error::query(what))
         })
     }
+}
+
+/// The driver's options for a parsed PostgreSQL URL. What the URL leaves out comes from
+/// libpq's environment variables (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGSSLMODE`, …);
+/// `~/.pgpass` is not read. Nothing but what every pooler passes on is sent at start-up:
+/// no `extra_float_digits` and no `options` unless the URL asks (PgBouncer refuses both
+/// unless told to ignore them); reads are made read-only per transaction instead.
+fn pg_options(u: &PgUrl) -> PgConnectOptions {
+    let mut o = PgConnectOptions::new_without_pgpass().extra_float_digits(None);
+    if let Some(port) = u.port {
+        o = o.port(port);
+    }
+    match &u.host {
+        PgHost::Default => {}
+        PgHost::Tcp(h) => o = o.host(h),
+        PgHost::Socket(dir) => o = o.socket(dir),
+    }
+    if let Some(user) = &u.user {
+        o = o.username(user);
+    }
+    if let Some(pw) = &u.password {
+        o = o.password(pw.expose_secret());
+    }
+    if let Some(db) = &u.database {
+        o = o.database(db);
+    }
+    if let Some(mode) = u.effective_ssl_mode() {
+        o = o.ssl_mode(match mode {
+            SslMode::Disable => PgSslMode::Disable,
+            SslMode::Allow => PgSslMode::Allow,
+            SslMode::Prefer => PgSslMode::Prefer,
+            SslMode::Require => PgSslMode::Require,
+            SslMode::VerifyCa => PgSslMode::VerifyCa,
+            SslMode::VerifyFull => PgSslMode::VerifyFull,
+        });
+    }
+    // Without a root file the system's roots are used (`sslrootcert=system`).
+    if let Some(RootCert::File(f)) = &u.ssl_root_cert {
+        o = o.ssl_root_cert(f);
+    }
+    if let Some(cert) = &u.ssl_cert {
+        o = o.ssl_client_cert(cert);
+    }
+    if let Some(key) = &u.ssl_key {
+        o = o.ssl_client_key(key);
+    }
+    o = o.application_name(u.application_name.as_deref().unwrap_or("tt-stats"));
+    if !u.options.is_empty() {
+        o = o.options(u.options.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    }
+    o
 }
 
 /// One line for a failed connection: the cause an operator can act on.

@@ -32,22 +32,25 @@ impl Source {
     /// # Errors
     /// [`Error::Query`] when the database fails.
     pub async fn chats(&self, since: Option<i64>) -> Result<BySign<i64>, Error> {
-        let cols: Vec<String> = SIGNS
-            .iter()
-            .map(|f| format!("COUNT(CASE WHEN {f} THEN 1 END)"))
-            .collect();
-        let sql = format!(
-            "SELECT {} FROM users WHERE user_id <> 0{}",
-            cols.join(", "),
-            since_clause("registered_at", since)
-        );
-        let v = self
-            .fetch_i64s(&sql, since, 2, "the number of chats")
-            .await?;
-        Ok(BySign {
-            users: v[0],
-            groups: v[1],
+        self.resilient(|_| async move {
+            let cols: Vec<String> = SIGNS
+                .iter()
+                .map(|f| format!("COUNT(CASE WHEN {f} THEN 1 END)"))
+                .collect();
+            let sql = format!(
+                "SELECT {} FROM users WHERE user_id <> 0{}",
+                cols.join(", "),
+                since_clause("registered_at", since)
+            );
+            let v = self
+                .fetch_i64s(&sql, since, 2, "the number of chats")
+                .await?;
+            Ok(BySign {
+                users: v[0],
+                groups: v[1],
+            })
         })
+        .await
     }
 
     /// Rows, distinct chats, image rows and distinct image chats of a download table with
@@ -62,47 +65,49 @@ impl Source {
         table: Table,
         since: Option<i64>,
     ) -> Result<BySign<DownloadCounts>, Error> {
-        let image_count = match table {
-            Table::Videos => format!(
-                "COUNT(CASE WHEN {} THEN 1 END)",
-                self.schema.image_predicate()
-            ),
-            Table::Music | Table::Users => "0".to_string(),
-        };
-        let mut cols = Vec::new();
-        for f in SIGNS {
-            cols.push(format!(
-                "CAST(COALESCE(SUM(CASE WHEN {f} THEN n END), 0) AS BIGINT)"
-            ));
-            cols.push(format!("COUNT(CASE WHEN {f} THEN 1 END)"));
-            cols.push(format!(
-                "CAST(COALESCE(SUM(CASE WHEN {f} THEN i END), 0) AS BIGINT)"
-            ));
-            cols.push(format!("COUNT(CASE WHEN {f} AND i > 0 THEN 1 END)"));
-        }
-        let sql = format!(
-            "SELECT {} FROM (SELECT user_id, COUNT(*) AS n, {image_count} AS i FROM {} \
-             WHERE user_id <> 0{} GROUP BY user_id) per_chat",
-            cols.join(", "),
-            table.name(),
-            since_clause("downloaded_at", since)
-        );
-        let what = if table == Table::Music {
-            "music downloads"
-        } else {
-            "video downloads"
-        };
-        let v = self.fetch_i64s(&sql, since, 8, what).await?;
-        let counts = |c: &[i64]| DownloadCounts {
-            rows: c[0],
-            chats: c[1],
-            image_rows: c[2],
-            image_chats: c[3],
-        };
-        Ok(BySign {
-            users: counts(&v[0..4]),
-            groups: counts(&v[4..8]),
+        self.resilient(|schema| async move {
+            let image_count = match table {
+                Table::Videos => {
+                    format!("COUNT(CASE WHEN {} THEN 1 END)", schema.image_predicate())
+                }
+                Table::Music | Table::Users => "0".to_string(),
+            };
+            let mut cols = Vec::new();
+            for f in SIGNS {
+                cols.push(format!(
+                    "CAST(COALESCE(SUM(CASE WHEN {f} THEN n END), 0) AS BIGINT)"
+                ));
+                cols.push(format!("COUNT(CASE WHEN {f} THEN 1 END)"));
+                cols.push(format!(
+                    "CAST(COALESCE(SUM(CASE WHEN {f} THEN i END), 0) AS BIGINT)"
+                ));
+                cols.push(format!("COUNT(CASE WHEN {f} AND i > 0 THEN 1 END)"));
+            }
+            let sql = format!(
+                "SELECT {} FROM (SELECT user_id, COUNT(*) AS n, {image_count} AS i FROM {} \
+                 WHERE user_id <> 0{} GROUP BY user_id) per_chat",
+                cols.join(", "),
+                table.name(),
+                since_clause("downloaded_at", since)
+            );
+            let what = if table == Table::Music {
+                "music downloads"
+            } else {
+                "video downloads"
+            };
+            let v = self.fetch_i64s(&sql, since, 8, what).await?;
+            let counts = |c: &[i64]| DownloadCounts {
+                rows: c[0],
+                chats: c[1],
+                image_rows: c[2],
+                image_chats: c[3],
+            };
+            Ok(BySign {
+                users: counts(&v[0..4]),
+                groups: counts(&v[4..8]),
+            })
         })
+        .await
     }
 
     /// Runs a one-row query of `n` BIGINT columns, binding `since` if the SQL uses it.
@@ -139,26 +144,29 @@ impl Source {
         lower: Option<i64>,
         now: i64,
     ) -> Result<Vec<(i64, i64)>, Error> {
-        let (name, col, b) = (table.name(), time_column(table), bucket);
-        // Floor, not truncating division, so that times before 1970 land in their bucket.
-        let sql = format!(
-            "SELECT {col} - (({col} % {b}) + {b}) % {b} AS bucket, COUNT(*) FROM {name} \
-             WHERE user_id <> 0 AND {col} <= $1{} GROUP BY bucket ORDER BY bucket",
-            match lower {
-                Some(_) => format!(" AND {col} > $2"),
-                None => format!(" AND {col} IS NOT NULL"),
-            }
-        );
-        let what = "a graph's time series";
-        let rows: Vec<(i64, i64)> = on_read!(&self.pool, what, c => {
-            let mut q = sqlx::query_as::<_, (i64, i64)>(&sql).persistent(false).bind(now);
-            if let Some(l) = lower {
-                q = q.bind(l);
-            }
-            q.fetch_all(&mut *c).await.map_err(Error::query(what))
-        })?;
-        debug_assert!(rows.iter().all(|&(t, _)| floor_to(t, b) == t));
-        Ok(rows)
+        self.resilient(|_| async move {
+            let (name, col, b) = (table.name(), time_column(table), bucket);
+            // Floor, not truncating division, so that times before 1970 land in their bucket.
+            let sql = format!(
+                "SELECT {col} - (({col} % {b}) + {b}) % {b} AS bucket, COUNT(*) FROM {name} \
+                 WHERE user_id <> 0 AND {col} <= $1{} GROUP BY bucket ORDER BY bucket",
+                match lower {
+                    Some(_) => format!(" AND {col} > $2"),
+                    None => format!(" AND {col} IS NOT NULL"),
+                }
+            );
+            let what = "a graph's time series";
+            let rows: Vec<(i64, i64)> = on_read!(&self.pool, what, c => {
+                let mut q = sqlx::query_as::<_, (i64, i64)>(&sql).persistent(false).bind(now);
+                if let Some(l) = lower {
+                    q = q.bind(l);
+                }
+                q.fetch_all(&mut *c).await.map_err(Error::query(what))
+            })?;
+            debug_assert!(rows.iter().all(|&(t, _)| floor_to(t, b) == t));
+            Ok(rows)
+        })
+        .await
     }
 
     /// The User Search card, or `None` when the id is not in `users`.
@@ -166,46 +174,49 @@ impl Source {
     /// # Errors
     /// [`Error::Query`] when the database fails.
     pub async fn user_card(&self, user_id: i64) -> Result<Option<UserCard>, Error> {
-        let img = self.schema.image_predicate();
-        let what = "a user's card";
-        on_read!(&self.pool, what, c => {
-            let user = sqlx::query_as::<_, (String, Option<String>, Option<i64>, i64)>(
-                "SELECT COALESCE(lang, ''), link, registered_at, \
-                 CAST(CASE WHEN file_mode THEN 1 ELSE 0 END AS BIGINT) FROM users WHERE user_id = $1",
-            )
-            .bind(user_id)
-            .persistent(false)
-            .fetch_optional(&mut *c)
-            .await
-            .map_err(Error::query(what))?;
-            let Some((lang, link, registered_at, file_mode)) = user else {
-                return Ok(None);
-            };
-            let (videos, images): (i64, i64) = sqlx::query_as(&format!(
-                "SELECT COUNT(*), COUNT(CASE WHEN {img} THEN 1 END) FROM videos WHERE user_id = $1"
-            ))
-            .bind(user_id)
-            .persistent(false)
-            .fetch_one(&mut *c)
-            .await
-            .map_err(Error::query(what))?;
-            let (music,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM music WHERE user_id = $1")
+        self.resilient(|schema| async move {
+            let img = schema.image_predicate();
+            let what = "a user's card";
+            on_read!(&self.pool, what, c => {
+                let user = sqlx::query_as::<_, (String, Option<String>, Option<i64>, i64)>(
+                    "SELECT COALESCE(lang, ''), link, registered_at, \
+                     CAST(CASE WHEN file_mode THEN 1 ELSE 0 END AS BIGINT) FROM users WHERE user_id = $1",
+                )
+                .bind(user_id)
+                .persistent(false)
+                .fetch_optional(&mut *c)
+                .await
+                .map_err(Error::query(what))?;
+                let Some((lang, link, registered_at, file_mode)) = user else {
+                    return Ok(None);
+                };
+                let (videos, images): (i64, i64) = sqlx::query_as(&format!(
+                    "SELECT COUNT(*), COUNT(CASE WHEN {img} THEN 1 END) FROM videos WHERE user_id = $1"
+                ))
                 .bind(user_id)
                 .persistent(false)
                 .fetch_one(&mut *c)
                 .await
                 .map_err(Error::query(what))?;
-            Ok(Some(UserCard {
-                user_id,
-                videos,
-                images,
-                music,
-                lang,
-                referral: link.filter(|l| !l.is_empty()),
-                registered_at,
-                file_mode: file_mode != 0,
-            }))
+                let (music,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM music WHERE user_id = $1")
+                    .bind(user_id)
+                    .persistent(false)
+                    .fetch_one(&mut *c)
+                    .await
+                    .map_err(Error::query(what))?;
+                Ok(Some(UserCard {
+                    user_id,
+                    videos,
+                    images,
+                    music,
+                    lang,
+                    referral: link.filter(|l| !l.is_empty()),
+                    registered_at,
+                    file_mode: file_mode != 0,
+                }))
+            })
         })
+        .await
     }
 
     /// Every video download of a chat, oldest first; downloads without a time come last.
@@ -213,27 +224,30 @@ impl Source {
     /// # Errors
     /// [`Error::Query`] when the database fails.
     pub async fn history(&self, user_id: i64) -> Result<Vec<Download>, Error> {
-        let sql = format!(
-            "SELECT downloaded_at, COALESCE({}, '') FROM videos WHERE user_id = $1 \
-             ORDER BY CASE WHEN downloaded_at IS NULL THEN 1 ELSE 0 END, downloaded_at, pk_id",
-            self.schema.link_column()
-        );
-        let what = "a user's download history";
-        let rows: Vec<(Option<i64>, String)> = on_read!(&self.pool, what, c => {
-            sqlx::query_as(&sql)
-                .persistent(false)
-                .bind(user_id)
-                .fetch_all(&mut *c)
-                .await
-                .map_err(Error::query(what))
-        })?;
-        Ok(rows
-            .into_iter()
-            .map(|(downloaded_at, link)| Download {
-                downloaded_at,
-                link,
-            })
-            .collect())
+        self.resilient(|schema| async move {
+            let sql = format!(
+                "SELECT downloaded_at, COALESCE({}, '') FROM videos WHERE user_id = $1 \
+                 ORDER BY CASE WHEN downloaded_at IS NULL THEN 1 ELSE 0 END, downloaded_at, pk_id",
+                schema.link_column()
+            );
+            let what = "a user's download history";
+            let rows: Vec<(Option<i64>, String)> = on_read!(&self.pool, what, c => {
+                sqlx::query_as(&sql)
+                    .persistent(false)
+                    .bind(user_id)
+                    .fetch_all(&mut *c)
+                    .await
+                    .map_err(Error::query(what))
+            })?;
+            Ok(rows
+                .into_iter()
+                .map(|(downloaded_at, link)| Download {
+                    downloaded_at,
+                    link,
+                })
+                .collect())
+        })
+        .await
     }
 
     /// The `limit` referral links with the most chats; NULL and empty links are not
@@ -242,17 +256,20 @@ impl Source {
     /// # Errors
     /// [`Error::Query`] when the database fails.
     pub async fn top_referrals(&self, limit: i64) -> Result<Ranking<String>, Error> {
-        on_read!(&self.pool, "referrals", c => {
-            sqlx::query_as(
-                "SELECT link, COUNT(*) AS n FROM users WHERE user_id <> 0 AND link IS NOT NULL AND link <> '' \
-                 GROUP BY link ORDER BY n DESC, link LIMIT $1",
-            )
-            .bind(limit)
-            .persistent(false)
-            .fetch_all(&mut *c)
-            .await
-            .map_err(Error::query("referrals"))
+        self.resilient(|_| async move {
+            on_read!(&self.pool, "referrals", c => {
+                sqlx::query_as(
+                    "SELECT link, COUNT(*) AS n FROM users WHERE user_id <> 0 AND link IS NOT NULL AND link <> '' \
+                     GROUP BY link ORDER BY n DESC, link LIMIT $1",
+                )
+                .bind(limit)
+                .persistent(false)
+                .fetch_all(&mut *c)
+                .await
+                .map_err(Error::query("referrals"))
+            })
         })
+        .await
     }
 
     /// Chats with file mode on and every language (most chats first).
@@ -260,24 +277,27 @@ impl Source {
     /// # Errors
     /// [`Error::Query`] when the database fails.
     pub async fn users_overview(&self) -> Result<(i64, Ranking<String>), Error> {
-        let what = "other data";
-        on_read!(&self.pool, what, c => {
-            let (file_mode_users,): (i64,) =
-                sqlx::query_as("SELECT COUNT(*) FROM users WHERE file_mode AND user_id <> 0")
-                    .persistent(false)
-                    .fetch_one(&mut *c)
-                    .await
-                    .map_err(Error::query(what))?;
-            let languages = sqlx::query_as(
-                "SELECT COALESCE(lang, '') AS l, COUNT(*) AS n FROM users WHERE user_id <> 0 \
-                 GROUP BY l ORDER BY n DESC, l",
-            )
-            .persistent(false)
-            .fetch_all(&mut *c)
-            .await
-            .map_err(Error::query(what))?;
-            Ok((file_mode_users, languages))
+        self.resilient(|_| async move {
+            let what = "other data";
+            on_read!(&self.pool, what, c => {
+                let (file_mode_users,): (i64,) =
+                    sqlx::query_as("SELECT COUNT(*) FROM users WHERE file_mode AND user_id <> 0")
+                        .persistent(false)
+                        .fetch_one(&mut *c)
+                        .await
+                        .map_err(Error::query(what))?;
+                let languages = sqlx::query_as(
+                    "SELECT COALESCE(lang, '') AS l, COUNT(*) AS n FROM users WHERE user_id <> 0 \
+                     GROUP BY l ORDER BY n DESC, l",
+                )
+                .persistent(false)
+                .fetch_all(&mut *c)
+                .await
+                .map_err(Error::query(what))?;
+                Ok((file_mode_users, languages))
+            })
         })
+        .await
     }
 
     /// The `top` chats with the most video downloads (ties by chat id).
@@ -285,17 +305,20 @@ impl Source {
     /// # Errors
     /// [`Error::Query`] when the database fails.
     pub async fn top_chats(&self, top: i64) -> Result<Ranking<i64>, Error> {
-        on_read!(&self.pool, "other data", c => {
-            sqlx::query_as(
-                "SELECT user_id, COUNT(*) AS n FROM videos WHERE user_id <> 0 \
-                 GROUP BY user_id ORDER BY n DESC, user_id LIMIT $1",
-            )
-            .bind(top)
-            .persistent(false)
-            .fetch_all(&mut *c)
-            .await
-            .map_err(Error::query("other data"))
+        self.resilient(|_| async move {
+            on_read!(&self.pool, "other data", c => {
+                sqlx::query_as(
+                    "SELECT user_id, COUNT(*) AS n FROM videos WHERE user_id <> 0 \
+                     GROUP BY user_id ORDER BY n DESC, user_id LIMIT $1",
+                )
+                .bind(top)
+                .persistent(false)
+                .fetch_all(&mut *c)
+                .await
+                .map_err(Error::query("other data"))
+            })
         })
+        .await
     }
 
     /// File mode users, languages and the top chats by video downloads.
@@ -317,12 +340,15 @@ impl Source {
     /// # Errors
     /// [`Error::Query`] when the database fails.
     pub async fn user_ids(&self) -> Result<Vec<i64>, Error> {
-        on_read!(&self.pool, "the list of users", c => {
-            sqlx::query_scalar("SELECT user_id FROM users WHERE user_id <> 0 ORDER BY user_id")
-                .persistent(false)
-                .fetch_all(&mut *c)
-                .await
-                .map_err(Error::query("the list of users"))
+        self.resilient(|_| async move {
+            on_read!(&self.pool, "the list of users", c => {
+                sqlx::query_scalar("SELECT user_id FROM users WHERE user_id <> 0 ORDER BY user_id")
+                    .persistent(false)
+                    .fetch_all(&mut *c)
+                    .await
+                    .map_err(Error::query("the list of users"))
+            })
         })
+        .await
     }
 }

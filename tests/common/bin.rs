@@ -1,6 +1,7 @@
 //! Running the `tt-stats` binary as an operator would: in a directory of the test's choice
 //! (so no `.env` of the developer's is read) with a clean environment (only PATH, HOME,
-//! `LOG_LEVEL=warn` unless the test sets it, and what the test passes).
+//! `XDG_STATE_HOME=<dir>/state` unless the test sets it, and what the test passes): no
+//! `LOG_LEVEL`, so the one-shot commands must keep standard error clean by themselves.
 
 use std::io::Read as _;
 use std::path::Path;
@@ -16,7 +17,8 @@ fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
             cmd.env(var, v);
         }
     }
-    cmd.env("LOG_LEVEL", "warn");
+    // The rollup's default folder, inside the test's directory rather than the developer's.
+    cmd.env("XDG_STATE_HOME", dir.join("state"));
     for (k, v) in env {
         cmd.env(k, v);
     }

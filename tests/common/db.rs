@@ -95,6 +95,13 @@ impl Pool {
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
+    /// Runs several statements separated by `;` in one round trip, on one connection (a
+    /// migration in a transaction of its own).
+    pub async fn exec_script(&self, sql: &str) {
+        on_pool!(self, p => sqlx::raw_sql(sql).execute(p).await.map(drop))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
     /// `SELECT COUNT(*) FROM {table}`.
     pub async fn count(&self, table: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) FROM {table}");
@@ -159,8 +166,9 @@ fn unique_pg_name() -> String {
 /// Where a test database lives; dropping it removes the database.
 #[derive(Debug)]
 enum Place {
-    /// A database of its own on the PostgreSQL test server.
-    Postgres { name: String },
+    /// A database of its own on a PostgreSQL server (the test server's URL, or a private
+    /// cluster's).
+    Postgres { name: String, server: String },
     /// A SQLite file in a temporary directory of its own.
     Sqlite { dir: tempfile::TempDir },
 }
@@ -289,9 +297,24 @@ impl TestDb {
     /// A new database without any table (for foreign layouts and the generator); `schema`
     /// is the layout the test means to create in it.
     pub async fn empty(backend: Backend, schema: Schema) -> TestDb {
+        TestDb::empty_on(backend, schema, &test_pg_url()).await
+    }
+
+    /// A new database holding `data` on the PostgreSQL server at `server` (a private
+    /// cluster of the test's, see `common::cluster`).
+    pub async fn on_server(server: &str, schema: Schema, data: Dataset) -> TestDb {
+        let mut db = TestDb::empty_on(Backend::Postgres, schema, server).await;
+        for stmt in tt_stats::source::seed::ddl(schema, true) {
+            db.exec(&stmt).await;
+        }
+        db.insert(data).await;
+        db
+    }
+
+    async fn empty_on(backend: Backend, schema: Schema, server: &str) -> TestDb {
         let (url, place, pool) = match backend {
             Backend::Postgres => {
-                let server = test_pg_url();
+                let server = server.to_string();
                 let mut admin = sqlx::PgConnection::connect(&server)
                     .await
                     .unwrap_or_else(|e| pg_unreachable(&server, &e));
@@ -303,7 +326,7 @@ impl TestDb {
                 let _ = admin.close().await;
                 let url = pg_url_with_db(&server, &name);
                 let pool = Pool::postgres(&url).await;
-                (url, Place::Postgres { name }, pool)
+                (url, Place::Postgres { name, server }, pool)
             }
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("a temporary directory");
@@ -361,6 +384,17 @@ impl TestDb {
         self.data.remove(table, pk_id);
     }
 
+    /// Runs several statements in one round trip ([`Pool::exec_script`]).
+    pub async fn exec_script(&self, sql: &str) {
+        self.writer.pool.exec_script(sql).await;
+    }
+
+    /// Writes later rows in the columns of `schema` (after the test migrated the tables).
+    pub fn set_schema(&mut self, schema: Schema) {
+        self.schema = schema;
+        self.writer.schema = schema;
+    }
+
     /// Runs one statement through the read-write pool (DDL of odd layouts and the like).
     pub async fn exec(&self, sql: &str) {
         self.writer.pool.exec(sql).await;
@@ -413,8 +447,8 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         // SQLite: dropping the TempDir removes the file.
-        if let Place::Postgres { name } = &self.place {
-            let name = name.clone();
+        if let Place::Postgres { name, server } = &self.place {
+            let (name, server) = (name.clone(), server.clone());
             // Drop may run inside an async test or while unwinding: do the async work on a
             // runtime of its own, on a thread of its own.
             let _ = std::thread::spawn(move || {
@@ -423,7 +457,7 @@ impl Drop for TestDb {
                     .build()
                     .expect("a runtime");
                 rt.block_on(async {
-                    if let Ok(mut admin) = sqlx::PgConnection::connect(&test_pg_url()).await {
+                    if let Ok(mut admin) = sqlx::PgConnection::connect(&server).await {
                         let _ =
                             sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                                 .execute(&mut admin)

@@ -8,11 +8,13 @@
 //! - [`sample`]: the figures and texts of the sample dataset, written out by hand;
 //! - [`bin`]: the `tt-stats` binary run with a clean environment;
 //! - [`telegram`], [`botstat`]: fake Telegram Bot API and Botstat servers on 127.0.0.1;
-//! - [`pgbouncer`]: a real PgBouncer in front of the test PostgreSQL server.
+//! - [`pgbouncer`]: a real PgBouncer in front of the test PostgreSQL server;
+//! - [`cluster`]: a PostgreSQL server of a test's own, to stop and restart.
 #![allow(dead_code)]
 
 pub mod bin;
 pub mod botstat;
+pub mod cluster;
 pub mod dataset;
 pub mod db;
 pub mod expect;

@@ -36,14 +36,16 @@ fn server() -> (String, u16) {
     }
 }
 
-fn free_port() -> u16 {
+/// A port of 127.0.0.1 nobody listens on right now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port on 127.0.0.1")
 }
 
-fn running_as_root() -> bool {
+/// Whether the tests run as root (servers refuse to; they then run as `postgres`).
+pub fn running_as_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
