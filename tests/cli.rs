@@ -960,3 +960,51 @@ async fn a_password_parameter_is_never_printed() {
         );
     }
 }
+
+/// One-shot commands keep standard error clean at their default level; `-v` shows the info
+/// lines, and `LOG_FORMAT=json` writes each as one JSON object.
+#[tokio::test]
+async fn log_lines_on_request_as_text_or_json() {
+    let t = TestDb::with(Sqlite, Current, sample_dataset(NOW)).await;
+    let quiet = tt_stats(&t.url, &["report"]);
+    assert_eq!(ok(&quiet, "quiet"), sample::QUICK_PLAIN);
+
+    let verbose = tt_stats(&t.url, &["-v", "report"]);
+    assert_eq!(
+        String::from_utf8_lossy(&verbose.stdout),
+        sample::QUICK_PLAIN
+    );
+    let text = stderr(&verbose);
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" INFO ") && l.contains("tt-bot schema detected")),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "no colour codes off a terminal: {text:?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let now = NOW.to_string();
+    let json = run_in(
+        dir.path(),
+        &["-v", "report"],
+        &[
+            ("DB_URL", &t.url),
+            ("TT_STATS_NOW", &now),
+            ("LOG_FORMAT", "json"),
+        ],
+    );
+    assert_eq!(String::from_utf8_lossy(&json.stdout), sample::QUICK_PLAIN);
+    let lines: Vec<serde_json::Value> = stderr(&json)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|v| v["level"] == "INFO"
+            && v["message"] == "tt-bot schema detected"
+            && v["schema"] == "current (tt-bot v6)"),
+        "{lines:?}"
+    );
+}

@@ -274,6 +274,23 @@ async fn tls_require_and_verify_full() {
     let out = tt_stats(dir.path(), &verified, "off", &["report"]);
     assert_eq!(ok(&out, "sslmode=verify-full"), sample::QUICK_PLAIN);
 
+    // asyncpg's spelling (tt-bot's own URL form) means the same.
+    let asyncpg = format!(
+        "postgresql+asyncpg://postgres@localhost:{port}/{db}?ssl=verify-full&sslrootcert={cert}"
+    );
+    let out = tt_stats(dir.path(), &asyncpg, "off", &["report"]);
+    assert_eq!(ok(&out, "ssl=verify-full"), sample::QUICK_PLAIN);
+
+    // `sslrootcert=system`: the system's roots (where Debian keeps the cluster's certificate,
+    // /etc/ssl/certs) and, as in libpq, `verify-full` implied: the host name is checked.
+    let system = format!("postgres://postgres@localhost:{port}/{db}?sslrootcert=system");
+    let out = tt_stats(dir.path(), &system, "off", &["report"]);
+    assert_eq!(ok(&out, "sslrootcert=system"), sample::QUICK_PLAIN);
+    let system = format!("postgres://postgres@127.0.0.1:{port}/{db}?sslrootcert=system");
+    let out = tt_stats(dir.path(), &system, "off", &["report"]);
+    assert_eq!(out.status.code(), Some(1), "sslrootcert=system by IP: {}", stderr(&out));
+    assert!(stderr(&out).contains("certificate not valid for name"), "{}", stderr(&out));
+
     let wrong_name =
         format!("postgres://postgres@127.0.0.1:{port}/{db}?sslmode=verify-full&sslrootcert={cert}");
     let out = tt_stats(dir.path(), &wrong_name, "off", &["report"]);
