@@ -237,13 +237,14 @@ impl Running {
     }
 
     /// Every call the bot made was accepted by Telegram, except "message is not modified",
-    /// the injected 429s and 502s, and the injected refusals named in `injected`.
+    /// the injected 429s, 502s and malformed bodies, and the injected refusals named in
+    /// `injected`.
     fn assert_all_calls_valid(&self, injected: &[&str]) {
         let bad: Vec<String> = self
             .tg
             .calls()
             .iter()
-            .filter(|c| !c.ok() && !matches!(c.status, 429 | 502))
+            .filter(|c| !c.ok() && !matches!(c.status, 429 | 502) && !c.response.is_null())
             .filter(|c| {
                 let d = c.response["description"].as_str().unwrap_or("");
                 !d.contains("message is not modified") && !injected.iter().any(|i| d.contains(i))
@@ -725,7 +726,7 @@ async fn flood_control_is_waited_out_while_another_admin_is_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bad_gateway_costs_one_answer_and_polling_goes_on() {
+async fn a_bad_gateway_or_a_malformed_body_costs_one_answer_and_polling_goes_on() {
     let run = Running::start(Setup::new(Postgres, Current)).await;
     let tg = &run.tg;
     run.open_menu(ADMIN).await;
@@ -752,6 +753,25 @@ async fn a_bad_gateway_costs_one_answer_and_polling_goes_on() {
     tg.wait_after(
         cursor,
         |c| c.method == "getUpdates" && c.status == 502,
+        Duration::from_secs(30),
+    )
+    .await;
+    run.open_menu(ADMIN).await;
+
+    // A body cut off mid-JSON (status 200), while sending and while polling: the same.
+    tg.inject("sendMessage", Failure::Malformed);
+    let cursor = tg.cursor();
+    tg.send_text(ADMIN, ADMIN, "/stats");
+    let told = run.sent_after(cursor, ADMIN).await;
+    assert_reply(
+        &told,
+        "⚠️ Telegram (or a proxy in front of it) answered with something that is not the Bot API",
+    );
+    let cursor = tg.cursor();
+    tg.inject("getUpdates", Failure::Malformed);
+    tg.wait_after(
+        cursor,
+        |c| c.method == "getUpdates" && c.status == 200 && c.response.is_null(),
         Duration::from_secs(30),
     )
     .await;
@@ -1259,6 +1279,7 @@ async fn channel_setup_and_the_bot_name_what_stops_them() {
             ("STATS_BOT_TOKEN", tg.token.clone()),
             ("TG_SERVER", api.clone()),
             ("STATS_IDS", format!("[{ADMIN}]")),
+            ("LOG_LEVEL", "warn".to_string()),
         ];
         for (k, v) in extra {
             env.retain(|(name, _)| name != k);

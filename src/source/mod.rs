@@ -241,17 +241,27 @@ impl Source {
     /// names is gone, detects the schema again and runs it once more.
     ///
     /// # Errors
-    /// The query's error, or the [`Error::Schema`] of a layout that is no tt-bot schema.
+    /// The query's error (also when the tables are no tt-bot schema any more, which is
+    /// logged), or the database's failure while detecting the schema.
     pub(crate) async fn resilient<T, F, Fut>(&self, query: F) -> Result<T, Error>
     where
         F: Fn(Schema) -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
         match query(self.schema()).await {
-            Err(e) if e.is_layout_change() => {
-                let schema = self.redetect().await?;
-                query(schema).await
-            }
+            Err(e) if e.is_layout_change() => match self.redetect().await {
+                Ok(schema) => query(schema).await,
+                // The tables are (for now) no tt-bot schema, as while a table is being
+                // swapped or after one was dropped: the query's own error says what failed.
+                Err(Error::Schema { missing }) => {
+                    tracing::warn!(
+                        "tt-bot's tables changed and are no tt-bot schema now: missing {}",
+                        missing.join(", ")
+                    );
+                    Err(e)
+                }
+                Err(other) => Err(other),
+            },
             other => other,
         }
     }
