@@ -15,6 +15,7 @@ use crate::botstat::BotstatClient;
 use crate::cli::{self, Cli, Command};
 use crate::config::BotSettings;
 use crate::jobs::{self, rollup_check::RollupCheck};
+use crate::rollup::BuildPolicy;
 use crate::stats::Stats;
 use crate::telegram;
 
@@ -42,6 +43,14 @@ pub async fn run(cli: Cli) -> Result<()> {
             let Some(stats) = open_when_ready(&cli.db, clock, &stop, FIRST_RETRY).await else {
                 return Ok(());
             };
+            // No screen waits for a rollup build: it runs in the background from the start
+            // while the answers come from the tables.
+            if let Some(r) = stats.rollup() {
+                r.set_build_policy(BuildPolicy::Background);
+                if let Err(e) = r.build_if_missing(stats.source()).await {
+                    r.note_failure(&e);
+                }
+            }
             let served = serve(stats, settings, async move { stop.cancelled().await }).await;
             signal.abort();
             served

@@ -9,7 +9,7 @@ use crate::domain::{
     BySign, ChatType, Clock, Counters, Download, GraphKind, OtherData, Period, QuickStats, Ranking,
     Series, Summary, Table, UserCard,
 };
-use crate::rollup::{self, Downloads, Rollup};
+use crate::rollup::{self, BuildPolicy, Downloads, Rollup};
 use crate::source::{self, Source};
 
 /// Why a figure could not be read.
@@ -41,8 +41,9 @@ impl Stats {
         }
     }
 
-    /// Opens tt-bot's database read-only and, unless `ROLLUP_PATH` is off, the rollup. A
-    /// rollup file that cannot be opened is logged and the figures are queried directly.
+    /// Opens tt-bot's database read-only and, unless `ROLLUP_PATH` is off, the rollup
+    /// (built on the way only for a small source: [`BuildPolicy::WhenSmall`]). A rollup file
+    /// that cannot be opened is logged and the figures are queried directly.
     ///
     /// # Errors
     /// [`source::Error`] when tt-bot's database cannot be opened.
@@ -51,7 +52,12 @@ impl Stats {
         let rollup = match cfg.rollup_path.state_file(source.key()) {
             Ok(None) => None,
             Ok(Some(path)) => match Rollup::open_for(&path, &source, clock.clone()).await {
-                Ok(r) => Some(r),
+                Ok(r) => {
+                    // A one-shot command never waits for a long build; the bot switches
+                    // to building in the background.
+                    r.set_build_policy(BuildPolicy::WhenSmall);
+                    Some(r)
+                }
                 Err(e) => {
                     tracing::warn!(
                         error = %crate::error_chain(&e),

@@ -756,3 +756,72 @@ fn plain_report(data: &Dataset) -> String {
     let daily = data.expected_summary(since(NOW, Period::Day));
     expect::quick(&overall, &daily, Style::Plain) + "\n"
 }
+
+/// No answer waits for a build. The bot's policy builds in the background while the figures
+/// come from the tables, then answers from the rollup; a one-shot command's policy never
+/// builds for a source larger than `SMALL_SOURCE` rows and builds a small one on the way.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_answer_waits_for_a_build(#[values(Postgres, Sqlite)] backend: Backend) {
+    use tt_stats::rollup::{BuildPolicy, SMALL_SOURCE};
+    let mut rng = Rng::new(11);
+    let n = SMALL_SOURCE as usize + 1;
+    let large = random_downloads(&mut rng, Table::Videos, 1, n, NOW, 40 * 86_400, &[]);
+    let t = TestDb::with(backend, Current, large).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::fixed(NOW);
+    let day = since(NOW, Period::Day);
+
+    // A one-shot command on a large source: answered from the tables, nothing built.
+    let (stats, rollup) = t
+        .stats_with_rollup(&dir.path().join("cli.sqlite"), &clock)
+        .await;
+    rollup.set_build_policy(BuildPolicy::WhenSmall);
+    for s in [None, day] {
+        assert_eq!(stats.summary(s).await.unwrap(), t.data.expected_summary(s));
+    }
+    assert_eq!(
+        (rollup.usage().builds, rollup.usage().answered),
+        (0, 0),
+        "{:?}",
+        rollup.usage()
+    );
+
+    // The bot: the build starts at once in the background; every answer meanwhile is right.
+    let (stats, rollup) = t
+        .stats_with_rollup(&dir.path().join("bot.sqlite"), &clock)
+        .await;
+    rollup.set_build_policy(BuildPolicy::Background);
+    assert!(rollup.build_if_missing(stats.source()).await.unwrap());
+    assert_eq!(
+        stats.summary(day).await.unwrap(),
+        t.data.expected_summary(day)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while rollup.is_building() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build did not end"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(rollup.usage().builds, 1);
+    let answered = rollup.usage().answered;
+    for s in [None, day] {
+        assert_eq!(stats.summary(s).await.unwrap(), t.data.expected_summary(s));
+    }
+    assert!(rollup.usage().answered > answered, "{:?}", rollup.usage());
+    assert!(!rollup.build_if_missing(stats.source()).await.unwrap());
+
+    // A small source is built on the way by a one-shot command.
+    let small = TestDb::with(backend, Legacy, rollup_users(NOW)).await;
+    let (stats, rollup) = small
+        .stats_with_rollup(&dir.path().join("small.sqlite"), &clock)
+        .await;
+    rollup.set_build_policy(BuildPolicy::WhenSmall);
+    assert_eq!(
+        stats.summary(day).await.unwrap(),
+        small.data.expected_summary(day)
+    );
+    assert_eq!((rollup.usage().builds, rollup.usage().answered), (1, 1));
+}

@@ -22,7 +22,8 @@ pub struct Downloads {
 impl Rollup {
     /// The download counters with time strictly after `since` (all time, NULL times
     /// included, when `None`), refreshed first. `Ok(None)` when `since` is older than the
-    /// per-second counts and not on an hour boundary.
+    /// per-second counts and not on an hour boundary, or when the rollup is not built yet
+    /// and its [`super::BuildPolicy`] says not to wait for it.
     ///
     /// # Errors
     /// [`Error`] when the state file or the source fails.
@@ -31,6 +32,9 @@ impl Rollup {
         source: &Source,
         since: Option<i64>,
     ) -> Result<Option<Downloads>, Error> {
+        if !self.ready(source).await? {
+            return Ok(None);
+        }
         let mut f = self.fresh(source, false).await?;
         let err = self.err();
         let mut out = None;
@@ -61,7 +65,8 @@ impl Rollup {
     /// Rows of a download table per UTC bucket of `bucket` seconds with time in
     /// `(lower, now]` (every timed row up to `now` when `lower` is `None`), as sparse
     /// `(bucket start, rows)` pairs, refreshed first. `Ok(None)` when an edge of the range
-    /// is older than the per-second counts.
+    /// is older than the per-second counts, or when the rollup is not built yet and its
+    /// [`super::BuildPolicy`] says not to wait for it.
     ///
     /// # Errors
     /// [`Error`] when the state file or the source fails.
@@ -73,6 +78,9 @@ impl Rollup {
         lower: Option<i64>,
         now: i64,
     ) -> Result<Option<Vec<(i64, i64)>>, Error> {
+        if !self.ready(source).await? {
+            return Ok(None);
+        }
         let mut f = self.fresh(source, false).await?;
         let err = self.err();
         let parts = plan(lower.map(|l| l + 1), Some(now + 1), f.meta.seconds_from);

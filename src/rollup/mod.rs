@@ -72,6 +72,44 @@ const FIRST_PAUSE: std::time::Duration = std::time::Duration::from_secs(60);
 /// The longest rest after repeated failures.
 const MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
+/// A source with at most this many download rows (`videos` + `music`, by their largest
+/// `pk_id`) builds its rollup in about the time the direct queries take, so a one-shot
+/// command may build it on the way ([`BuildPolicy::WhenSmall`]).
+pub const SMALL_SOURCE: i64 = 10_000;
+
+/// When a missing rollup (none yet, or one of another database or schema) is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildPolicy {
+    /// In the request that finds it missing, which waits (`db` commands, tests, the
+    /// benchmark).
+    Inline,
+    /// In a task of its own; until it is done every answer comes from the tables, so no
+    /// screen waits for a build (the bot).
+    Background,
+    /// Inline for a source of at most [`SMALL_SOURCE`] rows, never otherwise: a one-shot
+    /// command answers from the tables rather than wait for a build longer than the answer
+    /// (the CLI; the bot or `tt-stats db rebuild` builds it for later calls).
+    WhenSmall,
+}
+
+impl BuildPolicy {
+    fn code(self) -> u8 {
+        match self {
+            BuildPolicy::Inline => 0,
+            BuildPolicy::Background => 1,
+            BuildPolicy::WhenSmall => 2,
+        }
+    }
+
+    fn from_code(c: u8) -> BuildPolicy {
+        match c {
+            1 => BuildPolicy::Background,
+            2 => BuildPolicy::WhenSmall,
+            _ => BuildPolicy::Inline,
+        }
+    }
+}
+
 /// When the rollup may be tried again after failures.
 #[derive(Debug, Default)]
 struct Pause {
@@ -183,6 +221,10 @@ struct Inner {
     clock: Clock,
     usage: UsageCounters,
     pause: std::sync::Mutex<Pause>,
+    /// A [`BuildPolicy`] code.
+    policy: std::sync::atomic::AtomicU8,
+    /// Whether a background build runs now.
+    building: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Rollup {
@@ -311,6 +353,8 @@ impl Rollup {
                 clock,
                 usage: UsageCounters::default(),
                 pause: std::sync::Mutex::new(Pause::default()),
+                policy: std::sync::atomic::AtomicU8::new(BuildPolicy::Inline.code()),
+                building: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -329,6 +373,99 @@ impl Rollup {
     /// The state file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Sets when a missing rollup is built (the default is [`BuildPolicy::Inline`]).
+    pub fn set_build_policy(&self, policy: BuildPolicy) {
+        self.inner.policy.store(policy.code(), Ordering::Relaxed);
+    }
+
+    /// When a missing rollup is built.
+    pub fn build_policy(&self) -> BuildPolicy {
+        BuildPolicy::from_code(self.inner.policy.load(Ordering::Relaxed))
+    }
+
+    /// Whether a background build runs now.
+    pub fn is_building(&self) -> bool {
+        self.inner.building.load(Ordering::Acquire)
+    }
+
+    /// Whether an answer may come from the rollup now. Under [`BuildPolicy::Background`] a
+    /// missing rollup starts a build in a task of its own and the answer comes from the
+    /// tables; under [`BuildPolicy::WhenSmall`] only a small source is built on the way.
+    /// A question turned away is counted as not covered.
+    async fn ready(&self, source: &Source) -> Result<bool, Error> {
+        let ready = if self.is_building() {
+            false
+        } else {
+            match self.build_policy() {
+                BuildPolicy::Inline => true,
+                policy => {
+                    if !self.needs_build(source).await? {
+                        true
+                    } else if policy == BuildPolicy::Background {
+                        self.build_in_background(source);
+                        false
+                    } else {
+                        let rows = source.max_pk(crate::domain::Table::Videos).await?
+                            + source.max_pk(crate::domain::Table::Music).await?;
+                        rows <= SMALL_SOURCE
+                    }
+                }
+            }
+        };
+        if !ready {
+            self.inner.usage.uncovered.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(ready)
+    }
+
+    /// Whether the state file holds no rollup of `source` as it is now (none yet, or one of
+    /// another database or schema). Read without taking the write lock.
+    async fn needs_build(&self, source: &Source) -> Result<bool, Error> {
+        let identity = self.identity(source)?;
+        let mut conn = self.inner.state.acquire().await.map_err(self.err())?;
+        let meta = store::read_meta(&mut conn).await.map_err(self.err())?;
+        Ok(!meta.built || meta.source.as_deref() != Some(identity.as_str()))
+    }
+
+    /// Starts building the rollup in a task of its own when the state file holds none of
+    /// `source` (the bot calls it at start, so the build does not wait for the first
+    /// question). Returns whether a build was started (or already runs).
+    ///
+    /// # Errors
+    /// [`Error`] when the state file cannot be read.
+    pub async fn build_if_missing(&self, source: &Source) -> Result<bool, Error> {
+        if self.is_building() {
+            return Ok(true);
+        }
+        let missing = self.needs_build(source).await?;
+        if missing {
+            self.build_in_background(source);
+        }
+        Ok(missing)
+    }
+
+    /// Builds (or brings up to date) the rollup in a task of its own, once at a time.
+    fn build_in_background(&self, source: &Source) {
+        if self.inner.building.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (me, source) = (self.clone(), source.clone());
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            tracing::info!(
+                "building the rollup in the background; answering from the tables meanwhile"
+            );
+            match me.refresh(&source).await {
+                Ok(_) => tracing::info!(
+                    seconds = started.elapsed().as_secs_f64(),
+                    "rollup built in the background"
+                ),
+                Err(e) => me.note_failure(&e),
+            }
+            me.inner.building.store(false, Ordering::Release);
+        });
     }
 
     /// How this process has used the rollup so far.

@@ -95,7 +95,7 @@ impl Rollup {
     }
 
     /// What identifies the source; refuses a state file that is the source itself.
-    fn identity(&self, source: &Source) -> Result<String, Error> {
+    pub(super) fn identity(&self, source: &Source) -> Result<String, Error> {
         super::refuse_source_file(self.path(), source)?;
         Ok(source.identity())
     }
