@@ -206,6 +206,30 @@ impl Stats {
     /// # Errors
     /// [`Error::Source`] when tt-bot's database fails.
     pub async fn user_card(&self, user_id: i64) -> Result<Option<UserCard>, Error> {
+        if let Some(r) = self.rollup.as_ref().filter(|r| r.available()) {
+            // The users row by its key; the counts from the rollup's per-chat totals
+            // instead of counting the chat's downloads.
+            let (row, totals) = tokio::join!(
+                self.source.user_row(user_id),
+                r.chat_totals(&self.source, user_id)
+            );
+            match totals {
+                Ok(Some(t)) => {
+                    return Ok(row?.map(|u| UserCard {
+                        user_id,
+                        videos: t.videos,
+                        images: t.images,
+                        music: t.music,
+                        lang: u.lang,
+                        referral: u.link,
+                        registered_at: u.registered_at,
+                        file_mode: u.file_mode,
+                    }));
+                }
+                Ok(None) => {}
+                Err(e) => r.note_failure(&e),
+            }
+        }
         Ok(self.source.user_card(user_id).await?)
     }
 
@@ -230,7 +254,28 @@ impl Stats {
     /// # Errors
     /// [`Error::Source`] when tt-bot's database fails.
     pub async fn other_data(&self, top: i64) -> Result<OtherData, Error> {
-        Ok(self.source.other_data(top).await?)
+        let ((file_mode_users, languages), top_chats) = tokio::try_join!(
+            async { Ok(self.source.users_overview().await?) },
+            self.top_chats(top)
+        )?;
+        Ok(OtherData {
+            file_mode_users,
+            languages,
+            top_chats,
+        })
+    }
+
+    /// The `top` chats by video downloads: from the rollup's per-chat totals when it can
+    /// answer, else counted in the table.
+    async fn top_chats(&self, top: i64) -> Result<Ranking<i64>, Error> {
+        if let Some(r) = self.rollup.as_ref().filter(|r| r.available()) {
+            match r.top_chats(&self.source, Table::Videos, top).await {
+                Ok(Some(ranking)) => return Ok(ranking),
+                Ok(None) => {}
+                Err(e) => r.note_failure(&e),
+            }
+        }
+        Ok(self.source.top_chats(top).await?)
     }
 
     /// Every chat id, ascending (the Botstat upload).

@@ -58,6 +58,34 @@ async fn assert_all_equal(t: &TestDb, db: &Stats, rollup: &Rollup, now: i64, wha
             );
         }
     }
+    // User cards and Other Data's top chats come from the per-chat totals: every chat of
+    // the rows (with or without a users row, chat 0 included) and one nobody has.
+    let mut ids: Vec<i64> = t.data.users.iter().map(|u| u.user_id).collect();
+    ids.extend(t.data.videos.iter().map(|v| v.user_id));
+    ids.extend(t.data.music.iter().map(|m| m.user_id));
+    ids.push(987_654_321);
+    ids.sort_unstable();
+    ids.dedup();
+    for id in ids {
+        assert_eq!(
+            db.user_card(id).await.unwrap(),
+            t.data.expected_card(id),
+            "{what}: rollup card {id}"
+        );
+    }
+    for top in [1, 10] {
+        let want = t.data.expected_other(top);
+        assert_eq!(
+            direct.other_data(top as i64).await.unwrap(),
+            want,
+            "{what}: direct other"
+        );
+        assert_eq!(
+            db.other_data(top as i64).await.unwrap(),
+            want,
+            "{what}: rollup other"
+        );
+    }
     let u = rollup.usage();
     assert_eq!(
         (u.failed, u.uncovered),

@@ -7,7 +7,7 @@ use sqlx::sqlite::SqliteConnection;
 use super::store::{Buckets, kind_id};
 use super::window::{Part, plan};
 use super::{Error, Rollup};
-use crate::domain::{BySign, DownloadCounts, Table};
+use crate::domain::{BySign, DownloadCounts, Ranking, Table};
 use crate::source::Source;
 
 /// The download counters of both tables for one window.
@@ -113,6 +113,88 @@ impl Rollup {
         f.tx.commit().await.map_err(&err)?;
         self.count(out.is_some());
         Ok(out)
+    }
+}
+
+/// One chat's all-time downloads (NULL times included), from the rollup's per-chat totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChatTotals {
+    /// `videos` rows of the chat.
+    pub videos: i64,
+    /// Of those, image posts.
+    pub images: i64,
+    /// `music` rows of the chat.
+    pub music: i64,
+}
+
+impl Rollup {
+    /// The all-time download totals of chat `user_id`, refreshed first (zeros for a chat
+    /// without downloads). `Ok(None)` when the rollup is not built yet and its
+    /// [`super::BuildPolicy`] says not to wait for it.
+    ///
+    /// # Errors
+    /// [`Error`] when the state file or the source fails.
+    pub async fn chat_totals(
+        &self,
+        source: &Source,
+        user_id: i64,
+    ) -> Result<Option<ChatTotals>, Error> {
+        if !self.ready(source).await? {
+            return Ok(None);
+        }
+        let mut f = self.fresh(source, false).await?;
+        let err = self.err();
+        let rows: Vec<(i64, i64, i64)> =
+            sqlx::query_as("SELECT kind, n, img FROM chats WHERE user_id = ? AND kind IN (?, ?)")
+                .bind(user_id)
+                .bind(kind_id(Table::Videos))
+                .bind(kind_id(Table::Music))
+                .fetch_all(&mut *f.tx)
+                .await
+                .map_err(&err)?;
+        f.tx.commit().await.map_err(&err)?;
+        let mut out = ChatTotals::default();
+        for (kind, n, img) in rows {
+            if kind == kind_id(Table::Music) {
+                out.music = n;
+            } else {
+                out.videos = n;
+                out.images = img;
+            }
+        }
+        self.count(true);
+        Ok(Some(out))
+    }
+
+    /// The `limit` chats (not chat 0) with the most rows of `table`, most first, ties by chat
+    /// id, refreshed first: a scan of the per-chat totals instead of a GROUP BY over every
+    /// download. `Ok(None)` as [`Rollup::chat_totals`].
+    ///
+    /// # Errors
+    /// [`Error`] when the state file or the source fails.
+    pub async fn top_chats(
+        &self,
+        source: &Source,
+        table: Table,
+        limit: i64,
+    ) -> Result<Option<Ranking<i64>>, Error> {
+        if !self.ready(source).await? {
+            return Ok(None);
+        }
+        let mut f = self.fresh(source, false).await?;
+        let err = self.err();
+        let rows: Ranking<i64> = sqlx::query_as(
+            "SELECT user_id, n FROM chats WHERE kind = ? AND user_id <> 0 AND n > 0 \
+             ORDER BY n DESC, user_id LIMIT ?",
+        )
+        .bind(kind_id(table))
+        .bind(limit)
+        .fetch_all(&mut *f.tx)
+        .await
+        .map_err(&err)?;
+        f.tx.commit().await.map_err(&err)?;
+        self.count(true);
+        Ok(Some(rows))
     }
 }
 

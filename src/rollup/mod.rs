@@ -54,7 +54,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use answer::Downloads;
+pub use answer::{ChatTotals, Downloads};
 pub use check::CheckReport;
 pub use store::FORMAT_VERSION;
 pub use sync::{GAP_TTL, SECONDS_KEPT};

@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 pub use feed::{ChatRow, Snapshot, SourceRow};
 pub use pool::{Access, CONNECT_TIMEOUT, MAX_CONNECTIONS};
+pub use queries::UserRow;
 pub use schema::Schema;
 
 use pool::{Pool, describe_connect_error};

@@ -7,6 +7,19 @@ use crate::domain::{
     BySign, Download, DownloadCounts, OtherData, Ranking, Table, UserCard, floor_to,
 };
 
+/// A chat's `users` row as its card shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    /// `users.lang` ('' when NULL).
+    pub lang: String,
+    /// `users.link`, `None` when NULL or empty.
+    pub link: Option<String>,
+    /// `users.registered_at` (Unix seconds, UTC).
+    pub registered_at: Option<i64>,
+    /// `users.file_mode`.
+    pub file_mode: bool,
+}
+
 /// The SQL predicates on `user_id` for people and for groups. Constant text.
 const SIGNS: [&str; 2] = ["user_id > 0", "user_id < 0"];
 
@@ -165,6 +178,35 @@ impl Source {
             })?;
             debug_assert!(rows.iter().all(|&(t, _)| floor_to(t, b) == t));
             Ok(rows)
+        })
+        .await
+    }
+
+    /// The `users` row of a chat for its card, without the download counts:
+    /// `(lang, link, registered_at, file_mode)`, `None` when the id is not in `users`.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn user_row(&self, user_id: i64) -> Result<Option<UserRow>, Error> {
+        self.resilient(|_| async move {
+            let what = "a user's card";
+            on_read!(&self.pool, what, c => {
+                sqlx::query_as::<_, (String, Option<String>, Option<i64>, i64)>(
+                    "SELECT COALESCE(lang, ''), link, registered_at, \
+                     CAST(CASE WHEN file_mode THEN 1 ELSE 0 END AS BIGINT) FROM users WHERE user_id = $1",
+                )
+                .bind(user_id)
+                .persistent(false)
+                .fetch_optional(&mut *c)
+                .await
+                .map(|r| r.map(|(lang, link, registered_at, file_mode)| UserRow {
+                    lang,
+                    link: link.filter(|l| !l.is_empty()),
+                    registered_at,
+                    file_mode: file_mode != 0,
+                }))
+                .map_err(Error::query(what))
+            })
         })
         .await
     }
