@@ -215,16 +215,7 @@ impl Stats {
             );
             match totals {
                 Ok(Some(t)) => {
-                    return Ok(row?.map(|u| UserCard {
-                        user_id,
-                        videos: t.videos,
-                        images: t.images,
-                        music: t.music,
-                        lang: u.lang,
-                        referral: u.link,
-                        registered_at: u.registered_at,
-                        file_mode: u.file_mode,
-                    }));
+                    return Ok(row?.map(|u| u.card(user_id, t.videos, t.images, t.music)));
                 }
                 Ok(None) => {}
                 Err(e) => r.note_failure(&e),

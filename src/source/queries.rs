@@ -20,6 +20,22 @@ pub struct UserRow {
     pub file_mode: bool,
 }
 
+impl UserRow {
+    /// The card of chat `user_id` with this row and these download counts.
+    pub fn card(self, user_id: i64, videos: i64, images: i64, music: i64) -> UserCard {
+        UserCard {
+            user_id,
+            videos,
+            images,
+            music,
+            lang: self.lang,
+            referral: self.link,
+            registered_at: self.registered_at,
+            file_mode: self.file_mode,
+        }
+    }
+}
+
 /// The SQL predicates on `user_id` for people and for groups. Constant text.
 const SIGNS: [&str; 2] = ["user_id > 0", "user_id < 0"];
 
@@ -211,54 +227,40 @@ impl Source {
         .await
     }
 
-    /// The User Search card, or `None` when the id is not in `users`.
+    /// The User Search card, or `None` when the id is not in `users`: its `users` row, and
+    /// its downloads counted in `videos` and `music`.
     ///
     /// # Errors
     /// [`Error::Query`] when the database fails.
     pub async fn user_card(&self, user_id: i64) -> Result<Option<UserCard>, Error> {
-        self.resilient(|schema| async move {
-            let img = schema.image_predicate();
-            let what = "a user's card";
-            on_read!(&self.pool, what, c => {
-                let user = sqlx::query_as::<_, (String, Option<String>, Option<i64>, i64)>(
-                    "SELECT COALESCE(lang, ''), link, registered_at, \
-                     CAST(CASE WHEN file_mode THEN 1 ELSE 0 END AS BIGINT) FROM users WHERE user_id = $1",
-                )
-                .bind(user_id)
-                .persistent(false)
-                .fetch_optional(&mut *c)
-                .await
-                .map_err(Error::query(what))?;
-                let Some((lang, link, registered_at, file_mode)) = user else {
-                    return Ok(None);
-                };
-                let (videos, images): (i64, i64) = sqlx::query_as(&format!(
-                    "SELECT COUNT(*), COUNT(CASE WHEN {img} THEN 1 END) FROM videos WHERE user_id = $1"
-                ))
-                .bind(user_id)
-                .persistent(false)
-                .fetch_one(&mut *c)
-                .await
-                .map_err(Error::query(what))?;
-                let (music,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM music WHERE user_id = $1")
+        let Some(row) = self.user_row(user_id).await? else {
+            return Ok(None);
+        };
+        let (videos, images, music) = self
+            .resilient(|schema| async move {
+                let img = schema.image_predicate();
+                let what = "a user's card";
+                on_read!(&self.pool, what, c => {
+                    let (videos, images): (i64, i64) = sqlx::query_as(&format!(
+                        "SELECT COUNT(*), COUNT(CASE WHEN {img} THEN 1 END) FROM videos WHERE user_id = $1"
+                    ))
                     .bind(user_id)
                     .persistent(false)
                     .fetch_one(&mut *c)
                     .await
                     .map_err(Error::query(what))?;
-                Ok(Some(UserCard {
-                    user_id,
-                    videos,
-                    images,
-                    music,
-                    lang,
-                    referral: link.filter(|l| !l.is_empty()),
-                    registered_at,
-                    file_mode: file_mode != 0,
-                }))
+                    let (music,): (i64,) =
+                        sqlx::query_as("SELECT COUNT(*) FROM music WHERE user_id = $1")
+                            .bind(user_id)
+                            .persistent(false)
+                            .fetch_one(&mut *c)
+                            .await
+                            .map_err(Error::query(what))?;
+                    Ok((videos, images, music))
+                })
             })
-        })
-        .await
+            .await?;
+        Ok(Some(row.card(user_id, videos, images, music)))
     }
 
     /// Every video download of a chat, oldest first; downloads without a time come last.
