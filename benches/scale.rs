@@ -614,6 +614,7 @@ struct Report {
     memory: Vec<(String, Memory)>,
     refresh: Option<String>,
     rollup_build: Option<String>,
+    cold_report: Option<String>,
     render_note: Option<String>,
 }
 
@@ -852,6 +853,39 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
         }
     }
 
+    // Issue 11, item 1: a cold `tt-stats report` (no state file yet) against
+    // `ROLLUP_PATH=off`, as whole processes, alternating, median of the runs.
+    let mut cold_report = None;
+    if o.memory {
+        let cold = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("target/bench-cold-{}.sqlite", scale.label));
+        let cold_env = cold.to_string_lossy().into_owned();
+        let (mut cold_t, mut off_t) = (Vec::new(), Vec::new());
+        for _ in 0..runs.max(3) {
+            remove_rollup(&cold);
+            cold_t.push(
+                peak_rss(bin, &["report"], &url, &cold_env)
+                    .map_err(anyhow::Error::msg)?
+                    .1,
+            );
+            off_t.push(
+                peak_rss(bin, &["report"], &url, "off")
+                    .map_err(anyhow::Error::msg)?
+                    .1,
+            );
+        }
+        remove_rollup(&cold);
+        let (c, f) = (median(cold_t), median(off_t));
+        let line = format!(
+            "{} cold (no state file) vs {} with ROLLUP_PATH=off: {:.2}×",
+            fmt_dur(c),
+            fmt_dur(f),
+            c.as_secs_f64() / f.as_secs_f64()
+        );
+        println!("  tt-stats report: {line}");
+        cold_report = Some(line);
+    }
+
     // Item 4 of issue 4: with the rollup, a refresh reads only the rows added since the last.
     let mut refresh = None;
     if let Some(r) = &rollup {
@@ -886,6 +920,7 @@ async fn run_scale(o: &Opts, scale: &Scale) -> Result<Report> {
         memory,
         refresh,
         rollup_build,
+        cold_report,
         render_note: note,
     })
 }
@@ -1064,6 +1099,9 @@ fn markdown(reports: &[Report], machine: &str) -> String {
                     "- refresh after {APPEND_ROWS} new rows: n/a (rollup off)"
                 );
             }
+        }
+        if let Some(c) = &rep.cold_report {
+            let _ = writeln!(md, "- `tt-stats report`: {c}");
         }
         for r in &rep.rows {
             if let Err(e) = &r.ours {
