@@ -562,25 +562,50 @@ pub fn redact(text: &str) -> String {
         out.replace_range(start..end, "***");
         from = start + 3;
     }
-    let Some(scheme_end) = out.find("://") else {
-        return out;
+    // The URL: from its scheme before "://" when there is one, else the whole text (a
+    // mistyped URL such as `postgresql:/user:pw@host`).
+    let start = match out.find("://") {
+        Some(i) => out[..i]
+            .rfind(|c: char| !is_scheme_char(c))
+            .map_or(0, |j| j + 1),
+        None => 0,
     };
-    let after = scheme_end + 3;
-    // The user-info ends at the last '@' of the quoted URL or line, so that a password with
-    // an unencoded '@', '/', '?', '#' or space is hidden whole (hiding too much is safe).
-    let word_end = out[after..]
+    let end = out[start..]
         .find(['\'', '"', '\n'])
-        .map_or(out.len(), |e| after + e);
-    let Some(at) = out[after..word_end].rfind('@').map(|a| after + a) else {
-        return out;
+        .map_or(out.len(), |e| start + e);
+    let hidden = redact_userinfo(&out[start..end]);
+    out.replace_range(start..end, &hidden);
+    out
+}
+
+fn is_scheme_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-')
+}
+
+/// Hides the password of one URL, however mistyped: everything after the user name up to
+/// the last '@'. Without a `scheme:` (or with no ':' before the '@' and no "//"), there is
+/// no telling the user from the password, so all of it up to the '@' is hidden.
+fn redact_userinfo(url: &str) -> String {
+    let Some(at) = url.rfind('@') else {
+        return url.to_string();
     };
-    match out[after..at].find(':') {
-        Some(colon) => {
-            out.replace_range(after + colon + 1..at, "***");
-            out
-        }
-        None => out,
+    let scheme_len = url.find(|c: char| !is_scheme_char(c)).unwrap_or(url.len());
+    let start = if scheme_len > 0 && url[scheme_len..].starts_with(':') {
+        let rest = &url[scheme_len + 1..];
+        scheme_len + 1 + (rest.len() - rest.trim_start_matches('/').len())
+    } else {
+        0
+    };
+    if start > at {
+        return url.to_string();
     }
+    let keep_to = match url[start..at].find(':') {
+        Some(colon) => start + colon + 1,
+        // A bare user name in a well-formed URL (`postgres://bob@host`): nothing to hide.
+        None if url[..start].ends_with("//") => return url.to_string(),
+        None => start,
+    };
+    format!("{}***{}", &url[..keep_to], &url[at..])
 }
 
 #[cfg(test)]
@@ -751,20 +776,21 @@ mod tests {
         }
 
         /// A password with any of the characters that end URL parts, in the user-info or as a
-        /// parameter, never appears in what tt-stats shows: the parsed URL's display and
+        /// parameter, of a well-formed or mistyped URL, never appears in what tt-stats shows: the parsed URL's display and
         /// `Debug`, or the error.
         #[test]
         fn a_password_is_never_shown(
             pw in "[A-Za-z0-9@/?#%: $!]{4,30}",
             asyncpg: bool,
             in_query: bool,
+            sep in proptest::sample::select(vec!["://", ":/", ":", "//", "/"]),
         ) {
             let scheme = if asyncpg { "postgresql+asyncpg" } else { "postgres" };
             let secret = format!("Zq{pw}");
             let url = if in_query {
-                format!("{scheme}://h:5432/db?user=u&password={secret}")
+                format!("{scheme}{sep}h:5432/db?user=u&password={secret}")
             } else {
-                format!("{scheme}://u:{secret}@h:5432/db")
+                format!("{scheme}{sep}u:{secret}@h:5432/db")
             };
             let shown = match url.parse::<DbUrl>() {
                 Ok(u) => format!("{} {u:?}", u.display()),
