@@ -178,7 +178,7 @@ impl Stats {
         now: i64,
     ) -> Result<Series, Error> {
         let window = period.graph_window();
-        let lower = window.range.map(|r| now - r);
+        let lower = Some(window.lower(now));
         let table = kind.table();
         if let Some(r) = self
             .rollup

@@ -1008,3 +1008,57 @@ async fn log_lines_on_request_as_text_or_json() {
         "{lines:?}"
     );
 }
+
+/// Corrupt download and registration times (far in the past, the ends of BIGINT) never
+/// break a graph or the rollup: the all-time graphs draw the last 100 years, the figures
+/// count every row, and a rebuild succeeds.
+#[rstest]
+#[tokio::test]
+async fn corrupt_times_never_break_a_graph_or_the_rollup(
+    #[values(Postgres, Sqlite)] backend: Backend,
+) {
+    let mut data = sample_dataset(NOW);
+    for (i, t) in [
+        i64::MIN,
+        -100_000_000_000_000,
+        -9_000_000_000_000_000_000,
+        i64::MAX,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        data.user(900 + i as i64, Some(t), "en", None, false);
+        data.video(900 + i as i64, Some(t), false);
+        data.music(900 + i as i64, Some(t));
+    }
+    let t = TestDb::with(backend, Current, data).await;
+    let dir = tempfile::tempdir().unwrap();
+    for kind in ["users", "videos", "music"] {
+        let png = dir.path().join(format!("{kind}.png"));
+        let png = png.to_str().unwrap();
+        let out = tt_stats_in(
+            dir.path(),
+            &t.url,
+            &["graph", kind, "--period", "all", "-o", png],
+        );
+        let printed = ok(&out, kind);
+        let total = t
+            .data
+            .expected_series(kind.parse::<GraphKind>().unwrap(), Period::All, NOW)
+            .total();
+        assert!(printed.contains(&format!("({total} ")), "{kind}: {printed}");
+        let img = tiny_skia::Pixmap::load_png(png).unwrap();
+        assert_eq!((img.width(), img.height()), (1200, 600));
+    }
+    let out = tt_stats_in(dir.path(), &t.url, &["db", "rebuild"]);
+    ok(&out, "db rebuild");
+    let out = tt_stats_in(dir.path(), &t.url, &["db", "check"]);
+    assert!(ok(&out, "db check").contains("rollup consistent with the database"));
+    let overall = t.data.expected_summary(None);
+    let daily = t.data.expected_summary(since(NOW, Period::Day));
+    let out = tt_stats_in(dir.path(), &t.url, &["report"]);
+    assert_eq!(
+        ok(&out, "report"),
+        expect::quick(&overall, &daily, Style::Plain) + "\n"
+    );
+}

@@ -12,8 +12,8 @@ use std::str::FromStr;
 
 pub use counters::{BySign, Counters, DownloadCounts, QuickStats, Summary};
 pub use records::{BadUserId, Download, OtherData, Ranking, UserCard, parse_user_id};
-pub use series::{GraphWindow, Series};
-pub use time::{Clock, DAY, HOUR, ceil_to, floor_to};
+pub use series::{ALL_TIME_SPAN, GraphWindow, Series};
+pub use time::{Clock, DAY, HOUR, MIN_TIME, ceil_to, floor_to};
 
 /// Which chats a figure covers: people (`user_id > 0`), groups (`user_id < 0`) or both
 /// (`user_id <> 0`). See `docs/figures.md#chat-types`.

@@ -1,15 +1,33 @@
 //! A counted time series, as the graphs draw it (`docs/figures.md#graphs`).
 
-use super::{GraphKind, Period, floor_to};
+use super::{DAY, GraphKind, Period, floor_to};
 
 /// What a graph covers: the last `range` seconds (or everything since the first record when
 /// `None`), counted in buckets of `bucket` seconds aligned to UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GraphWindow {
-    /// Seconds before now that the graph starts; `None` = from the first record.
+    /// Seconds before now that the graph starts; `None` = from the first record (within
+    /// [`ALL_TIME_SPAN`]).
     pub range: Option<i64>,
     /// Bucket length in seconds (an hour or a day).
     pub bucket: i64,
+}
+
+/// How far back the all-time graph reaches: 100 years (of 365.25 days) before now. A row
+/// timed earlier is a corrupt value (tt-bot stores the time of a download), and drawing
+/// from it would mean millions of empty days, or more than the memory holds.
+pub const ALL_TIME_SPAN: i64 = 36_525 * DAY;
+
+impl GraphWindow {
+    /// The graph counts rows with time in `(lower, now]`: `now - range`, or for the all-time
+    /// graph the day boundary [`ALL_TIME_SPAN`] before now, minus one second (so that the
+    /// first counted second starts a day).
+    pub fn lower(&self, now: i64) -> i64 {
+        match self.range {
+            Some(r) => now - r,
+            None => floor_to(now - ALL_TIME_SPAN, DAY) - 1,
+        }
+    }
 }
 
 /// A counted time series: `points[i]` is the number of rows in the bucket that starts at
@@ -71,11 +89,13 @@ impl Series {
         let window = period.graph_window();
         let b = window.bucket;
         let last = floor_to(now, b);
+        let lower = window.lower(now);
         let first = match window.range {
-            Some(r) => floor_to(now - r, b),
+            Some(_) => floor_to(lower, b),
             None => sparse
                 .iter()
                 .map(|&(t, _)| floor_to(t, b))
+                .filter(|&t| t > lower)
                 .min()
                 .unwrap_or(last),
         };

@@ -9,9 +9,15 @@ pub const HOUR: i64 = 3_600;
 /// One day in seconds.
 pub const DAY: i64 = 86_400;
 
+/// The earliest time placed in a time bucket: 0001-01-01T00:00:00Z. tt-bot stores the time
+/// of a download, so an earlier value is corrupt; such a row still counts in the all-time
+/// counters, but no graph or window can reach it, and bucketing it could overflow.
+pub const MIN_TIME: i64 = -62_135_596_800;
+
 /// Rounds `t` down to a multiple of `bucket` (UTC-aligned; correct for negative `t` too).
 pub fn floor_to(t: i64, bucket: i64) -> i64 {
-    t.div_euclid(bucket) * bucket
+    // Saturating: the bucket of a corrupt time near `i64::MIN` must not overflow.
+    t.div_euclid(bucket).saturating_mul(bucket)
 }
 
 /// Rounds `t` up to a multiple of `bucket`.

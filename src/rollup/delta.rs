@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::domain::{HOUR, floor_to};
+use crate::domain::{HOUR, MIN_TIME, floor_to};
 use crate::source::SourceRow;
 
 /// `+1` for people (`user_id > 0`), `-1` for groups: how the state file stores the sign.
@@ -65,7 +65,7 @@ impl Delta {
             c.last_image = c.last_image.max(t);
         }
         self.totals.entry(sign).or_default().add(image);
-        if let Some(t) = t {
+        if let Some(t) = t.filter(|&t| t >= MIN_TIME) {
             self.hours
                 .entry((floor_to(t, HOUR), sign))
                 .or_default()

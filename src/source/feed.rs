@@ -7,7 +7,7 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 
 use super::pool::{Pool, on_read};
 use super::{Error, Schema, Source};
-use crate::domain::{HOUR, Table};
+use crate::domain::{HOUR, MIN_TIME, Table};
 
 /// One download row: `(pk_id, user_id, downloaded_at, 1 for an image post else 0)`.
 pub type SourceRow = (i64, i64, Option<i64>, i64);
@@ -246,8 +246,8 @@ impl Snapshot {
             .boxed())
     }
 
-    /// Timed rows of `table` with `pk_id <= top` counted per second from `seconds_from` on
-    /// and per UTC hour before it, by chat sign: `(bucket start, sign ±1, rows, image
+    /// Timed rows of `table` (from [`MIN_TIME`] on) with `pk_id <= top` counted per second
+    /// from `seconds_from` on and per UTC hour before it, by chat sign: `(bucket start, sign ±1, rows, image
     /// rows)`, streamed, in one scan.
     pub fn buckets(
         &mut self,
@@ -260,7 +260,7 @@ impl Snapshot {
             "SELECT CAST(CASE WHEN {t} >= {seconds_from} THEN {t} ELSE {hour} END AS BIGINT) AS b, \
              CAST(CASE WHEN user_id > 0 THEN 1 ELSE -1 END AS BIGINT) AS sign, \
              COUNT(*), CAST(SUM({flag}) AS BIGINT) FROM {table} \
-             WHERE user_id <> 0 AND {t} IS NOT NULL AND pk_id <= $1 GROUP BY 1, 2",
+             WHERE user_id <> 0 AND {t} >= {MIN_TIME} AND pk_id <= $1 GROUP BY 1, 2",
             hour = sql_floor(t, HOUR),
             flag = image_flag(table, self.schema),
             table = table.name(),

@@ -409,7 +409,8 @@ pub fn rollup_users(now: i64) -> Dataset {
 }
 
 /// Interesting times around `now`: window boundaries exactly and one second either side,
-/// hour boundaries, `now` itself, the future, long ago, before 1970, and NULL.
+/// hour boundaries, `now` itself, the future, long ago, before 1970, corrupt values at the
+/// ends of BIGINT, and NULL.
 pub fn special_times(now: i64) -> Vec<Option<i64>> {
     let mut v = vec![
         None,
@@ -432,6 +433,16 @@ pub fn special_times(now: i64) -> Vec<Option<i64>> {
         v.push(Some(h - 1));
     }
     v.extend([Some(now - 400 * DAY), Some(-5_000), Some(0)]);
+    // Corrupt values: the edge of the all-time graph's reach (36,525 days back, from a day
+    // boundary), far in the past, and the ends of BIGINT.
+    let oldest = floor_to(now - 36_525 * DAY, DAY);
+    v.extend([
+        Some(oldest),
+        Some(oldest - 1),
+        Some(-100_000_000_000_000),
+        Some(i64::MIN),
+        Some(i64::MAX),
+    ]);
     v
 }
 

@@ -150,11 +150,13 @@ impl Dataset {
             Period::All => (None, DAY),
         };
         let lower = range.map(|r| now - r);
+        // The all-time graph reaches back 36,525 days (100 years), from a day boundary.
+        let oldest = floor(now - 36_525 * DAY, DAY);
         let times: Vec<i64> = self
             .times(kind)
             .into_iter()
             .flatten()
-            .filter(|&t| t <= now && lower.is_none_or(|l| t > l))
+            .filter(|&t| t <= now && lower.is_none_or(|l| t > l) && t >= oldest)
             .collect();
         let last = floor(now, bucket);
         let first = match lower {
@@ -273,9 +275,13 @@ impl Dataset {
             .collect();
         let sign = |id: i64| id > 0;
         let chats: BTreeSet<(u8, i64)> = rows.iter().map(|r| (r.0, r.1)).collect();
+        // Times before 0001-01-01 (corrupt) are kept in no hour.
         let hours: BTreeSet<(u8, i64, bool)> = rows
             .iter()
-            .filter_map(|r| r.2.map(|t| (r.0, floor(t, HOUR), sign(r.1))))
+            .filter_map(|r| {
+                r.2.filter(|&t| t >= -62_135_596_800)
+                    .map(|t| (r.0, floor(t, HOUR), sign(r.1)))
+            })
             .collect();
         let seconds: BTreeSet<(u8, i64, bool)> = rows
             .iter()
