@@ -4,9 +4,11 @@
 //! every other command goes to [`crate::cli`].
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -14,6 +16,7 @@ use crate::bot::{self, BotContext};
 use crate::botstat::BotstatClient;
 use crate::cli::{self, Cli, Command};
 use crate::config::BotSettings;
+use crate::exporter::{self, Exporter};
 use crate::jobs::{self, rollup_check::RollupCheck};
 use crate::stats::Stats;
 use crate::telegram;
@@ -29,8 +32,13 @@ pub async fn run(cli: Cli) -> Result<()> {
             bot,
             footer,
             botstat,
+            metrics,
         } => {
             let settings = BotSettings::new(&bot, &footer, &botstat)?;
+            let listener = match metrics.addr() {
+                Some(addr) => Some(exporter::bind(addr).await?),
+                None => None,
+            };
             let stop = CancellationToken::new();
             let signal = {
                 let stop = stop.clone();
@@ -42,9 +50,33 @@ pub async fn run(cli: Cli) -> Result<()> {
             let Some(stats) = open_when_ready(&cli.db, clock, &stop, FIRST_RETRY).await else {
                 return Ok(());
             };
-            let served = serve(stats, settings, async move { stop.cancelled().await }).await;
+            let served = serve_with_metrics(stats, settings, listener, async move {
+                stop.cancelled().await
+            })
+            .await;
             signal.abort();
             served
+        }
+        Command::Metrics { metrics } => {
+            let addr = metrics.addr().context(
+                "METRICS_ADDR is not set: `tt-stats metrics` needs the address to serve on, such as 127.0.0.1:9187",
+            )?;
+            let listener = exporter::bind(addr).await?;
+            let exporter = Arc::new(Exporter::lazy(cli.db.clone(), clock));
+            let stop = CancellationToken::new();
+            let signal = {
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    shutdown_signal().await;
+                    stop.cancel();
+                })
+            };
+            exporter::serve(listener, exporter, stop)
+                .await
+                .context("the metrics endpoint failed")?;
+            signal.abort();
+            tracing::info!("stopped");
+            Ok(())
         }
         command => cli::run(&cli.db, clock, command).await,
     }
@@ -99,6 +131,20 @@ pub async fn serve(
     settings: BotSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    serve_with_metrics(stats, settings, None, shutdown).await
+}
+
+/// [`serve`], and the Prometheus endpoint on `metrics` (bound by the caller, so that a busy
+/// `METRICS_ADDR` stops start-up) for as long as the bot runs.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_with_metrics(
+    stats: Stats,
+    settings: BotSettings,
+    metrics: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     // Listen for the shutdown from the very start, so that a signal during start-up stops
     // the bot cleanly too.
     let stop = CancellationToken::new();
@@ -126,6 +172,15 @@ pub async fn serve(
     }
 
     let tracker = TaskTracker::new();
+    if let Some(listener) = metrics {
+        let exporter = Arc::new(Exporter::new(stats.clone()));
+        let stop = stop.child_token();
+        tracker.spawn(async move {
+            if let Err(e) = exporter::serve(listener, exporter, stop).await {
+                tracing::error!("the metrics endpoint stopped: {e}");
+            }
+        });
+    }
     if let Some(channel) = &settings.channel {
         for job in jobs::channel::jobs(&tg, &stats, channel, &settings.zones) {
             let every = match job.report {

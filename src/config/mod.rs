@@ -5,6 +5,7 @@
 //! `docs/settings.md`.
 
 mod db_url;
+mod metrics;
 mod zones;
 
 use std::path::PathBuf;
@@ -14,6 +15,8 @@ use clap::Args;
 use secrecy::{ExposeSecret as _, SecretString};
 
 pub use db_url::{DEFAULT_DB_URL, DbUrl, PG_PARAMETERS, PgHost, PgUrl, RootCert, SslMode, redact};
+
+pub use metrics::{MetricsAddr, MetricsConfig, parse_metrics_addr};
 pub use zones::{DEFAULT_ZONES, FooterZone, default_zones, parse_zones};
 
 /// The default Botstat API base URL.

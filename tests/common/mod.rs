@@ -9,7 +9,8 @@
 //! - [`bin`]: the `tt-stats` binary run with a clean environment;
 //! - [`telegram`], [`botstat`]: fake Telegram Bot API and Botstat servers on 127.0.0.1;
 //! - [`pgbouncer`]: a real PgBouncer in front of the test PostgreSQL server;
-//! - [`cluster`]: a PostgreSQL server of a test's own, to stop and restart.
+//! - [`cluster`]: a PostgreSQL server of a test's own, to stop and restart;
+//! - [`prometheus`]: a real Prometheus server scraping a tt-stats process.
 #![allow(dead_code)]
 
 pub mod bin;
@@ -20,6 +21,7 @@ pub mod db;
 pub mod expect;
 pub mod oracle;
 pub mod pgbouncer;
+pub mod prometheus;
 pub mod sample;
 pub mod telegram;
 
