@@ -278,3 +278,96 @@ fn a_bad_or_busy_metrics_addr_stops_start_up() {
     assert!(!out.status.success());
     assert!(err.contains("METRICS_ADDR is not set"), "{err}");
 }
+
+/// The Grafana dashboard (`deploy/grafana/tt-stats.json`, `README.md#grafana-dashboard`):
+/// its data source is the variable `DS_PROMETHEUS`, every query names only metrics the
+/// endpoint exports (the families `promtool_accepts_the_output` finds in a real scrape) and
+/// is valid PromQL for `promtool`, and every family has a panel.
+#[test]
+fn the_dashboard_queries_only_exported_metrics() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/tt-stats.json");
+    let text = std::fs::read_to_string(&path).expect("the dashboard");
+    let d: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let vars = d["templating"]["list"].as_array().expect("templating");
+    assert!(
+        vars.iter().any(|v| v["name"] == "DS_PROMETHEUS"
+            && v["type"] == "datasource"
+            && v["query"] == "prometheus"),
+        "no DS_PROMETHEUS data source variable"
+    );
+    assert_eq!(d["__inputs"][0]["name"], "DS_PROMETHEUS");
+    let families: Vec<&str> = tt_stats::exporter::FAMILIES.iter().map(|f| f.0).collect();
+    let mut used = std::collections::BTreeSet::new();
+    let mut exprs = Vec::new();
+    for p in d["panels"].as_array().expect("panels") {
+        if p["type"] == "row" {
+            continue;
+        }
+        let title = p["title"].as_str().expect("a title");
+        assert!(
+            p["description"].as_str().is_some_and(|s| !s.is_empty()),
+            "{title}: no description"
+        );
+        assert_eq!(p["datasource"]["uid"], "${DS_PROMETHEUS}", "{title}");
+        let targets = p["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{title}: no query");
+        for t in targets {
+            assert_eq!(t["datasource"]["uid"], "${DS_PROMETHEUS}", "{title}");
+            let expr = t["expr"].as_str().expect("an expr");
+            let mut names = Vec::new();
+            let mut rest = expr;
+            while let Some(i) = rest.find("ttstats_") {
+                let name: String = rest[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[i + name.len()..];
+                names.push(name);
+            }
+            assert!(
+                !names.is_empty(),
+                "{title}: {expr} names no tt-stats metric"
+            );
+            for n in names {
+                assert!(
+                    families.contains(&n.as_str()),
+                    "{title}: {n} is not exported"
+                );
+                used.insert(n);
+            }
+            exprs.push(expr.to_string());
+        }
+    }
+    for f in &families {
+        assert!(used.contains(*f), "no panel shows {f}");
+    }
+    // promtool parses every query as the expression of a recording rule.
+    let dir = tempfile::tempdir().unwrap();
+    let rules: String = exprs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            format!(
+                "      - record: dashboard:q{i}\n        expr: '{}'\n",
+                e.replace('\'', "''")
+            )
+        })
+        .collect();
+    let file = dir.path().join("rules.yml");
+    std::fs::write(
+        &file,
+        format!("groups:\n  - name: dashboard\n    rules:\n{rules}"),
+    )
+    .unwrap();
+    let out = std::process::Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .expect("promtool (apt-get install prometheus; `bash .ci/run` does)");
+    assert!(
+        out.status.success(),
+        "promtool check rules: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
