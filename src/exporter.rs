@@ -87,6 +87,11 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
         "Failed Telegram requests since the process started, by kind",
     ),
     (
+        "ttstats_recovery_conflict_retries_total",
+        "counter",
+        "Reads a standby cancelled for a conflict with recovery and tt-stats sent again, since the process started",
+    ),
+    (
         "ttstats_channel_updates_total",
         "counter",
         "Channel message updates since the process started, by report and outcome",
@@ -301,6 +306,8 @@ impl State {
             for (kind, n) in telegram::errors() {
                 metrics::counter!("ttstats_telegram_errors_total", "kind" => kind).absolute(n);
             }
+            metrics::counter!("ttstats_recovery_conflict_retries_total")
+                .absolute(crate::source::conflict_retries());
             for (report, outcome, n) in channel::updates() {
                 metrics::counter!("ttstats_channel_updates_total", "report" => report, "outcome" => outcome)
                     .absolute(n);
