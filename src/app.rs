@@ -50,10 +50,14 @@ pub async fn run(cli: Cli) -> Result<()> {
             let Some(stats) = open_when_ready(&cli.db, clock, &stop, FIRST_RETRY).await else {
                 return Ok(());
             };
-            let served = serve_with_metrics(stats, settings, listener, async move {
-                stop.cancelled().await
-            })
-            .await;
+            let served =
+                serve_with_metrics(
+                    stats,
+                    settings,
+                    listener,
+                    async move { stop.cancelled().await },
+                )
+                .await;
             signal.abort();
             served
         }

@@ -288,8 +288,17 @@ async fn tls_require_and_verify_full() {
     assert_eq!(ok(&out, "sslrootcert=system"), sample::QUICK_PLAIN);
     let system = format!("postgres://postgres@127.0.0.1:{port}/{db}?sslrootcert=system");
     let out = tt_stats(dir.path(), &system, "off", &["report"]);
-    assert_eq!(out.status.code(), Some(1), "sslrootcert=system by IP: {}", stderr(&out));
-    assert!(stderr(&out).contains("certificate not valid for name"), "{}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "sslrootcert=system by IP: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("certificate not valid for name"),
+        "{}",
+        stderr(&out)
+    );
 
     let wrong_name =
         format!("postgres://postgres@127.0.0.1:{port}/{db}?sslmode=verify-full&sslrootcert={cert}");
