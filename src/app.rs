@@ -15,9 +15,9 @@ use tokio_util::task::TaskTracker;
 use crate::bot::{self, BotContext};
 use crate::botstat::BotstatClient;
 use crate::cli::{self, Cli, Command};
-use crate::config::BotSettings;
+use crate::config::{AlertSettings, BotSettings};
 use crate::exporter::{self, Exporter};
-use crate::jobs::{self, rollup_check::RollupCheck};
+use crate::jobs::{self, alerts::AlertJob, rollup_check::RollupCheck};
 use crate::stats::Stats;
 use crate::telegram;
 
@@ -33,6 +33,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             footer,
             botstat,
             metrics,
+            alerts,
         } => {
             let settings = BotSettings::new(&bot, &footer, &botstat)?;
             let listener = match metrics.addr() {
@@ -50,14 +51,17 @@ pub async fn run(cli: Cli) -> Result<()> {
             let Some(stats) = open_when_ready(&cli.db, clock, &stop, FIRST_RETRY).await else {
                 return Ok(());
             };
-            let served =
-                serve_with_metrics(
-                    stats,
-                    settings,
-                    listener,
-                    async move { stop.cancelled().await },
-                )
-                .await;
+            let extras = Extras {
+                metrics: listener,
+                alerts: alerts.settings(),
+            };
+            let served = serve_with(
+                stats,
+                settings,
+                extras,
+                async move { stop.cancelled().await },
+            )
+            .await;
             signal.abort();
             served
         }
@@ -135,18 +139,28 @@ pub async fn serve(
     settings: BotSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    serve_with_metrics(stats, settings, None, shutdown).await
+    serve_with(stats, settings, Extras::default(), shutdown).await
 }
 
-/// [`serve`], and the Prometheus endpoint on `metrics` (bound by the caller, so that a busy
-/// `METRICS_ADDR` stops start-up) for as long as the bot runs.
+/// What `tt-stats bot` runs besides the bot and the channel jobs.
+#[derive(Debug, Default)]
+pub struct Extras {
+    /// The Prometheus endpoint's listener (bound by the caller, so that a busy
+    /// `METRICS_ADDR` stops start-up).
+    pub metrics: Option<TcpListener>,
+    /// The downloader-health alerts, when on.
+    pub alerts: Option<AlertSettings>,
+}
+
+/// [`serve`], with the Prometheus endpoint and the downloader-health alerts of `extras`
+/// for as long as the bot runs.
 ///
 /// # Errors
 /// As [`serve`].
-pub async fn serve_with_metrics(
+pub async fn serve_with(
     stats: Stats,
     settings: BotSettings,
-    metrics: Option<TcpListener>,
+    extras: Extras,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     // Listen for the shutdown from the very start, so that a signal during start-up stops
@@ -176,7 +190,24 @@ pub async fn serve_with_metrics(
     }
 
     let tracker = TaskTracker::new();
-    if let Some(listener) = metrics {
+    if let Some(alerts) = extras.alerts {
+        let mut recipients = settings.admins.clone();
+        recipients.extend(alerts.chat);
+        let every = alerts.interval;
+        tracing::info!(
+            every_s = every.as_secs_f64(),
+            state = %alerts.state.display(),
+            "downloader-health alerts on"
+        );
+        let job = AlertJob {
+            stats: stats.clone(),
+            bot: tg.clone(),
+            recipients,
+            settings: alerts,
+        };
+        jobs::spawn(job, Duration::ZERO, every, stop.child_token(), &tracker);
+    }
+    if let Some(listener) = extras.metrics {
         let exporter = Arc::new(Exporter::new(stats.clone()));
         let stop = stop.child_token();
         tracker.spawn(async move {

@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 
 use crate::botstat::BotstatClient;
 use crate::config::{
-    BotConfig, BotstatConfig, DbConfig, FooterConfig, MetricsConfig, parse_log_level,
+    AlertConfig, BotConfig, BotstatConfig, DbConfig, FooterConfig, MetricsConfig, parse_log_level,
 };
 use crate::domain::{ChatType, Clock, GraphKind, Period, Series, parse_user_id};
 use crate::present::text::Fit;
@@ -207,6 +207,9 @@ pub enum Command {
         /// The Prometheus endpoint (`METRICS_ADDR`), off when unset.
         #[command(flatten)]
         metrics: MetricsConfig,
+        /// The downloader-health alerts (`ALERTS`, on by default).
+        #[command(flatten)]
+        alerts: AlertConfig,
     },
     /// Serve the Prometheus metrics at METRICS_ADDR alone (no Telegram token needed) until
     /// SIGINT or SIGTERM.

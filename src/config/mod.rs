@@ -4,6 +4,7 @@
 //! secrets are held in types whose `Debug` hides them. Every setting is described in
 //! `docs/settings.md`.
 
+mod alerts;
 mod db_url;
 mod metrics;
 mod zones;
@@ -16,6 +17,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 pub use db_url::{DEFAULT_DB_URL, DbUrl, PG_PARAMETERS, PgHost, PgUrl, RootCert, SslMode, redact};
 
+pub use alerts::{AlertConfig, AlertSettings};
 pub use metrics::{MetricsAddr, MetricsConfig, parse_metrics_addr};
 pub use zones::{DEFAULT_ZONES, FooterZone, default_zones, parse_zones};
 

@@ -13,6 +13,7 @@
 //! generator [`seed`].
 
 mod feed;
+pub mod health;
 pub mod indexes;
 pub(crate) mod pool;
 mod queries;
