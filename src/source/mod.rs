@@ -187,7 +187,7 @@ fn limit_hint(e: &sqlx::Error) -> &'static str {
 /// the current one while both run (the `videos` table is rebuilt and swapped in by a
 /// rename). A query that fails because a column or table it names is gone makes the
 /// source detect the schema again and run the query once more with the new one
-/// ([`Source::resilient`]); the rollup, whose state names the schema it was built from,
+/// (`Source::resilient`); the rollup, whose state names the schema it was built from,
 /// then rebuilds itself.
 #[derive(Debug, Clone)]
 pub struct Source {
