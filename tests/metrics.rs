@@ -371,3 +371,88 @@ fn the_dashboard_queries_only_exported_metrics() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `tt-stats bot` serves the endpoint beside the bot: the figures, and its own health. A
+/// channel message Telegram cannot edit (it does not exist) counts as a failed update and
+/// as a Telegram `api` error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_serves_its_figures_and_its_telegram_health() {
+    use tt_stats::config::{BotSettings, Channel, TelegramSettings};
+    const CHANNEL: i64 = -1_001_000_000_555;
+    let tg = common::telegram::FakeTelegram::start().await;
+    tg.add_chat(CHANNEL, "channel", "stats");
+    let t = TestDb::with(Sqlite, Current, sample_dataset(NOW)).await;
+    let stats =
+        tt_stats::stats::Stats::new(t.source().await, None, tt_stats::domain::Clock::fixed(NOW));
+    let settings = BotSettings {
+        telegram: TelegramSettings {
+            token: tg.token.clone().into(),
+            api_url: tg.api_url(),
+        },
+        admins: vec![1],
+        channel: Some(Channel {
+            chat_id: CHANNEL,
+            overall_message_id: 999,
+            daily_message_id: 0,
+        }),
+        overall_interval: Duration::from_secs(3600),
+        daily_interval: Duration::from_secs(3600),
+        zones: tt_stats::config::default_zones(),
+        botstat: Err(tt_stats::config::Error::Invalid {
+            name: "BOTSTAT",
+            reason: "off".into(),
+        }),
+    };
+    let listener = tt_stats::exporter::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let extras = tt_stats::app::Extras {
+        metrics: Some(listener),
+        alerts: None,
+    };
+    let bot = tokio::spawn(tt_stats::app::serve_with(
+        stats,
+        settings,
+        extras,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let (_, text) = scrape(port).await;
+        if text.contains("ttstats_channel_updates_total{report=\"overall\",outcome=\"failed\"} 1\n")
+        {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no failed update counted:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(text.contains("ttstats_source_up 1\n"), "{text}");
+    assert!(
+        text.contains("ttstats_telegram_errors_total{kind=\"api\"} 1\n"),
+        "{text}"
+    );
+    let want = t
+        .data
+        .expected_summary(since(NOW, Period::Day))
+        .users
+        .videos;
+    assert!(
+        text.contains(&format!(
+            "ttstats_downloads{{kind=\"videos\",chat_type=\"users\",window=\"24h\"}} {want}\n"
+        )),
+        "{text}"
+    );
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(15), bot)
+        .await
+        .expect("the bot stops")
+        .unwrap()
+        .unwrap();
+}
