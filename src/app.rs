@@ -15,9 +15,9 @@ use tokio_util::task::TaskTracker;
 use crate::bot::{self, BotContext};
 use crate::botstat::BotstatClient;
 use crate::cli::{self, Cli, Command};
-use crate::config::{AlertSettings, BotSettings};
+use crate::config::{AlertSettings, BotSettings, DigestSettings};
 use crate::exporter::{self, Exporter};
-use crate::jobs::{self, alerts::AlertJob, rollup_check::RollupCheck};
+use crate::jobs::{self, alerts::AlertJob, digest::DigestJob, rollup_check::RollupCheck};
 use crate::stats::Stats;
 use crate::telegram;
 
@@ -34,8 +34,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             botstat,
             metrics,
             alerts,
+            digests,
         } => {
             let settings = BotSettings::new(&bot, &footer, &botstat)?;
+            let digests = digests.settings(bot.stats_chat)?;
             let listener = match metrics.addr() {
                 Some(addr) => Some(exporter::bind(addr).await?),
                 None => None,
@@ -54,6 +56,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let extras = Extras {
                 metrics: listener,
                 alerts: alerts.settings(),
+                digests,
             };
             let served = serve_with(
                 stats,
@@ -142,6 +145,9 @@ pub async fn serve(
     serve_with(stats, settings, Extras::default(), shutdown).await
 }
 
+/// How often the digest job looks whether a digest is due.
+pub const DIGEST_CHECK: Duration = Duration::from_secs(60);
+
 /// What `tt-stats bot` runs besides the bot and the channel jobs.
 #[derive(Debug, Default)]
 pub struct Extras {
@@ -150,6 +156,8 @@ pub struct Extras {
     pub metrics: Option<TcpListener>,
     /// The downloader-health alerts, when on.
     pub alerts: Option<AlertSettings>,
+    /// The scheduled digests, when on.
+    pub digests: Option<DigestSettings>,
 }
 
 /// [`serve`], with the Prometheus endpoint and the downloader-health alerts of `extras`
@@ -206,6 +214,26 @@ pub async fn serve_with(
             settings: alerts,
         };
         jobs::spawn(job, Duration::ZERO, every, stop.child_token(), &tracker);
+    }
+    if let Some(digests) = extras.digests {
+        tracing::info!(
+            chat = digests.chat,
+            daily = digests.which.daily,
+            weekly = digests.which.weekly,
+            "digests on"
+        );
+        let job = DigestJob {
+            stats: stats.clone(),
+            bot: tg.clone(),
+            settings: digests,
+        };
+        jobs::spawn(
+            job,
+            Duration::ZERO,
+            DIGEST_CHECK,
+            stop.child_token(),
+            &tracker,
+        );
     }
     if let Some(listener) = extras.metrics {
         let exporter = Arc::new(Exporter::new(stats.clone()));

@@ -411,6 +411,7 @@ async fn the_bot_serves_its_figures_and_its_telegram_health() {
     let extras = tt_stats::app::Extras {
         metrics: Some(listener),
         alerts: None,
+        digests: None,
     };
     let bot = tokio::spawn(tt_stats::app::serve_with(
         stats,

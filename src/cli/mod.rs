@@ -14,7 +14,8 @@ use clap::{Parser, Subcommand};
 
 use crate::botstat::BotstatClient;
 use crate::config::{
-    AlertConfig, BotConfig, BotstatConfig, DbConfig, FooterConfig, MetricsConfig, parse_log_level,
+    AlertConfig, BotConfig, BotstatConfig, DbConfig, DigestConfig, FooterConfig, MetricsConfig,
+    parse_log_level,
 };
 use crate::domain::{ChatType, Clock, GraphKind, Period, Series, parse_user_id};
 use crate::present::text::Fit;
@@ -99,6 +100,9 @@ impl Cli {
 }
 
 /// The subcommands.
+// `bot` carries every setting of the bot; the value is parsed once and moved, so its size
+// costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     #[cfg(feature = "seed")]
@@ -210,6 +214,9 @@ pub enum Command {
         /// The downloader-health alerts (`ALERTS`, on by default).
         #[command(flatten)]
         alerts: AlertConfig,
+        /// The scheduled digests (`DIGEST`, off by default).
+        #[command(flatten)]
+        digests: DigestConfig,
     },
     /// Serve the Prometheus metrics at METRICS_ADDR alone (no Telegram token needed) until
     /// SIGINT or SIGTERM.

@@ -6,6 +6,7 @@
 
 mod alerts;
 mod db_url;
+mod digests;
 mod metrics;
 mod zones;
 
@@ -18,6 +19,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 pub use db_url::{DEFAULT_DB_URL, DbUrl, PG_PARAMETERS, PgHost, PgUrl, RootCert, SslMode, redact};
 
 pub use alerts::{AlertConfig, AlertSettings};
+pub use digests::{DigestConfig, DigestSettings, Which};
 pub use metrics::{MetricsAddr, MetricsConfig, parse_metrics_addr};
 pub use zones::{DEFAULT_ZONES, FooterZone, default_zones, parse_zones};
 

@@ -9,6 +9,7 @@
 
 pub mod alerts;
 pub mod channel;
+pub mod digest;
 pub mod rollup_check;
 
 use std::future::Future;

@@ -5,5 +5,6 @@
 pub mod alerts;
 pub mod chart;
 pub mod csv;
+pub mod digest;
 pub mod labels;
 pub mod text;
