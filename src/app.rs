@@ -43,6 +43,20 @@ pub async fn run(cli: Cli) -> Result<()> {
                 None => None,
             };
             let stop = CancellationToken::new();
+            // The endpoint answers from the start, with `ttstats_source_up 0` while the bot
+            // waits for tt-bot's database.
+            let endpoint = listener.map(|listener| {
+                let exporter = Arc::new(Exporter::waiting(clock.now()));
+                let server = {
+                    let (exporter, stop) = (Arc::clone(&exporter), stop.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = exporter::serve(listener, exporter, stop).await {
+                            tracing::error!("the metrics endpoint stopped: {e}");
+                        }
+                    })
+                };
+                (exporter, server)
+            });
             let signal = {
                 let stop = stop.clone();
                 tokio::spawn(async move {
@@ -53,18 +67,23 @@ pub async fn run(cli: Cli) -> Result<()> {
             let Some(stats) = open_when_ready(&cli.db, clock, &stop, FIRST_RETRY).await else {
                 return Ok(());
             };
+            if let Some((exporter, _)) = &endpoint {
+                exporter.attach(stats.clone()).await;
+            }
             let extras = Extras {
-                metrics: listener,
+                metrics: None,
                 alerts: alerts.settings(),
                 digests,
             };
-            let served = serve_with(
-                stats,
-                settings,
-                extras,
-                async move { stop.cancelled().await },
-            )
-            .await;
+            let shutdown = {
+                let stop = stop.clone();
+                async move { stop.cancelled().await }
+            };
+            let served = serve_with(stats, settings, extras, shutdown).await;
+            stop.cancel();
+            if let Some((_, server)) = endpoint {
+                let _ = server.await;
+            }
             signal.abort();
             served
         }

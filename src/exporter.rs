@@ -156,6 +156,9 @@ pub async fn serve(
 enum Figures {
     /// Already open (`tt-stats bot`).
     Open(Stats),
+    /// Not open yet: `tt-stats bot` is waiting for tt-bot's database and attaches the
+    /// figures once it is open ([`Exporter::attach`]).
+    Waiting,
     /// Opened at the first scrape that reaches the database (`tt-stats metrics`, which
     /// must answer `ttstats_source_up 0` while the database is down, even at start-up).
     Later {
@@ -205,6 +208,19 @@ impl Exporter {
         Exporter::with(Figures::Later { db, clock }, now)
     }
 
+    /// An exporter that answers `ttstats_source_up 0` until [`Exporter::attach`] gives it
+    /// the figures; `now` starts the rollup lag's clock.
+    pub fn waiting(now: i64) -> Exporter {
+        Exporter::with(Figures::Waiting, now)
+    }
+
+    /// Gives a [`Exporter::waiting`] exporter its figures (the next scrape reads them).
+    pub async fn attach(&self, stats: Stats) {
+        let mut st = self.state.lock().await;
+        st.figures = Figures::Open(stats);
+        st.cache = None;
+    }
+
     fn with(figures: Figures, now: i64) -> Exporter {
         Exporter {
             state: tokio::sync::Mutex::new(State {
@@ -235,6 +251,7 @@ impl State {
     async fn stats(&mut self) -> Option<Stats> {
         match &self.figures {
             Figures::Open(s) => Some(s.clone()),
+            Figures::Waiting => None,
             Figures::Later { db, clock } => match Stats::open(db, clock.clone()).await {
                 Ok(s) => {
                     self.figures = Figures::Open(s.clone());

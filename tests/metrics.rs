@@ -457,3 +457,31 @@ async fn the_bot_serves_its_figures_and_its_telegram_health() {
         .unwrap()
         .unwrap();
 }
+
+/// `tt-stats bot` started while tt-bot's database is down serves the endpoint at once, with
+/// `ttstats_source_up 0`, while it waits for the database; SIGTERM stops both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_waiting_for_its_database_answers_source_up_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = format!("postgres://postgres@127.0.0.1:{}/ttbot", free_port());
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let bot = spawn_in(
+        dir.path(),
+        &["bot"],
+        &[
+            ("DB_URL", closed.as_str()),
+            ("METRICS_ADDR", addr.as_str()),
+            ("STATS_BOT_TOKEN", "1:x"),
+            ("STATS_IDS", "[1]"),
+            ("TG_SERVER", "http://127.0.0.1:9"),
+            ("ROLLUP_PATH", "off"),
+            ("ALERTS", "off"),
+        ],
+    );
+    let (_, text) = scrape(port).await;
+    assert!(text.contains("ttstats_source_up 0\n"), "{text}");
+    assert_eq!(figure_lines(&text), Vec::<&str>::new());
+    let ended = bot.stop(Duration::from_secs(15)).await;
+    assert!(ended.status.success(), "{}", ended.stderr);
+}
