@@ -187,7 +187,7 @@ async fn a_quiet_night_and_a_new_bot_give_no_alert() {
     assert_eq!(notices(&young, &s, STOP + 40 * 60).await, vec![]);
 }
 
-/// The job itself: the alert (with the week's graph) reaches every admin and ALERT_CHAT
+/// The job itself: the alert (with the graph of the last 48 hours) reaches every admin and ALERT_CHAT
 /// once; a run during the same incident sends nothing; the recovery reaches them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_job_messages_every_admin_and_the_alert_chat() {

@@ -2,9 +2,9 @@
 //! downloads of the last hour are compared, per download table, with the same hour of the
 //! previous 7 days ([`crate::domain::health`]); when they fall below the threshold share, or
 //! stop for half an hour where some are usual, every admin (and `ALERT_CHAT`) gets one
-//! message with the figures and the week's graph, and one more when they recover. Open
-//! incidents are kept in a small JSON file, so a restart neither repeats an alert nor
-//! forgets a recovery.
+//! message with the figures and the graph of the last 48 hours (hourly, the Day graph), and
+//! one more when they recover. Open incidents are kept in a small JSON file, so a restart
+//! neither repeats an alert nor forgets a recovery.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -231,10 +231,10 @@ pub struct AlertJob {
 }
 
 impl AlertJob {
-    /// Sends `notice` with the week's graph of its table to every recipient; how many got it.
+    /// Sends `notice` with the last 48 hours' graph of its table to every recipient; how many got it.
     async fn deliver(&self, notice: &Notice) -> Result<usize, Error> {
         let text = notice.text();
-        let series = self.stats.series(notice.kind(), Period::Week).await?;
+        let series = self.stats.series(notice.kind(), Period::Day).await?;
         let png = tokio::task::spawn_blocking(move || chart::render_png(&series))
             .await
             .ok()
