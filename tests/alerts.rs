@@ -17,7 +17,7 @@ use tt_stats::config::{AlertSettings, TelegramSettings};
 use tt_stats::domain::health::Health;
 use tt_stats::domain::{Clock, DAY, GraphKind, HOUR};
 use tt_stats::jobs::Job as _;
-use tt_stats::jobs::alerts::{AlertJob, Incidents, Notice, check};
+use tt_stats::jobs::alerts::{AlertJob, Incidents, Notice, Watched, check};
 use tt_stats::stats::Stats;
 
 /// Midnight UTC of the day the tests look at.
@@ -108,10 +108,10 @@ async fn a_drop_alerts_once_and_a_recovery_follows() {
     let at = STOP + 40 * 60;
     let got = notices(&t, &s, at).await;
     assert_eq!(got.len(), 1, "{got:?}");
-    let Notice::Down { kind, incident } = &got[0] else {
+    let Notice::Down { what, incident } = &got[0] else {
         panic!("{got:?}")
     };
-    assert_eq!(*kind, GraphKind::Videos);
+    assert_eq!(*what, Watched::table(GraphKind::Videos));
     assert_eq!(incident.health, Health::Silent);
     assert_eq!(incident.since, at);
     let r = incident.reading;
@@ -241,4 +241,88 @@ async fn the_job_messages_every_admin_and_the_alert_chat() {
             .iter()
             .all(|c| c.str("caption").contains("Video downloads recovered"))
     );
+}
+
+/// On the current schema with tt-bot v6's `video_details`, the video downloads are watched
+/// per platform: TikTok stopping for three hours while Instagram goes on alerts about
+/// TikTok alone (the downloads without a known platform, a quarter of each, stay above the
+/// threshold), and TikTok's recovery follows.
+#[rstest::rstest]
+#[case::postgres(common::db::Postgres)]
+#[case::sqlite(Sqlite)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videos_are_watched_per_platform(#[case] backend: common::db::Backend) {
+    let mut d = Dataset::default();
+    let mut h = MIDNIGHT - 9 * DAY;
+    while h < MIDNIGHT + DAY {
+        for platform in ["tiktok", "instagram"] {
+            for i in 0..60 {
+                let t = h + 1 + i * 60;
+                if platform == "tiktok" && t > STOP && t <= BACK {
+                    continue;
+                }
+                d.video_link(100 + i % 7, Some(t), platform, false);
+            }
+        }
+        h += HOUR;
+    }
+    let t = TestDb::with(backend, Current, d).await;
+    t.exec(
+        "CREATE TABLE IF NOT EXISTS video_details (id BIGINT PRIMARY KEY, \
+         platform VARCHAR(32) NOT NULL, creator VARCHAR(128), canonical_link TEXT)",
+    )
+    .await;
+    // The fixture points videos.video_details_id at 1000 + pk_id, except every fourth row.
+    let details: Vec<String> = t
+        .data
+        .videos
+        .iter()
+        .filter(|v| v.pk_id % 4 != 0)
+        .map(|v| format!("({}, '{}')", 1000 + v.pk_id, v.link))
+        .collect();
+    for chunk in details.chunks(500) {
+        t.exec(&format!(
+            "INSERT INTO video_details (id, platform) VALUES {}",
+            chunk.join(", ")
+        ))
+        .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(&dir.path().join("alerts.json"));
+    let at = STOP + 40 * 60;
+    let got = notices(&t, &s, at).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let Notice::Down { what, incident } = &got[0] else {
+        panic!("{got:?}")
+    };
+    assert_eq!(what.key(), "videos:tiktok");
+    assert_eq!(incident.health, Health::Silent);
+    // Every fourth row has no platform: TikTok's known rows are three quarters of 60 an hour.
+    let tiktok_known = |a: i64, b: i64| {
+        t.data
+            .videos
+            .iter()
+            .filter(|v| v.link == "tiktok" && v.pk_id % 4 != 0)
+            .filter(|v| v.downloaded_at.is_some_and(|x| x > a && x <= b))
+            .count() as i64
+    };
+    assert_eq!(incident.reading.last_hour, tiktok_known(at - HOUR, at));
+    assert_eq!(
+        incident.reading.usual_hour,
+        tiktok_known(at - DAY - HOUR, at - DAY)
+    );
+    assert!(
+        got[0]
+            .text()
+            .starts_with("🚨 <b>Video downloads from tiktok stopped"),
+        "{}",
+        got[0].text()
+    );
+    let mut state = Incidents::load(&s.state);
+    got[0].apply(&mut state);
+    state.save(&s.state).unwrap();
+    assert_eq!(notices(&t, &s, at + 300).await, vec![]);
+    let got = notices(&t, &s, BACK + HOUR).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(matches!(&got[0], Notice::Recovered { what, .. } if what.key() == "videos:tiktok"));
 }

@@ -1,6 +1,7 @@
 //! Downloader-health alerts (`README.md#downloader-health-alerts`): every few minutes the
-//! downloads of the last hour are compared, per download table, with the same hour of the
-//! previous 7 days ([`crate::domain::health`]); when they fall below the threshold share, or
+//! downloads of the last hour are compared, per download table (and per platform where
+//! tt-bot v6 records it), with the same hour of the previous 7 days
+//! ([`crate::domain::health`]); when they fall below the threshold share, or
 //! stop for half an hour where some are usual, every admin (and `ALERT_CHAT`) gets one
 //! message with the figures and the graph of the last 48 hours (hourly, the Day graph), and
 //! one more when they recover. Open incidents are kept in a small JSON file, so a restart
@@ -18,13 +19,40 @@ use teloxide::types::{ChatId, InputFile, ParseMode};
 use super::{Error, Job};
 use crate::config::AlertSettings;
 use crate::domain::health::{self, BASELINE_DAYS, HALF_HOURS, Health, Reading};
-use crate::domain::{DAY, GraphKind, HOUR, Period};
+use crate::domain::{DAY, GraphKind, HOUR, Period, Table};
 use crate::present::{alerts as wording, chart};
 use crate::stats::{self, Stats};
 use crate::telegram;
 
-/// The download tables watched, each on its own.
-pub const KINDS: [GraphKind; 2] = [GraphKind::Videos, GraphKind::Music];
+/// What one alert watches: a download table, or (on the current schema with tt-bot v6's
+/// `video_details`) the video downloads of one platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    /// The table.
+    pub kind: GraphKind,
+    /// The platform (`""` for videos whose platform is unknown); `None` for the whole table.
+    pub platform: Option<String>,
+}
+
+impl Watched {
+    /// The whole table of `kind`.
+    pub fn table(kind: GraphKind) -> Watched {
+        Watched {
+            kind,
+            platform: None,
+        }
+    }
+
+    /// Its key in the state file: `videos`, `music`, `videos:tiktok`, `videos:unknown`.
+    pub fn key(&self) -> String {
+        let table = self.kind.table().name();
+        match self.platform.as_deref() {
+            None => table.to_string(),
+            Some("") => format!("{table}:unknown"),
+            Some(p) => format!("{table}:{p}"),
+        }
+    }
+}
 
 /// An open incident, as the state file keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -85,15 +113,15 @@ impl Incidents {
 pub enum Notice {
     /// Downloads fell or stopped.
     Down {
-        /// The table.
-        kind: GraphKind,
+        /// What fell.
+        what: Watched,
         /// The incident opened.
         incident: Incident,
     },
     /// Downloads are back.
     Recovered {
-        /// The table.
-        kind: GraphKind,
+        /// What recovered.
+        what: Watched,
         /// The incident closed.
         incident: Incident,
         /// The figures now.
@@ -107,35 +135,43 @@ impl Notice {
     /// The message, in Telegram HTML.
     pub fn text(&self) -> String {
         match self {
-            Notice::Down { kind, incident } => {
-                wording::down(*kind, incident.health, &incident.reading, incident.since)
-            }
+            Notice::Down { what, incident } => wording::down(
+                what.kind,
+                what.platform.as_deref(),
+                incident.health,
+                &incident.reading,
+                incident.since,
+            ),
             Notice::Recovered {
-                kind,
+                what,
                 incident,
                 reading,
                 at,
-            } => wording::recovered(*kind, reading, incident.since, *at),
+            } => wording::recovered(
+                what.kind,
+                what.platform.as_deref(),
+                reading,
+                incident.since,
+                *at,
+            ),
         }
     }
 
-    /// The table it is about.
-    pub fn kind(&self) -> GraphKind {
+    /// What it is about.
+    pub fn what(&self) -> &Watched {
         match self {
-            Notice::Down { kind, .. } | Notice::Recovered { kind, .. } => *kind,
+            Notice::Down { what, .. } | Notice::Recovered { what, .. } => what,
         }
     }
 
     /// The state after this notice was delivered.
     pub fn apply(&self, incidents: &mut Incidents) {
         match self {
-            Notice::Down { kind, incident } => {
-                incidents
-                    .open
-                    .insert(kind.table().name().to_string(), *incident);
+            Notice::Down { what, incident } => {
+                incidents.open.insert(what.key(), *incident);
             }
-            Notice::Recovered { kind, .. } => {
-                incidents.open.remove(kind.table().name());
+            Notice::Recovered { what, .. } => {
+                incidents.open.remove(&what.key());
             }
         }
     }
@@ -146,15 +182,15 @@ impl Notice {
 /// hour or too little history neither opens nor closes an incident).
 pub fn step(
     incidents: &Incidents,
-    kind: GraphKind,
+    what: &Watched,
     health: Health,
     reading: Reading,
     now: i64,
 ) -> Option<Notice> {
-    let open = incidents.open.get(kind.table().name());
+    let open = incidents.open.get(&what.key());
     match (open, health) {
         (None, h) if h.is_down() => Some(Notice::Down {
-            kind,
+            what: what.clone(),
             incident: Incident {
                 since: now,
                 health: h,
@@ -162,7 +198,7 @@ pub fn step(
             },
         }),
         (Some(i), Health::Healthy) => Some(Notice::Recovered {
-            kind,
+            what: what.clone(),
             incident: *i,
             reading,
             at: now,
@@ -171,29 +207,51 @@ pub fn step(
     }
 }
 
-/// Reads one table's figures at `now` and judges them.
+/// The readings at `now` of everything watched, with whether each has enough history
+/// (a first download at least 7 days and an hour old): the video downloads per platform on
+/// the current schema with `video_details`, else the whole `videos` table; and `music`.
 ///
 /// # Errors
 /// [`stats::Error`] when tt-bot's database fails.
-pub async fn judge(
+pub async fn readings(
     stats: &Stats,
-    settings: &AlertSettings,
-    kind: GraphKind,
     now: i64,
-) -> Result<(Health, Reading), stats::Error> {
-    let table = kind.table();
-    let counts = stats.source().half_hours(table, now, HALF_HOURS).await?;
-    let reading = Reading::from_half_hours(&counts);
-    let history = stats
-        .source()
-        .first_download(table)
-        .await?
-        .is_some_and(|first| first <= now - BASELINE_DAYS as i64 * DAY - HOUR);
-    let health = health::judge(&reading, history, settings.share, settings.min_baseline);
-    Ok((health, reading))
+) -> Result<Vec<(Watched, Reading, bool)>, stats::Error> {
+    let old_enough =
+        |first: Option<i64>| first.is_some_and(|f| f <= now - BASELINE_DAYS as i64 * DAY - HOUR);
+    let source = stats.source();
+    let mut out = Vec::new();
+    if source.has_platforms().await? {
+        for (platform, counts, first) in source.half_hours_by_platform(now, HALF_HOURS).await? {
+            out.push((
+                Watched {
+                    kind: GraphKind::Videos,
+                    platform: Some(platform),
+                },
+                Reading::from_half_hours(&counts),
+                old_enough(first),
+            ));
+        }
+    } else {
+        let counts = source.half_hours(Table::Videos, now, HALF_HOURS).await?;
+        let first = source.first_download(Table::Videos).await?;
+        out.push((
+            Watched::table(GraphKind::Videos),
+            Reading::from_half_hours(&counts),
+            old_enough(first),
+        ));
+    }
+    let counts = source.half_hours(Table::Music, now, HALF_HOURS).await?;
+    let first = source.first_download(Table::Music).await?;
+    out.push((
+        Watched::table(GraphKind::Music),
+        Reading::from_half_hours(&counts),
+        old_enough(first),
+    ));
+    Ok(out)
 }
 
-/// What to say now given the open incidents: one notice per table that changed.
+/// What to say now given the open incidents: one notice per watched series that changed.
 ///
 /// # Errors
 /// [`stats::Error`] when tt-bot's database fails.
@@ -204,15 +262,10 @@ pub async fn check(
     now: i64,
 ) -> Result<Vec<Notice>, stats::Error> {
     let mut out = Vec::new();
-    for kind in KINDS {
-        let (health, reading) = judge(stats, settings, kind, now).await?;
-        tracing::debug!(
-            table = kind.table().name(),
-            ?health,
-            ?reading,
-            "downloader health"
-        );
-        out.extend(step(incidents, kind, health, reading, now));
+    for (what, reading, history) in readings(stats, now).await? {
+        let health = health::judge(&reading, history, settings.share, settings.min_baseline);
+        tracing::debug!(watched = %what.key(), ?health, ?reading, "downloader health");
+        out.extend(step(incidents, &what, health, reading, now));
     }
     Ok(out)
 }
@@ -234,7 +287,7 @@ impl AlertJob {
     /// Sends `notice` with the last 48 hours' graph of its table to every recipient; how many got it.
     async fn deliver(&self, notice: &Notice) -> Result<usize, Error> {
         let text = notice.text();
-        let series = self.stats.series(notice.kind(), Period::Day).await?;
+        let series = self.stats.series(notice.what().kind, Period::Day).await?;
         let png = tokio::task::spawn_blocking(move || chart::render_png(&series))
             .await
             .ok()

@@ -6,12 +6,18 @@ use crate::domain::health::{Health, Reading};
 
 use super::text::utc_datetime;
 
-/// What is counted, as the messages name it.
-fn what(kind: GraphKind) -> &'static str {
-    match kind {
+/// What is counted, as the messages name it: `Video downloads`, `Video downloads from
+/// tiktok`, `Video downloads from an unknown platform`.
+fn what(kind: GraphKind, platform: Option<&str>) -> String {
+    let noun = match kind {
         GraphKind::Videos => "Video downloads",
         GraphKind::Music => "Music downloads",
         GraphKind::Users => "Registrations",
+    };
+    match platform {
+        None => noun.to_string(),
+        Some("") => format!("{noun} from an unknown platform"),
+        Some(p) => format!("{noun} from {}", super::text::escape(p)),
     }
 }
 
@@ -33,17 +39,27 @@ pub fn duration(seconds: i64) -> String {
     }
 }
 
-/// The alert for `kind` judged `health` at `at` (Unix seconds).
-pub fn down(kind: GraphKind, health: Health, r: &Reading, at: i64) -> String {
+/// The alert for `kind` (of `platform`, when watched per platform) judged `health` at `at`
+/// (Unix seconds).
+pub fn down(
+    kind: GraphKind,
+    platform: Option<&str>,
+    health: Health,
+    r: &Reading,
+    at: i64,
+) -> String {
     let headline = match health {
-        Health::Silent => format!("{} stopped: none in the last 30 minutes", what(kind)),
+        Health::Silent => format!(
+            "{} stopped: none in the last 30 minutes",
+            what(kind, platform)
+        ),
         _ => {
             let pct = if r.usual_hour > 0 {
                 r.last_hour * 100 / r.usual_hour
             } else {
                 0
             };
-            format!("{} fell to {pct}% of the usual", what(kind))
+            format!("{} fell to {pct}% of the usual", what(kind, platform))
         }
     };
     format!(
@@ -53,11 +69,17 @@ pub fn down(kind: GraphKind, health: Health, r: &Reading, at: i64) -> String {
     )
 }
 
-/// The recovery of `kind` at `at`, down since `since` (Unix seconds).
-pub fn recovered(kind: GraphKind, r: &Reading, since: i64, at: i64) -> String {
+/// The recovery of `kind` (of `platform`) at `at`, down since `since` (Unix seconds).
+pub fn recovered(
+    kind: GraphKind,
+    platform: Option<&str>,
+    r: &Reading,
+    since: i64,
+    at: i64,
+) -> String {
     format!(
         "✅ <b>{} recovered</b>\n{}\nDown from {} for {}",
-        what(kind),
+        what(kind, platform),
         figures(r),
         utc_datetime(since),
         duration(at - since)
