@@ -60,8 +60,9 @@ fn digests_are_due_at_the_local_time_in_the_zone() {
 }
 
 /// Downloads that grow day by day: on day `d` (days since 2026-02-20), `3 + d % 4` videos an
-/// hour (every third an image post), a music download every two hours, a chat registered
-/// every 6 hours, every second one through the link `ref_a`.
+/// hour (every third an image post; the `i`-th of the hour shares the link `…/video/{i}`), a
+/// music download every two hours, a chat registered every 6 hours, every second one through
+/// the link `ref_a`.
 fn history() -> Dataset {
     let start = NOW - NOW % DAY - 12 * DAY;
     let mut d = Dataset::default();
@@ -70,7 +71,8 @@ fn history() -> Dataset {
         let hour = start + h * HOUR;
         let day = h / 24;
         for i in 0..(3 + day % 4) {
-            d.video(user.max(1), Some(hour + 60 + i * 300), i % 3 == 0);
+            let link = format!("https://www.tiktok.com/@c/video/{i}");
+            d.video_link(user.max(1), Some(hour + 60 + i * 300), &link, i % 3 == 0);
         }
         if h % 2 == 0 {
             d.music(user.max(1), Some(hour + 1_000));
@@ -128,11 +130,36 @@ fn expected(t: &TestDb, title: &str, what: &str, local: (&str, &str), w: [i64; 3
             prev[i]
         ));
     }
-    let top = t.data.expected_referrals(1);
+    // The period's top referral link and top content, ties by link.
+    let top = |pairs: Vec<(String, i64)>| -> Option<(String, i64)> {
+        let mut counts = std::collections::BTreeMap::<String, i64>::new();
+        for (k, _) in pairs {
+            *counts.entry(k).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+    };
+    let referral = top(t
+        .data
+        .users
+        .iter()
+        .filter(|u| u.user_id != 0 && u.registered_at.is_some_and(|r| r > from && r <= to))
+        .filter_map(|u| u.link.clone().filter(|l| !l.is_empty()).map(|l| (l, 0)))
+        .collect());
+    let content = top(t
+        .data
+        .videos
+        .iter()
+        .filter(|v| v.downloaded_at.is_some_and(|x| x > from && x <= to))
+        .map(|v| (v.link.clone(), 0))
+        .collect());
+    let (link, n) = referral.expect("a referral in the period");
     s.push_str(&format!(
-        "Top referral link: <code>{}</code> ({} chats, all time)\n",
-        top[0].0, top[0].1
+        "Top referral link: <code>{link}</code> ({n} new chats)\n"
     ));
+    let (link, n) = content.expect("downloads in the period");
+    s.push_str(&format!("Top content: {link} ({n} downloads)\n"));
     s
 }
 

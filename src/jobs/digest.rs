@@ -1,6 +1,6 @@
 //! Scheduled digests (`README.md#digests`): a daily and a weekly summary sent to one chat at
 //! a local time in a configured zone, with the period's figures, their growth against the
-//! period before, the top referral link and the period's graph. The last digest sent of
+//! period before, the period's top referral link and top content, and its graph. The last digest sent of
 //! each kind is kept in a small JSON file: a digest missed while tt-stats was down is sent
 //! late once (only the latest one), never twice.
 
@@ -19,7 +19,7 @@ use super::{Error, Job};
 use crate::config::DigestSettings;
 use crate::domain::{ChatType, GraphKind};
 use crate::present::chart;
-use crate::present::digest::{self as wording, Period};
+use crate::present::digest::{self as wording, Period, Tops};
 use crate::stats::{self, Stats};
 use crate::telegram;
 
@@ -173,7 +173,11 @@ impl DigestJob {
         let before = self.latest(d, from - 1).unwrap_or(from);
         let (now, prev) =
             tokio::try_join!(rows(&self.stats, from, to), rows(&self.stats, before, from))?;
-        let top = self.stats.top_referrals(1).await?;
+        let source = self.stats.source();
+        let tops = Tops {
+            referral: source.top_referral_between(from, to).await?,
+            content: source.top_content_between(from, to).await?,
+        };
         let (title, what) = match d {
             Digest::Daily => ("Daily digest", "the day before"),
             Digest::Weekly => ("Weekly digest", "the week before"),
@@ -186,7 +190,7 @@ impl DigestJob {
             &self.settings.zone,
             &now,
             &prev,
-            top.first().map(|(l, n)| (l.as_str(), *n)),
+            &tops,
         ))
     }
 

@@ -46,9 +46,18 @@ fn local(t: i64, zone: &TimeZone) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
+/// What a digest shows besides its rows: the period's top referral link with the chats it
+/// brought, and its most downloaded video with its downloads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tops {
+    /// The top referral link of the period and its new chats.
+    pub referral: Option<(String, i64)>,
+    /// The most downloaded video of the period (its link) and its downloads.
+    pub content: Option<(String, i64)>,
+}
+
 /// The digest text: `title` ("Daily digest"), the period `(from, to]` in `zone`, its rows
-/// `now` against `before` (`what` names the period before: "the day before"), and the top
-/// referral link with its chats, if any.
+/// `now` against `before` (`what` names the period before: "the day before"), and its tops.
 #[allow(clippy::too_many_arguments)]
 pub fn digest(
     title: &str,
@@ -58,7 +67,7 @@ pub fn digest(
     zone: &TimeZone,
     now: &Period,
     before: &Period,
-    top_referral: Option<(&str, i64)>,
+    tops: &Tops,
 ) -> String {
     let line = |label: &str, a: i64, b: i64| {
         format!("{label}: <b>{a}</b> ({} vs {what}: {b})\n", growth(a, b))
@@ -73,12 +82,15 @@ pub fn digest(
     s.push_str(&line("Videos", now.videos, before.videos));
     s.push_str(&line("Images", now.images, before.images));
     s.push_str(&line("Music", now.music, before.music));
-    if let Some((link, chats)) = top_referral {
-        let link: String = link.chars().take(100).collect();
+    let cut = |l: &str| escape(&l.chars().take(100).collect::<String>());
+    if let Some((link, chats)) = &tops.referral {
         s.push_str(&format!(
-            "Top referral link: <code>{}</code> ({chats} chats, all time)\n",
-            escape(&link)
+            "Top referral link: <code>{}</code> ({chats} new chats)\n",
+            cut(link)
         ));
+    }
+    if let Some((link, n)) = &tops.content {
+        s.push_str(&format!("Top content: {} ({n} downloads)\n", cut(link)));
     }
     s
 }

@@ -12,6 +12,7 @@
 //! [`indexes`] (`tt-stats db indexes`) and, behind the `seed` feature, the test-data
 //! generator [`seed`].
 
+mod digest;
 mod feed;
 pub mod health;
 pub mod indexes;
