@@ -177,8 +177,14 @@ fn settings(state: &Path, chat: i64) -> DigestSettings {
     }
 }
 
+#[rstest::rstest]
+#[case::sqlite_current(Sqlite, Current)]
+#[case::postgres_legacy(common::db::Postgres, common::db::Legacy)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missed_digest_is_sent_late_once_and_never_twice() {
+async fn a_missed_digest_is_sent_late_once_and_never_twice(
+    #[case] backend: common::db::Backend,
+    #[case] schema: tt_stats::source::Schema,
+) {
     const CHAT: i64 = -1_001_000_000_999;
     let tg = FakeTelegram::start().await;
     tg.add_chat(CHAT, "channel", "digests");
@@ -187,7 +193,7 @@ async fn a_missed_digest_is_sent_late_once_and_never_twice() {
         api_url: tg.api_url(),
     })
     .unwrap();
-    let t = TestDb::with(Sqlite, Current, history()).await;
+    let t = TestDb::with(backend, schema, history()).await;
     let source = t.source().await;
     let dir = tempfile::tempdir().unwrap();
     let s = settings(&dir.path().join("digests.json"), CHAT);
