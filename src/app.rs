@@ -4,17 +4,20 @@
 //! every other command goes to [`crate::cli`].
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::bot::{self, BotContext};
 use crate::botstat::BotstatClient;
 use crate::cli::{self, Cli, Command};
-use crate::config::BotSettings;
-use crate::jobs::{self, rollup_check::RollupCheck};
+use crate::config::{AlertSettings, BotSettings, DigestSettings};
+use crate::exporter::{self, Exporter};
+use crate::jobs::{self, alerts::AlertJob, digest::DigestJob, rollup_check::RollupCheck};
 use crate::rollup::BuildPolicy;
 use crate::stats::Stats;
 use crate::telegram;
@@ -30,9 +33,31 @@ pub async fn run(cli: Cli) -> Result<()> {
             bot,
             footer,
             botstat,
+            metrics,
+            alerts,
+            digests,
         } => {
             let settings = BotSettings::new(&bot, &footer, &botstat)?;
+            let digests = digests.settings(bot.stats_chat)?;
+            let listener = match metrics.addr() {
+                Some(addr) => Some(exporter::bind(addr).await?),
+                None => None,
+            };
             let stop = CancellationToken::new();
+            // The endpoint answers from the start, with `ttstats_source_up 0` while the bot
+            // waits for tt-bot's database.
+            let endpoint = listener.map(|listener| {
+                let exporter = Arc::new(Exporter::waiting(clock.now()));
+                let server = {
+                    let (exporter, stop) = (Arc::clone(&exporter), stop.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = exporter::serve(listener, exporter, stop).await {
+                            tracing::error!("the metrics endpoint stopped: {e}");
+                        }
+                    })
+                };
+                (exporter, server)
+            });
             let signal = {
                 let stop = stop.clone();
                 tokio::spawn(async move {
@@ -51,9 +76,46 @@ pub async fn run(cli: Cli) -> Result<()> {
                     r.note_failure(&e);
                 }
             }
-            let served = serve(stats, settings, async move { stop.cancelled().await }).await;
+            if let Some((exporter, _)) = &endpoint {
+                exporter.attach(stats.clone()).await;
+            }
+            let extras = Extras {
+                metrics: None,
+                alerts: alerts.settings(),
+                digests,
+            };
+            let shutdown = {
+                let stop = stop.clone();
+                async move { stop.cancelled().await }
+            };
+            let served = serve_with(stats, settings, extras, shutdown).await;
+            stop.cancel();
+            if let Some((_, server)) = endpoint {
+                let _ = server.await;
+            }
             signal.abort();
             served
+        }
+        Command::Metrics { metrics } => {
+            let addr = metrics.addr().context(
+                "METRICS_ADDR is not set: `tt-stats metrics` needs the address to serve on, such as 127.0.0.1:9187",
+            )?;
+            let listener = exporter::bind(addr).await?;
+            let exporter = Arc::new(Exporter::lazy(cli.db.clone(), clock));
+            let stop = CancellationToken::new();
+            let signal = {
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    shutdown_signal().await;
+                    stop.cancel();
+                })
+            };
+            exporter::serve(listener, exporter, stop)
+                .await
+                .context("the metrics endpoint failed")?;
+            signal.abort();
+            tracing::info!("stopped");
+            Ok(())
         }
         command => cli::run(&cli.db, clock, command).await,
     }
@@ -108,6 +170,35 @@ pub async fn serve(
     settings: BotSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    serve_with(stats, settings, Extras::default(), shutdown).await
+}
+
+/// How often the digest job looks whether a digest is due.
+pub const DIGEST_CHECK: Duration = Duration::from_secs(60);
+
+/// What `tt-stats bot` runs besides the bot and the channel jobs.
+#[derive(Debug, Default)]
+pub struct Extras {
+    /// The Prometheus endpoint's listener (bound by the caller, so that a busy
+    /// `METRICS_ADDR` stops start-up).
+    pub metrics: Option<TcpListener>,
+    /// The downloader-health alerts, when on.
+    pub alerts: Option<AlertSettings>,
+    /// The scheduled digests, when on.
+    pub digests: Option<DigestSettings>,
+}
+
+/// [`serve`], with the Prometheus endpoint and the downloader-health alerts of `extras`
+/// for as long as the bot runs.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_with(
+    stats: Stats,
+    settings: BotSettings,
+    extras: Extras,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     // Listen for the shutdown from the very start, so that a signal during start-up stops
     // the bot cleanly too.
     let stop = CancellationToken::new();
@@ -135,6 +226,52 @@ pub async fn serve(
     }
 
     let tracker = TaskTracker::new();
+    if let Some(alerts) = extras.alerts {
+        let mut recipients = settings.admins.clone();
+        recipients.extend(alerts.chat);
+        let every = alerts.interval;
+        tracing::info!(
+            every_s = every.as_secs_f64(),
+            state = %alerts.state.display(),
+            "downloader-health alerts on"
+        );
+        let job = AlertJob {
+            stats: stats.clone(),
+            bot: tg.clone(),
+            recipients,
+            settings: alerts,
+        };
+        jobs::spawn(job, Duration::ZERO, every, stop.child_token(), &tracker);
+    }
+    if let Some(digests) = extras.digests {
+        tracing::info!(
+            chat = digests.chat,
+            daily = digests.which.daily,
+            weekly = digests.which.weekly,
+            "digests on"
+        );
+        let job = DigestJob {
+            stats: stats.clone(),
+            bot: tg.clone(),
+            settings: digests,
+        };
+        jobs::spawn(
+            job,
+            Duration::ZERO,
+            DIGEST_CHECK,
+            stop.child_token(),
+            &tracker,
+        );
+    }
+    if let Some(listener) = extras.metrics {
+        let exporter = Arc::new(Exporter::new(stats.clone()));
+        let stop = stop.child_token();
+        tracker.spawn(async move {
+            if let Err(e) = exporter::serve(listener, exporter, stop).await {
+                tracing::error!("the metrics endpoint stopped: {e}");
+            }
+        });
+    }
     if let Some(channel) = &settings.channel {
         for job in jobs::channel::jobs(&tg, &stats, channel, &settings.zones) {
             let every = match job.report {

@@ -5,7 +5,7 @@
 //! [`domain`] (plain data) → [`config`] (settings, no I/O) → [`source`] (tt-bot's database,
 //! read-only, the only SQL on it) → [`rollup`] (tt-stats' own incremental aggregates) →
 //! [`stats`] (the use cases) → [`present`] (words, HTML, CSV, charts) → [`telegram`] /
-//! [`botstat`] (the outside services) → [`bot`] / [`jobs`] / [`cli`] (the front ends) →
+//! [`botstat`] (the outside services) → [`bot`] / [`jobs`] / [`cli`] / [`exporter`] (the front ends) →
 //! [`app`] (the composition root) → `main`.
 //!
 //! The behaviour is documented in `docs/`: the figures and their exact definitions in
@@ -29,6 +29,7 @@ pub mod telegram;
 
 pub mod bot;
 pub mod cli;
+pub mod exporter;
 pub mod jobs;
 
 pub mod app;
@@ -65,7 +66,7 @@ mod layering {
         &["stats"],
         &["present"],
         &["telegram", "botstat"],
-        &["bot", "jobs", "cli"],
+        &["bot", "jobs", "cli", "exporter"],
         &["app"],
     ];
 

@@ -8,6 +8,7 @@
 //! bounded ([`MAX_RETRIES`], [`MAX_WAIT`]): a handler or a job never hangs for an hour on a
 //! flood-control answer.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use secrecy::ExposeSecret as _;
@@ -69,9 +70,57 @@ where
                 // A zero wait would spin; Telegram means "as soon as possible".
                 tokio::time::sleep(after.duration().max(Duration::from_millis(50))).await;
             }
-            other => return other,
+            other => {
+                if let Err(e) = &other
+                    && !is_not_modified(e)
+                {
+                    let i = ERROR_KINDS
+                        .iter()
+                        .position(|k| *k == error_kind(e))
+                        .unwrap_or(0);
+                    ERRORS[i].fetch_add(1, Ordering::Relaxed);
+                }
+                return other;
+            }
         }
     }
+}
+
+/// The kinds of failed request that [`errors`] counts, as the label `kind` of the metric
+/// `ttstats_telegram_errors_total` shows them.
+pub const ERROR_KINDS: [&str; 7] = [
+    "api",
+    "migrated",
+    "flood",
+    "timeout",
+    "network",
+    "bad_response",
+    "io",
+];
+
+/// Failed requests since the process started, per kind (process-wide, as a Prometheus
+/// counter is).
+static ERRORS: [AtomicU64; ERROR_KINDS.len()] = [const { AtomicU64::new(0) }; ERROR_KINDS.len()];
+
+/// The kind of a failed request: `api` (Telegram refused it), `migrated` (the group became
+/// a supergroup), `flood` (a 429 not waited out), `timeout`, `network`, `bad_response` (not
+/// the Bot API, such as a proxy's error page) or `io` (a file to send could not be read).
+pub fn error_kind(e: &RequestError) -> &'static str {
+    match e {
+        RequestError::Api(_) => "api",
+        RequestError::MigrateToChatId(_) => "migrated",
+        RequestError::RetryAfter(_) => "flood",
+        RequestError::Network(e) if e.is_timeout() => "timeout",
+        RequestError::Network(_) => "network",
+        RequestError::InvalidJson { .. } => "bad_response",
+        RequestError::Io(_) => "io",
+    }
+}
+
+/// How many requests sent through [`send`] have failed since the process started, per kind
+/// of [`ERROR_KINDS`] ("message is not modified" is not a failure and is not counted).
+pub fn errors() -> [(&'static str, u64); ERROR_KINDS.len()] {
+    std::array::from_fn(|i| (ERROR_KINDS[i], ERRORS[i].load(Ordering::Relaxed)))
 }
 
 /// Whether the error is Telegram's "message is not modified" (an edit with the same text

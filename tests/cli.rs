@@ -628,6 +628,7 @@ fn help_lists_every_command() {
   seed           Fill the database with a deterministic synthetic tt-bot dataset (refuses tables that already hold rows unless --append)
   botstat        Upload the list of every chat id to Botstat
   bot            Run the statistics bot (and the channel updates when STATS_CHAT is set) until SIGINT or SIGTERM
+  metrics        Serve the Prometheus metrics at METRICS_ADDR alone (no Telegram token needed) until SIGINT or SIGTERM
   channel-setup  Post the overall and daily stats messages in a chat and print the settings that make the bot keep them up to date
   db             Database upkeep: indexes on tt-bot's tables, and tt-stats' own rollup
   help           Print this message or the help of the given subcommand(s)"

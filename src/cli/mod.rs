@@ -13,7 +13,10 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::botstat::BotstatClient;
-use crate::config::{BotConfig, BotstatConfig, DbConfig, FooterConfig, parse_log_level};
+use crate::config::{
+    AlertConfig, BotConfig, BotstatConfig, DbConfig, DigestConfig, FooterConfig, MetricsConfig,
+    parse_log_level,
+};
 use crate::domain::{ChatType, Clock, GraphKind, Period, Series, parse_user_id};
 use crate::present::text::Fit;
 use crate::present::{chart, csv, labels, text};
@@ -97,6 +100,9 @@ impl Cli {
 }
 
 /// The subcommands.
+// `bot` carries every setting of the bot; the value is parsed once and moved, so its size
+// costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     #[cfg(feature = "seed")]
@@ -202,6 +208,22 @@ pub enum Command {
         /// Botstat's settings, for `/botstat`.
         #[command(flatten)]
         botstat: BotstatConfig,
+        /// The Prometheus endpoint (`METRICS_ADDR`), off when unset.
+        #[command(flatten)]
+        metrics: MetricsConfig,
+        /// The downloader-health alerts (`ALERTS`, on by default).
+        #[command(flatten)]
+        alerts: AlertConfig,
+        /// The scheduled digests (`DIGEST`, off by default).
+        #[command(flatten)]
+        digests: DigestConfig,
+    },
+    /// Serve the Prometheus metrics at METRICS_ADDR alone (no Telegram token needed) until
+    /// SIGINT or SIGTERM.
+    Metrics {
+        /// The Prometheus endpoint (`METRICS_ADDR`, required here).
+        #[command(flatten)]
+        metrics: MetricsConfig,
     },
     /// Post the overall and daily stats messages in a chat and print the settings that
     /// make the bot keep them up to date.
@@ -376,8 +398,10 @@ pub async fn run(db_cfg: &DbConfig, clock: Clock, command: Command) -> Result<()
                 ch.chat_id, ch.overall_message_id, ch.daily_message_id
             ))
         }
-        Command::Bot { .. } => {
-            anyhow::bail!("`tt-stats bot` is served by the application, not the command runner")
+        Command::Bot { .. } | Command::Metrics { .. } => {
+            anyhow::bail!(
+                "`tt-stats bot` and `tt-stats metrics` are served by the application, not the command runner"
+            )
         }
     }
 }

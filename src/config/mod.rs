@@ -4,7 +4,10 @@
 //! secrets are held in types whose `Debug` hides them. Every setting is described in
 //! `docs/settings.md`.
 
+mod alerts;
 mod db_url;
+mod digests;
+mod metrics;
 mod zones;
 
 use std::path::PathBuf;
@@ -14,6 +17,10 @@ use clap::Args;
 use secrecy::{ExposeSecret as _, SecretString};
 
 pub use db_url::{DEFAULT_DB_URL, DbUrl, PG_PARAMETERS, PgHost, PgUrl, RootCert, SslMode, redact};
+
+pub use alerts::{AlertConfig, AlertSettings};
+pub use digests::{DigestConfig, DigestSettings, Which};
+pub use metrics::{MetricsAddr, MetricsConfig, parse_metrics_addr};
 pub use zones::{DEFAULT_ZONES, FooterZone, default_zones, parse_zones};
 
 /// The default Botstat API base URL.

@@ -3,6 +3,7 @@
 //! or how a figure is worded; the definitions are in `docs/figures.md`.
 
 mod counters;
+pub mod health;
 mod records;
 mod series;
 mod time;

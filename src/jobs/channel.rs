@@ -2,6 +2,8 @@
 //! edited to show the overall stats (hourly) and the last 24 hours (every five minutes),
 //! each with the time footer; `channel-setup` posts them the first time.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use teloxide::Bot;
 use teloxide::payloads::setters::*;
 use teloxide::prelude::Requester as _;
@@ -80,6 +82,44 @@ impl Job for ChannelJob {
     }
 
     async fn run_once(&self) -> Result<Outcome, Error> {
+        let done = self.edit().await;
+        let outcome = match &done {
+            Ok(Outcome::Updated) => 0,
+            Ok(Outcome::Unchanged) => 1,
+            Err(_) => 2,
+        };
+        let report = usize::from(self.report == Report::Daily);
+        UPDATES[report][outcome].fetch_add(1, Ordering::Relaxed);
+        done
+    }
+}
+
+/// The outcomes of a channel update that [`updates`] counts, as the label `outcome` of the
+/// metric `ttstats_channel_updates_total` shows them.
+pub const OUTCOMES: [&str; 3] = ["updated", "unchanged", "failed"];
+
+/// Channel updates since the process started, per report (overall, daily) and outcome.
+static UPDATES: [[AtomicU64; 3]; 2] = [const { [const { AtomicU64::new(0) }; 3] }; 2];
+
+/// How many channel updates have run since the process started: (report, outcome, count)
+/// for both reports and every outcome of [`OUTCOMES`].
+pub fn updates() -> Vec<(&'static str, &'static str, u64)> {
+    let mut out = Vec::new();
+    for (r, report) in [Report::Overall, Report::Daily].into_iter().enumerate() {
+        for (o, outcome) in OUTCOMES.into_iter().enumerate() {
+            out.push((
+                report.name(),
+                outcome,
+                UPDATES[r][o].load(Ordering::Relaxed),
+            ));
+        }
+    }
+    out
+}
+
+impl ChannelJob {
+    /// Edits the message to show the figures now.
+    async fn edit(&self) -> Result<Outcome, Error> {
         let body = message(self.report, &self.stats, &self.zones).await?;
         let req = self
             .bot

@@ -7,7 +7,9 @@
 //! panics costs only that run: the loop goes on. Every loop stops when its
 //! [`CancellationToken`] is cancelled, even in the middle of a run.
 
+pub mod alerts;
 pub mod channel;
+pub mod digest;
 pub mod rollup_check;
 
 use std::future::Future;
@@ -28,6 +30,15 @@ pub enum Error {
     /// The rollup check failed.
     #[error(transparent)]
     Rollup(#[from] crate::rollup::Error),
+    /// A state file of a job could not be written.
+    #[error("cannot write the state file {path}")]
+    State {
+        /// The file.
+        path: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Telegram refused or could not be reached; `context` says what was being sent.
     #[error("{context}")]
     Telegram {

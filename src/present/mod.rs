@@ -2,7 +2,9 @@
 //! plain text ([`text`]), the history CSV ([`csv`]) and PNG charts ([`chart`]). Nothing here
 //! queries; every function takes figures and returns text or bytes.
 
+pub mod alerts;
 pub mod chart;
 pub mod csv;
+pub mod digest;
 pub mod labels;
 pub mod text;

@@ -113,6 +113,9 @@ impl Rollup {
     ) -> Result<Option<(u64, u64)>, Error> {
         let err = self.err();
         let k = kind_id(table);
+        // Gaps are timed by the primary's commits as the source has replayed them: on a
+        // standby whose replay stalls, the clock of the gaps stalls too.
+        let now = source.replay_time().await?.map_or(now, |t| t.min(now));
         // Late commits inside earlier gaps.
         let gaps = store::gaps(tx, k).await.map_err(&err)?;
         let mut late = 0u64;

@@ -123,6 +123,32 @@ impl Source {
         .await
     }
 
+    /// On a standby, the time (Unix seconds, by the primary's clock) at which the last
+    /// transaction it has replayed committed on the primary; `None` on a primary, on SQLite,
+    /// and on a standby that has replayed no transaction yet. The rollup measures how long
+    /// it watches a `pk_id` gap by this clock, so a standby whose replay stalls (a long
+    /// conflicting query, a lost connection to the primary) does not give up on rows that
+    /// committed on the primary while it was behind.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn replay_time(&self) -> Result<Option<i64>, Error> {
+        if !self.pool.is_postgres() {
+            return Ok(None);
+        }
+        let what = "the standby's replay time";
+        on_read!(&self.pool, what, c => {
+            sqlx::query_scalar::<_, Option<i64>>(
+                "SELECT CASE WHEN pg_is_in_recovery() THEN \
+                 CAST(EXTRACT(EPOCH FROM pg_last_xact_replay_timestamp()) AS BIGINT) END",
+            )
+            .persistent(false)
+            .fetch_one(&mut *c)
+            .await
+            .map_err(Error::query(what))
+        })
+    }
+
     /// The largest `pk_id` of `table` (0 when empty).
     ///
     /// # Errors

@@ -73,12 +73,27 @@ pub struct ExistingIndex {
 impl IndexAdmin {
     /// Connects to `url` with `access`.
     ///
+    /// To write, the database must be a primary: a standby (`pg_is_in_recovery()`) cannot
+    /// create indexes, and gets them from its primary by replication.
+    ///
     /// # Errors
-    /// [`Error::Connect`] when the database cannot be reached.
+    /// [`Error::Connect`] when the database cannot be reached, [`Error::Standby`] when it
+    /// is a standby and `access` is read-write.
     pub async fn connect(url: &DbUrl, access: Access) -> Result<IndexAdmin, Error> {
-        Ok(IndexAdmin {
-            pool: Pool::connect(url, access).await?,
-        })
+        let pool = Pool::connect(url, access).await?;
+        if let (Pool::Postgres(p), Access::ReadWrite) = (&pool, access) {
+            let standby: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+                .fetch_one(p)
+                .await
+                .map_err(Error::query("whether the server is a standby"))?;
+            if standby {
+                pool.close().await;
+                return Err(Error::Standby {
+                    target: url.display(),
+                });
+            }
+        }
+        Ok(IndexAdmin { pool })
     }
 
     /// The statement that creates `spec`: concurrently on PostgreSQL.

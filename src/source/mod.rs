@@ -12,7 +12,9 @@
 //! [`indexes`] (`tt-stats db indexes`) and, behind the `seed` feature, the test-data
 //! generator [`seed`].
 
+mod digest;
 mod feed;
+pub mod health;
 pub mod indexes;
 pub(crate) mod pool;
 mod queries;
@@ -26,7 +28,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 pub use feed::{ChatRow, Snapshot, SourceRow};
-pub use pool::{Access, CONNECT_TIMEOUT, MAX_CONNECTIONS};
+pub use pool::{
+    Access, CONFLICT_PAUSE, CONFLICT_RETRIES, CONNECT_TIMEOUT, MAX_CONNECTIONS, conflict_retries,
+};
 pub use queries::UserRow;
 pub use schema::Schema;
 
@@ -57,6 +61,17 @@ pub enum Error {
         missing: Vec<String>,
     },
 
+    /// `tt-stats db indexes` was pointed at a standby, which cannot create indexes.
+    #[error(
+        "the database {target} is a standby (a read-only replica in recovery): indexes can only be \
+         created on the primary; run `tt-stats db indexes` with DB_URL pointing at the primary, \
+         and the standby gets them by replication"
+    )]
+    Standby {
+        /// The database, without its password.
+        target: String,
+    },
+
     /// A query failed; `what` says which figure was being read (or written, by the
     /// writers `db indexes` and `seed`), `hint` what in the database's set-up refused it and
     /// the way out, when that is known.
@@ -82,6 +97,13 @@ impl Error {
             hint: limit_hint(&source),
             source,
         }
+    }
+
+    /// Whether a standby cancelled the query because it conflicted with the changes being
+    /// replayed from the primary (SQLSTATE 40001, "conflict with recovery"): the same read
+    /// succeeds when sent again.
+    pub fn is_recovery_conflict(&self) -> bool {
+        matches!(self, Error::Query { source, .. } if is_recovery_conflict(source))
     }
 
     pub(crate) fn write(what: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
@@ -112,6 +134,14 @@ impl Error {
     }
 }
 
+/// Whether the driver's error is a standby's recovery conflict (the statement or the
+/// whole session cancelled while the standby replays a change that conflicts with it).
+pub(crate) fn is_recovery_conflict(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| {
+        d.code().as_deref() == Some("40001") && d.message().contains("conflict with recovery")
+    })
+}
+
 /// What a database's refusal means for an operator, from its SQLSTATE: the role's limits
 /// and a connection pooler's restrictions each have a known way out
 /// (`docs/settings.md#production-databases`).
@@ -139,6 +169,10 @@ fn limit_hint(e: &sqlx::Error) -> &'static str {
         "26000" | "42P05" => {
             " (a connection pooler in transaction mode mixed up prepared statements: \
              please report this; session pooling works meanwhile)"
+        }
+        "40001" if is_recovery_conflict(e) => {
+            " (the standby kept cancelling the read to replay the primary's changes: raise \
+             max_standby_streaming_delay or turn on hot_standby_feedback on the standby)"
         }
         "53300" => {
             " (too many connections: the server or the pooler is full; \

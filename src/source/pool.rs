@@ -2,6 +2,7 @@
 //! [`on_pool!`] macro that compiles one statement once per driver. Private to `source`:
 //! nothing else in tt-stats can reach a connection to the operator's database.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
@@ -28,6 +29,30 @@ pub enum Access {
     ReadOnly,
     /// Read and write; a missing SQLite file is created.
     ReadWrite,
+}
+
+/// How many times a read cancelled by a standby's recovery conflict is sent again.
+pub const CONFLICT_RETRIES: u32 = 5;
+
+/// The pause before the first resend after a recovery conflict; the n-th waits n times it.
+pub const CONFLICT_PAUSE: Duration = Duration::from_millis(100);
+
+/// Reads re-sent after a recovery conflict since the process started.
+static CONFLICT_RETRIED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts and logs one resend of `what` after a recovery conflict.
+pub(crate) fn note_conflict_retry(what: &str, attempt: u32) {
+    CONFLICT_RETRIED.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(
+        attempt,
+        "the standby cancelled the read of {what} (conflict with recovery); sending it again"
+    );
+}
+
+/// How many reads were sent again after a standby's recovery conflict since the process
+/// started (process-wide, as a Prometheus counter is).
+pub fn conflict_retries() -> u64 {
+    CONFLICT_RETRIED.load(Ordering::Relaxed)
 }
 
 /// A connection pool to one of the two supported databases.
@@ -59,17 +84,36 @@ macro_rules! on_read {
     ($pool:expr, $what:expr, $c:ident => $body:expr) => {
         match $pool {
             $crate::source::pool::Pool::Postgres(p) => {
-                let mut $c = p
-                    .begin_with("BEGIN READ ONLY")
-                    .await
-                    .map_err($crate::source::Error::query($what))?;
-                let out = $body;
-                if out.is_ok() {
-                    $c.commit()
-                        .await
-                        .map_err($crate::source::Error::query($what))?;
+                // A standby cancels a read that conflicts with the changes it replays
+                // (`docs/settings.md#reading-from-a-standby`): the same read is sent again.
+                let mut tries = 0u32;
+                loop {
+                    let out: Result<_, $crate::source::Error> = async {
+                        let mut $c = p
+                            .begin_with("BEGIN READ ONLY")
+                            .await
+                            .map_err($crate::source::Error::query($what))?;
+                        let out = $body;
+                        if out.is_ok() {
+                            $c.commit()
+                                .await
+                                .map_err($crate::source::Error::query($what))?;
+                        }
+                        out
+                    }
+                    .await;
+                    match out {
+                        Err(e)
+                            if e.is_recovery_conflict()
+                                && tries < $crate::source::pool::CONFLICT_RETRIES =>
+                        {
+                            tries += 1;
+                            $crate::source::pool::note_conflict_retry($what, tries);
+                            tokio::time::sleep($crate::source::pool::CONFLICT_PAUSE * tries).await;
+                        }
+                        out => break out,
+                    }
                 }
-                out
             }
             $crate::source::pool::Pool::Sqlite(p) => {
                 let mut $c = p

@@ -9,7 +9,9 @@
 //! - [`bin`]: the `tt-stats` binary run with a clean environment;
 //! - [`telegram`], [`botstat`]: fake Telegram Bot API and Botstat servers on 127.0.0.1;
 //! - [`pgbouncer`]: a real PgBouncer in front of the test PostgreSQL server;
-//! - [`cluster`]: a PostgreSQL server of a test's own, to stop and restart.
+//! - [`cluster`]: a PostgreSQL server of a test's own, to stop and restart;
+//! - [`prometheus`]: a real Prometheus server scraping a tt-stats process;
+//! - [`standby`]: a real streaming standby of the test PostgreSQL server.
 #![allow(dead_code)]
 
 pub mod bin;
@@ -20,7 +22,9 @@ pub mod db;
 pub mod expect;
 pub mod oracle;
 pub mod pgbouncer;
+pub mod prometheus;
 pub mod sample;
+pub mod standby;
 pub mod telegram;
 
 /// The instant the tests fix "now" at: 2026-03-04 13:32:15 UTC, the footer example of
