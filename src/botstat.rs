@@ -99,12 +99,15 @@ impl BotstatClient {
                 reason: root_cause(&e),
             })?;
         let status = resp.status();
-        let body = resp.text().await.unwrap_or_default();
+        // Botstat's answer, or a proxy's error page, may repeat the request path, which
+        // holds both secrets.
+        let body = resp
+            .text()
+            .await
+            .unwrap_or_default()
+            .replace(s.bot_token.expose_secret(), "***")
+            .replace(s.key.expose_secret(), "***");
         if status != reqwest::StatusCode::OK {
-            // A proxy's error page may repeat the request path, which holds both secrets.
-            let body = body
-                .replace(s.bot_token.expose_secret(), "***")
-                .replace(s.key.expose_secret(), "***");
             let excerpt: String = body.chars().take(200).collect();
             return Err(Error::Api {
                 status: status.as_u16(),

@@ -47,7 +47,8 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         }
         cur = cause.source();
     }
-    line
+    // A server's quoted answer may hold a bot token (the request path); never print it.
+    config::redact_tokens(&line)
 }
 
 #[cfg(test)]

@@ -11,20 +11,27 @@ async fn main() -> std::process::ExitCode {
     {
         // Never the line itself: it may hold a password or a token.
         match e {
-            dotenvy::Error::LineParse(_, at) => eprintln!(
-                "warning: .env has a line that cannot be read (at character {at}; its text is not \
-                 shown, it may hold a secret): that line and the ones after it are ignored; quote \
-                 values with single quotes"
+            dotenvy::Error::LineParse(line, _) => eprintln!(
+                "warning: .env{} cannot be read (its text is not shown, it may hold a secret): \
+                 that line and the ones after it are ignored; quote values with single quotes",
+                env_line_number(&line).map_or(String::new(), |n| format!(" line {n}"))
             ),
             other => eprintln!("warning: ignoring .env: {other}"),
         }
     }
     let cli = tt_stats::cli::Cli::parse();
     init_logging(cli.effective_log_level(), cli.log_format);
+    let json = cli.log_format == tt_stats::cli::LogFormat::Json;
     match tt_stats::app::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", tt_stats::error_chain(e.as_ref()));
+            let message = tt_stats::error_chain(e.as_ref());
+            if json {
+                // The line that says why the process ended must parse like the others.
+                tracing::error!("{message}");
+            } else {
+                eprintln!("error: {message}");
+            }
             std::process::ExitCode::FAILURE
         }
     }
@@ -50,5 +57,25 @@ fn init_logging(level: tracing::Level, format: tt_stats::cli::LogFormat) {
         tt_stats::cli::LogFormat::Text => registry
             .with(layer.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())))
             .init(),
+    }
+}
+
+/// The number of the first line of the `.env` file dotenvy reads (the working directory's,
+/// else the nearest parent's) that is `line`, to point at a line without printing it.
+fn env_line_number(line: &str) -> Option<usize> {
+    let mut dir = std::env::current_dir().ok()?;
+    loop {
+        let file = dir.join(".env");
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            // A quote left open makes the "line" run on to the end of the file.
+            let wanted = line.lines().next().unwrap_or_default().trim();
+            return text
+                .lines()
+                .position(|l| l.trim() == wanted || (!wanted.is_empty() && l.contains(wanted)))
+                .map(|i| i + 1);
+        }
+        if !dir.pop() {
+            return None;
+        }
     }
 }

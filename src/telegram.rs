@@ -143,7 +143,10 @@ pub fn describe_request(e: &RequestError) -> String {
              other instance (or the webhook), or give this one a token of its own"
                 .to_string()
         }
-        RequestError::Api(api) => format!("Telegram refused the request: {api}"),
+        // A proxy or a local Bot API server may quote the request path, token and all.
+        RequestError::Api(api) => {
+            crate::config::redact_tokens(&format!("Telegram refused the request: {api}"))
+        }
         RequestError::MigrateToChatId(id) => format!("the chat moved to {id}"),
         RequestError::RetryAfter(after) => {
             format!("Telegram asked to wait {after} (flood control)")

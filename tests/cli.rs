@@ -890,7 +890,7 @@ async fn an_unreadable_dot_env_line_is_not_printed() {
     let err = stderr(&out);
     assert!(!err.contains("secretTOKEN"), "the token leaks: {err}");
     assert!(
-        err.starts_with("warning: .env has a line that cannot be read"),
+        err.starts_with("warning: .env line 2 cannot be read (its text is not shown"),
         "{err}"
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), sample::QUICK_PLAIN);
@@ -1062,4 +1062,40 @@ async fn corrupt_times_never_break_a_graph_or_the_rollup(
         ok(&out, "report"),
         expect::quick(&overall, &daily, Style::Plain) + "\n"
     );
+}
+
+/// The certificate files a URL names are read before connecting, as libpq does: a missing
+/// file or one without a PEM certificate is named in the error.
+#[tokio::test]
+async fn unreadable_tls_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "garbage").unwrap();
+    let missing = dir.path().join("missing.pem");
+    let base = pg_url_with_db(&test_pg_url(), "postgres");
+    for (file, reason) in [
+        (
+            &garbage,
+            format!(
+                "the sslrootcert file {} holds no PEM certificate",
+                garbage.display()
+            ),
+        ),
+        (
+            &missing,
+            format!(
+                "cannot read sslrootcert file {}: No such file",
+                missing.display()
+            ),
+        ),
+    ] {
+        let url = format!("{base}?sslmode=verify-full&sslrootcert={}", file.display());
+        let out = tt_stats(&url, &["report"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.starts_with("error: cannot connect to the database") && err.contains(&reason),
+            "{err}"
+        );
+    }
 }

@@ -310,3 +310,40 @@ async fn a_second_instance_with_the_same_token_is_named_in_the_log() {
         "{logs}"
     );
 }
+
+/// Telegram failing every poll: the bot keeps trying with back-off, and SIGTERM still stops
+/// it well within Docker's 10 seconds, though the listener is sleeping out a back-off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_telegram_does_not_hold_up_the_shutdown() {
+    let t = TestDb::with(Sqlite, Current, sample_dataset(NOW)).await;
+    let tg = FakeTelegram::start().await;
+    for _ in 0..50 {
+        tg.inject("getUpdates", common::telegram::Failure::BadGateway);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let running = bot(dir.path(), &t.url, &tg);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tg.calls_of("getUpdates").len() < 3 {
+        assert!(Instant::now() < deadline, "polling did not go on");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ended = running.stop(Duration::from_secs(20)).await;
+    assert!(ended.status.success(), "{}", ended.stderr);
+    assert!(
+        ended.took < Duration::from_secs(8),
+        "shutdown took {:?}",
+        ended.took
+    );
+    assert!(
+        ended.stderr.contains(
+            "cannot get updates from Telegram: Telegram (or a proxy in front of it) answered \
+             \"502 Bad Gateway\" instead of the Bot API"
+        ),
+        "{}",
+        ended.stderr
+    );
+    eprintln!(
+        "reliability: shutdown while Telegram fails took {:?}",
+        ended.took
+    );
+}

@@ -768,13 +768,22 @@ async fn an_unusable_state_path_costs_only_speed() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("blocker"), "a file, not a folder").unwrap();
     let state = dir.path().join("blocker/state.sqlite");
-    let (ok, out, err) = tt_stats(&t, dir.path(), state.to_str().unwrap(), &["report"]);
-    assert!(ok, "{err}");
-    assert_eq!(out, plain_report(&t.data));
-    assert_eq!(err.lines().count(), 1, "{err}");
+    for (path, why) in [
+        (state.to_str().unwrap(), "blocker"),
+        ("/dev/null", "it is not a regular file"),
+    ] {
+        let (ok, out, err) = tt_stats(&t, dir.path(), path, &["report"]);
+        assert!(ok, "{err}");
+        assert_eq!(out, plain_report(&t.data));
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("rollup disabled, querying the tables directly") && err.contains(why),
+            "{err}"
+        );
+    }
     assert!(
-        err.contains("rollup disabled, querying the tables directly") && err.contains("blocker"),
-        "{err}"
+        !Path::new("/dev/null-journal").exists() && !Path::new("/dev/null-wal").exists(),
+        "nothing written beside /dev/null"
     );
 }
 

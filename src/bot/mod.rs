@@ -139,16 +139,36 @@ pub async fn run(bot: Bot, ctx: BotContext, stop: CancellationToken) -> Result<(
     // the dispatcher is between two polls (about 1 shutdown in 30 in a test: the bot then
     // kept running).
     let stop_listener = listener.stop_token();
-    let watcher = tokio::spawn(async move {
+    let watcher = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            stop_listener.stop();
+        })
+    };
+    let dispatch = dispatcher.try_dispatch_with_listener(listener, Arc::new(PollingErrors));
+    // While Telegram fails, the listener sleeps out its back-off before it sees the stop
+    // flag; a shutdown must not wait for that (Docker kills a container after 10 s).
+    let deadline = async {
         stop.cancelled().await;
-        stop_listener.stop();
-    });
-    let result = dispatcher
-        .try_dispatch_with_listener(listener, Arc::new(PollingErrors))
-        .await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let result = tokio::select! {
+        r = dispatch => r,
+        () = deadline => {
+            tracing::warn!(
+                "updates still in hand {}s after the shutdown began; stopping without them",
+                SHUTDOWN_GRACE.as_secs()
+            );
+            Ok(())
+        }
+    };
     watcher.abort();
     result
 }
+
+/// How long a shutdown waits for the updates in hand and the poll in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Logs a failed `getUpdates` in words ([`telegram::describe_request`]): a 409 conflict
 /// names the other instance, an outage says Telegram cannot be reached. Polling goes on

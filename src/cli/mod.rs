@@ -50,7 +50,8 @@ pub struct Cli {
     #[arg(long = "log-level", env = "LOG_LEVEL", value_parser = parse_log_level, global = true)]
     pub log_level: Option<tracing::Level>,
 
-    /// More log lines: -v info, -vv debug, -vvv trace (LOG_LEVEL, when set, wins).
+    /// More log lines: each -v one level more than the command's default (LOG_LEVEL, when
+    /// set, wins).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
@@ -59,6 +60,7 @@ pub struct Cli {
         long = "log-format",
         env = "LOG_FORMAT",
         default_value = "text",
+        ignore_case = true,
         global = true
     )]
     pub log_format: LogFormat,
@@ -73,7 +75,7 @@ pub struct Cli {
 pub enum LogFormat {
     /// `2026-11-30T12:00:00Z  WARN message key=value`.
     Text,
-    /// One JSON object per line (`timestamp`, `level`, `fields`, `span`).
+    /// One JSON object per line (`timestamp`, `level`, `message` and the event's fields).
     Json,
 }
 

@@ -382,7 +382,12 @@ fn parse_postgres(url: &str, rest: &str) -> Result<PgUrl, Error> {
     let mut seen: Vec<String> = Vec::new();
     let mut sslmode_spelling = "";
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(bad(format!(
+                "'{shown}': the parameter '{}' has no value; write name=value",
+                redact(pair)
+            )));
+        };
         let key = decode(key, "parameter name")?;
         let value = decode(value, &format!("value of '{key}'"))?;
         let fail = |why: String| bad(format!("'{shown}': {why}"));
@@ -578,6 +583,39 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// Hides every Telegram bot token in `text` (`123456789:AAH…`, digits, a colon and at least
+/// 20 letters, digits, `_` or `-`), for messages that quote a server's answer: a proxy or a
+/// local Bot API server may echo the request path, which holds the token.
+pub fn redact_tokens(text: &str) -> String {
+    let token_char = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b':' {
+            let mut l = i;
+            while l > 0 && b[l - 1].is_ascii_digit() {
+                l -= 1;
+            }
+            let mut r = i + 1;
+            while r < b.len() && token_char(b[r]) {
+                r += 1;
+            }
+            if i - l >= 5 && r - i > 20 {
+                out.push_str(&text[copied..l]);
+                out.push_str("***");
+                copied = r;
+                i = r;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 fn is_scheme_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-')
 }
@@ -735,6 +773,10 @@ mod tests {
             ("postgres://h/db?host=a,b", "several hosts"),
             ("postgres://h:99999/db", "port '99999'"),
             ("postgres://h/db?options=statement_timeout", "options="),
+            (
+                "postgres://u:S3cr@h/db?password",
+                "the parameter 'password' has no value",
+            ),
             ("sqlite://a.db?mode=ro", "takes none"),
         ] {
             let e = err(u);
@@ -765,6 +807,21 @@ mod tests {
         for u in ["", "nonsense", "mysql://x@y/z", "sqlite://", "postgres:db"] {
             let e = u.parse::<DbUrl>().unwrap_err().to_string();
             assert!(e.contains("DB_URL"), "{u}: {e}");
+        }
+    }
+
+    #[test]
+    fn redacts_bot_tokens_in_any_text() {
+        assert_eq!(
+            redact_tokens("Bad Gateway for /bot123456:AAHsecretTOKENsecretTOKEN/GetUpdates"),
+            "Bad Gateway for /bot***/GetUpdates"
+        );
+        assert_eq!(
+            redact_tokens("{\"echo\": \"/create/1234567:S3crTokS3crTokS3crTok1/key\"}"),
+            "{\"echo\": \"/create/***/key\"}"
+        );
+        for keep in ["12:30:45", "at 2026-11-30 12:00:00", "user 123456: short"] {
+            assert_eq!(redact_tokens(keep), keep);
         }
     }
 

@@ -16,7 +16,9 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::{ExposeSecret as _, SecretString};
 
-pub use db_url::{DEFAULT_DB_URL, DbUrl, PG_PARAMETERS, PgHost, PgUrl, RootCert, SslMode, redact};
+pub use db_url::{
+    DEFAULT_DB_URL, DbUrl, PG_PARAMETERS, PgHost, PgUrl, RootCert, SslMode, redact, redact_tokens,
+};
 
 pub use alerts::{AlertConfig, AlertSettings};
 pub use digests::{DigestConfig, DigestSettings, Which};
@@ -140,6 +142,15 @@ fn state_file_name(key: &str) -> String {
 
 fn parse_rollup_path(s: &str) -> Result<RollupPath, String> {
     let t = s.trim();
+    // `~/…` as a shell would expand it (a `.env` file or a compose file does not).
+    let expanded;
+    let t = match (t.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => {
+            expanded = format!("{}/{rest}", home.to_string_lossy().trim_end_matches('/'));
+            expanded.as_str()
+        }
+        _ => t,
+    };
     match t.to_ascii_lowercase().as_str() {
         "off" | "none" | "false" | "0" | "no" => Ok(RollupPath::Off),
         "" | "auto" => Ok(RollupPath::Auto),

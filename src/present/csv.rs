@@ -5,7 +5,8 @@ use jiff::Timestamp;
 use crate::domain::Download;
 
 /// The history as CSV: header `Time,Video`, one row per download in the given order, time
-/// as `YYYY-MM-DD HH:MM:SS` UTC (empty when unknown).
+/// as `YYYY-MM-DD HH:MM:SS` UTC (empty when unknown). A link that a spreadsheet would run as
+/// a formula gets a leading `'` ([`defuse_formula`]).
 pub fn history_csv(rows: &[Download]) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record(["Time", "Video"]);
@@ -15,7 +16,18 @@ pub fn history_csv(rows: &[Download]) -> Vec<u8> {
                 .map(|ts| ts.strftime("%Y-%m-%d %H:%M:%S").to_string())
                 .unwrap_or_else(|_| t.to_string())
         });
-        let _ = w.write_record([time.as_deref().unwrap_or(""), &d.link]);
+        let _ = w.write_record([time.as_deref().unwrap_or(""), &defuse_formula(&d.link)]);
     }
     w.into_inner().unwrap_or_default()
+}
+
+/// A stored link as a spreadsheet cell: a value starting with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return would be run as a formula when an admin opens the file (CSV injection), so
+/// it gets a leading `'`, as OWASP recommends. Real links start with a letter.
+pub fn defuse_formula(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}").into()
+    } else {
+        value.into()
+    }
 }

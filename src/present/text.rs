@@ -30,7 +30,9 @@ pub const TELEGRAM_VALUE_CHARS: usize = 100;
 pub const TELEGRAM_TEXT_CHARS: usize = 4096;
 
 impl Fit {
-    /// `value` as this fit shows it: on Telegram the first 100 characters and `…`.
+    /// `value` as this fit shows it: on Telegram the first 100 characters and `…`; on the
+    /// command line whole, with control characters (escape sequences a terminal would obey,
+    /// line breaks that would split a line) shown as `�`.
     pub fn value(self, value: &str) -> std::borrow::Cow<'_, str> {
         match self {
             Fit::Telegram if value.chars().count() > TELEGRAM_VALUE_CHARS => {
@@ -38,6 +40,11 @@ impl Fit {
                 short.push('…');
                 short.into()
             }
+            Fit::Full if value.chars().any(char::is_control) => value
+                .chars()
+                .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+                .collect::<String>()
+                .into(),
             _ => value.into(),
         }
     }

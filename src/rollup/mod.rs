@@ -280,7 +280,9 @@ impl Rollup {
     pub async fn open(path: &Path, clock: Clock) -> Result<Rollup, Error> {
         match Rollup::open_file(path, clock.clone()).await {
             Err(Error::State { source, .. }) if is_damaged(&source) => {
-                let aside = path.with_extension("corrupt");
+                let mut aside = path.as_os_str().to_owned();
+                aside.push(".corrupt");
+                let aside = PathBuf::from(aside);
                 tracing::warn!(
                     "the rollup state file {} is damaged ({source}); moved to {} and started afresh",
                     path.display(),
@@ -303,6 +305,16 @@ impl Rollup {
 
     async fn open_file(path: &Path, clock: Clock) -> Result<Rollup, Error> {
         let err = state_err(path);
+        // A device, a folder or a pipe is no state file (SQLite would also create its
+        // journal beside it, e.g. /dev/null-journal).
+        if let Ok(meta) = std::fs::metadata(path)
+            && !meta.is_file()
+        {
+            return Err(Error::Setup {
+                path: path.display().to_string(),
+                reason: "it is not a regular file; give ROLLUP_PATH a file, a folder ending in /, or `off`".into(),
+            });
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::Setup {
                 path: path.display().to_string(),
@@ -624,7 +636,7 @@ mod tests {
         let r = Rollup::open(&path, Clock::fixed(0)).await.unwrap();
         assert!(r.status().await.is_ok());
         assert_eq!(
-            std::fs::read(path.with_extension("corrupt")).unwrap(),
+            std::fs::read(dir.path().join("state.sqlite.corrupt")).unwrap(),
             vec![0x5a_u8; 64 * 1024],
             "the damaged file is kept aside, untouched"
         );

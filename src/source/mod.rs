@@ -214,9 +214,10 @@ impl Source {
     pub async fn open(url: &DbUrl) -> Result<Source, Error> {
         let pool = Pool::connect(url, Access::ReadOnly).await?;
         // SQLite opens any file lazily: a file that is not a database fails at the first
-        // query, which must still name the file.
+        // query, which must still name the file. A PostgreSQL query error is the server's
+        // refusal (a role's limit, a privilege) and keeps its hint.
         let columns = pool.columns().await.map_err(|e| match e {
-            Error::Query { source, .. } => Error::Connect {
+            Error::Query { source, .. } if !pool.is_postgres() => Error::Connect {
                 target: url.display(),
                 reason: describe_connect_error(&source),
             },

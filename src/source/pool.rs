@@ -138,6 +138,7 @@ impl Pool {
         };
         match url {
             DbUrl::Postgres(u) => {
+                check_tls_files(u).map_err(&fail)?;
                 let opts = pg_options(u);
                 let timeout = u.connect_timeout.unwrap_or(CONNECT_TIMEOUT);
                 // The pool retries a refused connection until its timeout; one direct
@@ -306,6 +307,39 @@ fn pg_options(u: &PgUrl) -> PgConnectOptions {
         o = o.options(u.options.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     }
     o
+}
+
+/// Reads the certificate and key files the URL names, as libpq does before connecting: a
+/// missing file, or one without the PEM block it should hold, is named (the driver would
+/// otherwise say only "No such file or directory", or skip an unreadable root file).
+fn check_tls_files(u: &PgUrl) -> Result<(), String> {
+    let check = |what: &str, file: &std::path::Path, block: &str| -> Result<(), String> {
+        let text = std::fs::read(file)
+            .map_err(|e| format!("cannot read {what} file {}: {e}", file.display()))?;
+        if String::from_utf8_lossy(&text).contains(block) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the {what} file {} holds no PEM {}",
+                file.display(),
+                if block.contains("KEY") {
+                    "private key"
+                } else {
+                    "certificate"
+                }
+            ))
+        }
+    };
+    if let Some(RootCert::File(f)) = &u.ssl_root_cert {
+        check("sslrootcert", f, "-----BEGIN CERTIFICATE-----")?;
+    }
+    if let Some(f) = &u.ssl_cert {
+        check("sslcert", f, "-----BEGIN CERTIFICATE-----")?;
+    }
+    if let Some(f) = &u.ssl_key {
+        check("sslkey", f, "PRIVATE KEY-----")?;
+    }
+    Ok(())
 }
 
 /// One line for a failed connection: the cause an operator can act on.
