@@ -348,7 +348,8 @@ async fn check_finds_a_deleted_row_and_rebuild_repairs(
     let (db, rollup) = t
         .stats_with_rollup(&dir.path().join("state.sqlite"), &clock)
         .await;
-    assert!(rollup.check(db.source()).await.unwrap().is_ok());
+    let first = rollup.check(db.source()).await.unwrap();
+    assert!(first.is_ok(), "{:?}", first.mismatches);
 
     let victim = t
         .data
@@ -415,6 +416,43 @@ fn expected_mismatches(before: &Dataset, after: &Dataset) -> Vec<String> {
                     "{label}, {table} of {who}: rollup {} but database {}",
                     words(mine),
                     words(theirs)
+                ));
+            }
+        }
+    }
+    // Then, per table, the days of the all-time graph that differ, and (videos only) the
+    // top 10 chats.
+    for kind in [GraphKind::Videos, GraphKind::Music] {
+        let (mine, theirs) = (
+            before.expected_series(kind, Period::All, NOW),
+            after.expected_series(kind, Period::All, NOW),
+        );
+        let count = |s: &tt_stats::domain::Series, day: i64| {
+            s.iter().find(|&(t, _)| t == day).map_or(0, |(_, n)| n)
+        };
+        let mut days: Vec<i64> = mine.iter().chain(theirs.iter()).map(|(t, _)| t).collect();
+        days.sort_unstable();
+        days.dedup();
+        let differ: Vec<i64> = days
+            .into_iter()
+            .filter(|&d| count(&mine, d) != count(&theirs, d))
+            .collect();
+        if let Some(&first) = differ.first() {
+            lines.push(format!(
+                "{kind} per day: {} day(s) differ, the first {}: rollup {} but database {}",
+                differ.len(),
+                jiff::Timestamp::from_second(first)
+                    .unwrap()
+                    .strftime("%Y-%m-%d"),
+                count(&mine, first),
+                count(&theirs, first)
+            ));
+        }
+        if kind == GraphKind::Videos {
+            let (a, b) = (before.expected_top_chats(10), after.expected_top_chats(10));
+            if a != b {
+                lines.push(format!(
+                    "top 10 chats by videos: rollup {a:?} but database {b:?}"
                 ));
             }
         }
