@@ -3,6 +3,7 @@
 //! or how a figure is worded; the definitions are in `docs/figures.md`.
 
 mod counters;
+mod insights;
 mod records;
 mod series;
 mod time;
@@ -11,6 +12,11 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use counters::{BySign, Counters, DownloadCounts, QuickStats, Summary};
+pub use insights::{
+    Active, Breakdown, COHORTS, CacheRate, Change, Cohort, Creator, DeliveryModes, Funnel,
+    FunnelStep, Growth, PerWindow, Post, Retention, TopContent, WEEK, Window, WindowFigures,
+    week_start,
+};
 pub use records::{BadUserId, Download, OtherData, Ranking, UserCard, parse_user_id};
 pub use series::{GraphWindow, Series};
 pub use time::{Clock, DAY, HOUR, ceil_to, floor_to};

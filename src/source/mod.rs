@@ -14,6 +14,7 @@
 
 mod feed;
 pub mod indexes;
+mod insights;
 pub(crate) mod pool;
 mod queries;
 mod schema;
@@ -23,6 +24,7 @@ pub mod seed;
 use std::path::PathBuf;
 
 pub use feed::{ChatRow, Snapshot, SourceRow};
+pub use insights::{BreakdownCounts, FunnelRow};
 pub use pool::{Access, CONNECT_TIMEOUT, MAX_CONNECTIONS};
 pub use schema::Schema;
 
@@ -132,6 +134,8 @@ fn limit_hint(e: &sqlx::Error) -> &'static str {
 pub struct Source {
     pool: Pool,
     schema: Schema,
+    /// Whether tt-bot v6's `video_details` table is there (platforms, top content).
+    details: bool,
 }
 
 impl Source {
@@ -152,8 +156,16 @@ impl Source {
             e => e,
         })?;
         let schema = Schema::detect(&columns)?;
-        tracing::info!(schema = schema.name(), "tt-bot schema detected");
-        Ok(Source { pool, schema })
+        let details = schema == Schema::Current
+            && schema::DETAILS_COLUMNS
+                .iter()
+                .all(|(t, c)| columns.iter().any(|(ct, cc)| ct == t && cc == c));
+        tracing::info!(schema = schema.name(), details, "tt-bot schema detected");
+        Ok(Source {
+            pool,
+            schema,
+            details,
+        })
     }
 
     /// The tt-bot schema the database has.

@@ -56,7 +56,8 @@ pub enum Progress {
     Rows(u64),
 }
 
-/// `CREATE TABLE` statements for `schema`, in the dialect of PostgreSQL or SQLite.
+/// `CREATE TABLE` statements for `schema`, in the dialect of PostgreSQL or SQLite: users,
+/// videos, music and, on the current schema, video_details.
 pub fn ddl(schema: Schema, postgres: bool) -> Vec<String> {
     let serial = if postgres {
         "BIGSERIAL PRIMARY KEY"
@@ -101,7 +102,18 @@ pub fn ddl(schema: Schema, postgres: bool) -> Vec<String> {
          downloaded_at BIGINT, \
          video_id BIGINT)"
     );
-    vec![users, videos, music]
+    let mut all = vec![users, videos, music];
+    if schema == Schema::Current {
+        all.push(
+            "CREATE TABLE IF NOT EXISTS video_details (\
+             id BIGINT PRIMARY KEY, \
+             platform VARCHAR(32) NOT NULL, \
+             creator VARCHAR(128), \
+             canonical_link TEXT)"
+                .to_string(),
+        );
+    }
+    all
 }
 
 /// What [`seed`] generates.
@@ -815,7 +827,7 @@ async fn prepare_tables(pool: &Pool, schema: Schema) -> Result<()> {
     }
     // Only the missing tables: IF NOT EXISTS on an existing one makes PostgreSQL send a
     // notice that sqlx logs.
-    let tables = ["users", "videos", "music"];
+    let tables = ["users", "videos", "music", "video_details"];
     for (table, stmt) in tables.iter().zip(ddl(schema, pool.is_postgres())) {
         if !columns.iter().any(|(t, _)| t == table) {
             on_pool!(pool, p => sqlx::query(&stmt).execute(p).await.map(drop))

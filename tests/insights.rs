@@ -1,0 +1,429 @@
+//! Insights (`docs/figures.md#insights`) on PostgreSQL and SQLite with both tt-bot schemas:
+//! active chats, growth, retention, breakdowns, the cache-hit rate, top content and referral
+//! funnels, against the oracle's plain-Rust figures over the rows each test wrote, and on a
+//! small dataset against figures worked out by hand (window edges, music-only chats, NULL
+//! registrations, rows without details, legacy-style rows with a NULL delivery mode).
+mod common;
+
+use common::NOW;
+use common::dataset::{Dataset, random_dataset};
+use common::db::{Backend, Current, Legacy, Postgres, Sqlite, TestDb};
+use rstest::rstest;
+use tt_stats::domain::{CacheRate, ChatType, DeliveryModes, Period, Window, WindowFigures};
+use tt_stats::source::Schema;
+use tt_stats::stats::Error;
+
+const D: i64 = 86_400;
+
+/// Users 1–8, group -100, unregistered chat 999 and chat 0, with downloads on and around
+/// the window edges, and three posts. The figures at [`NOW`] are written out in the tests.
+fn edges(now: i64) -> Dataset {
+    let mut d = Dataset::default();
+    d.user(1, Some(now - 10), "en", Some("ads"), false);
+    d.user(2, Some(now - 40 * D), "en", Some("ads"), false);
+    d.user(3, None, "en", None, false);
+    d.user(4, Some(now - 3 * D), "en", Some("friend"), false);
+    d.user(5, Some(now - 20 * D), "en", None, false);
+    d.user(6, Some(now + 100), "en", None, false);
+    d.user(7, Some(now - 60 * D), "en", Some("ads"), false);
+    d.user(8, Some(now - D), "en", Some("friend"), false);
+    d.user(-100, Some(now - 2 * D), "en", Some("grp"), false);
+    d.user(0, Some(now - 1), "en", Some("ads"), false);
+    d.post(
+        1,
+        "tiktok",
+        Some("alice"),
+        Some("https://www.tiktok.com/@alice/video/1"),
+    );
+    d.post(
+        2,
+        "instagram",
+        Some("bob"),
+        Some("https://www.instagram.com/p/2"),
+    );
+    d.post(3, "tiktok", None, None);
+
+    // Chat 1: new today, a video now - 5 (post 1, cache hit).
+    d.video(1, Some(now - 5), false);
+    set(&mut d, Some(1), false, Some("media"), true);
+    // Chat 2: only music, in the last day.
+    d.music(2, Some(now - 100));
+    // Chat 3: no registration time, a video one second inside the day (post 1, document).
+    d.video(3, Some(now - D + 1), true);
+    set(&mut d, Some(1), false, Some("document"), false);
+    // Chat 4: a video exactly one day old: not in the day, in the week (post 2, inline).
+    d.video(4, Some(now - D), false);
+    set(&mut d, Some(2), true, Some("media"), false);
+    // Chat 5: a video exactly one week old: in the previous week, not this one.
+    d.video(5, Some(now - 7 * D), false);
+    set(&mut d, Some(3), false, None, false);
+    // Chat 6: registered in the future, a video now - 50 (no details).
+    d.video(6, Some(now - 50), false);
+    set(&mut d, None, false, Some("media"), false);
+    // Chat 8: a download in the future only, and one without a time.
+    d.music(8, Some(now + 10));
+    d.video(8, None, false);
+    set(&mut d, Some(2), false, None, false);
+    // The group: a copied legacy row (NULL mode, no hit) and an inline cache hit.
+    d.video(-100, Some(now - 1_000), false);
+    set(&mut d, Some(99), false, None, false);
+    d.video(-100, Some(now - 2_000), true);
+    set(&mut d, Some(1), true, Some("media"), true);
+    // A chat not in users, two days ago; chat 0 never counts.
+    d.music(999, Some(now - 2 * D));
+    d.video(0, Some(now - 1), false);
+    set(&mut d, Some(1), false, Some("media"), true);
+    d
+}
+
+/// Sets the delivery columns of the video added last.
+fn set(d: &mut Dataset, details: Option<i64>, inline: bool, mode: Option<&str>, hit: bool) {
+    let v = d.last_video();
+    v.details_id = details;
+    v.inline = inline;
+    v.mode = mode.map(str::to_string);
+    v.cache_hit = hit;
+}
+
+fn wf(active: i64, new: i64, returning: i64, videos: i64, music: i64) -> WindowFigures {
+    WindowFigures {
+        active,
+        new,
+        returning,
+        videos,
+        music,
+    }
+}
+
+#[rstest]
+#[tokio::test]
+async fn active_chats_at_the_window_edges(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    let t = TestDb::with(backend, schema, edges(NOW)).await;
+    let db = t.stats(NOW).await;
+    let users = db.active(ChatType::Users).await.unwrap();
+    // Day: 1 (new), 2 (music only), 3 (NULL registration), 6 (registered in the future:
+    // neither new nor returning); 4's video is exactly a day old. New: 1 only (8 is
+    // exactly a day old, 6 in the future).
+    assert_eq!(users.windows.day, wf(4, 1, 2, 3, 1));
+    // Week: + 4 (registered 3 days ago: not returning) and 999 (not in users:
+    // returning); 5's video is exactly a week old. New: 1, 4 and 8.
+    assert_eq!(users.windows.week, wf(6, 3, 3, 4, 2));
+    // 30 days: + 5 (registered 20 days ago). New: + 5.
+    assert_eq!(users.windows.month, wf(7, 4, 3, 5, 2));
+    let groups = db.active(ChatType::Groups).await.unwrap();
+    assert_eq!(groups.windows.day, wf(1, 0, 1, 2, 0));
+    assert_eq!(groups.windows.week, wf(1, 1, 0, 2, 0));
+    for chat in ChatType::ALL {
+        assert_eq!(
+            db.active(chat).await.unwrap(),
+            t.data.expected_active(chat, NOW),
+            "{chat}"
+        );
+    }
+}
+
+#[rstest]
+#[tokio::test]
+async fn growth_against_the_window_before(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    let t = TestDb::with(backend, schema, edges(NOW)).await;
+    let db = t.stats(NOW).await;
+    let g = db.growth(ChatType::Users, Window::Week).await.unwrap();
+    // The previous week (NOW - 14 d, NOW - 7 d] holds chat 5's video exactly a week old.
+    assert_eq!((g.active.current, g.active.previous), (6, 1));
+    assert_eq!(g.active.percent(), Some(500.0));
+    assert_eq!((g.new.current, g.new.previous), (3, 0));
+    assert_eq!(g.new.percent(), None, "no percent of nothing");
+    for chat in ChatType::ALL {
+        for w in Window::ALL {
+            assert_eq!(
+                db.growth(chat, w).await.unwrap(),
+                t.data.expected_growth(chat, w, NOW),
+                "{chat} {w}"
+            );
+        }
+    }
+}
+
+#[rstest]
+#[tokio::test]
+async fn breakdowns_and_the_cache_hit_rate(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    let t = TestDb::with(backend, schema, edges(NOW)).await;
+    let db = t.stats(NOW).await;
+    let b = db.breakdown(ChatType::All, Period::Week).await.unwrap();
+    // Rows of chats 1, 3, 4, 6 and the group's two (chat 5's is exactly a week old).
+    assert_eq!((b.total, b.videos, b.images), (6, 4, 2));
+    assert_eq!((b.chat_surface, b.inline), (4, 2));
+    match schema {
+        Schema::Current => {
+            assert_eq!(
+                b.modes,
+                Some(DeliveryModes {
+                    media: 4,
+                    document: 1,
+                    unknown: 1
+                })
+            );
+            // Hits: chat 1 and the group's inline row; the copied legacy row (NULL mode)
+            // is not a miss.
+            assert_eq!(b.cache, Some(CacheRate { hits: 2, known: 5 }));
+            assert_eq!(
+                b.platforms,
+                vec![
+                    ("tiktok".to_string(), 3),
+                    (String::new(), 2),
+                    ("instagram".to_string(), 1)
+                ]
+            );
+        }
+        Schema::Legacy => {
+            assert_eq!(b.modes, None, "the legacy schema records no delivery mode");
+            assert_eq!(b.cache, None, "nor cache hits");
+            assert_eq!(b.platforms, vec![("tiktok".to_string(), 6)]);
+        }
+    }
+    for chat in ChatType::ALL {
+        for period in Period::ALL {
+            assert_eq!(
+                db.breakdown(chat, period).await.unwrap(),
+                t.data.expected_breakdown(chat, period, NOW, schema),
+                "{chat} {period}"
+            );
+        }
+    }
+}
+
+#[rstest]
+#[tokio::test]
+async fn top_content_and_its_absence_on_the_legacy_schema(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    let t = TestDb::with(backend, schema, edges(NOW)).await;
+    let db = t.stats(NOW).await;
+    match schema {
+        Schema::Legacy => {
+            let e = db
+                .top_content(ChatType::All, Period::All)
+                .await
+                .unwrap_err();
+            assert!(matches!(e, Error::Legacy { .. }), "{e:?}");
+            assert_eq!(
+                e.to_string(),
+                "top content is not available on the legacy schema (tt-bot v5 and earlier \
+                 records no post details (video_details))"
+            );
+        }
+        Schema::Current => {
+            let top = db.top_content(ChatType::All, Period::All).await.unwrap();
+            let posts: Vec<(&str, i64)> = top
+                .posts
+                .iter()
+                .map(|p| (p.link.as_str(), p.downloads))
+                .collect();
+            // Post 1: chats 1, 3 and the group (chat 0 never counts); post 2: chats 4, 8
+            // (untimed, all time only); post 3: chat 5 (no creator, no link).
+            assert_eq!(
+                posts,
+                vec![
+                    ("https://www.tiktok.com/@alice/video/1", 3),
+                    ("https://www.instagram.com/p/2", 2),
+                    ("", 1)
+                ]
+            );
+            let creators: Vec<(&str, i64)> = top
+                .creators
+                .iter()
+                .map(|c| (c.creator.as_str(), c.downloads))
+                .collect();
+            assert_eq!(creators, vec![("alice", 3), ("bob", 2)]);
+            for chat in ChatType::ALL {
+                for period in Period::ALL {
+                    assert_eq!(
+                        db.top_content(chat, period).await.unwrap(),
+                        t.data.expected_top(chat, period, NOW),
+                        "{chat} {period}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[rstest]
+#[tokio::test]
+async fn referral_funnels(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    let t = TestDb::with(backend, schema, edges(NOW)).await;
+    let db = t.stats(NOW).await;
+    let f = db.funnel(ChatType::All).await.unwrap();
+    let rows: Vec<(&str, i64, i64, i64)> = f
+        .links
+        .iter()
+        .map(|s| (s.link.as_str(), s.registered, s.downloaded, s.active_week))
+        .collect();
+    // ads: 1 (active), 2 (music only, active), 7 (never); friend: 4 (active), 8 (downloads
+    // only in the future and without a time: downloaded, not active); grp: the group.
+    assert_eq!(
+        rows,
+        vec![("ads", 3, 2, 2), ("friend", 2, 2, 1), ("grp", 1, 1, 1)]
+    );
+    for chat in ChatType::ALL {
+        assert_eq!(
+            db.funnel(chat).await.unwrap(),
+            t.data.expected_funnel(chat, NOW),
+            "{chat}"
+        );
+    }
+}
+
+#[rstest]
+#[tokio::test]
+async fn retention_cohorts(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    let t = TestDb::with(backend, schema, edges(NOW)).await;
+    let db = t.stats(NOW).await;
+    let r = db.retention(ChatType::Users).await.unwrap();
+    assert_eq!(r.cohorts.len(), 12);
+    // NOW is Wednesday 2026-03-04; the current week began Monday 2026-03-02 00:00 UTC.
+    assert_eq!(r.cohorts[11].start, 1_772_409_600);
+    assert_eq!(r.cohorts[0].start, 1_772_409_600 - 11 * 7 * D);
+    // The current week: chat 1 (active) and 8 (registered Tuesday, downloads only later
+    // and untimed); 6 is registered in the future.
+    assert_eq!(
+        (r.cohorts[11].size, r.cohorts[11].retained.clone()),
+        (2, vec![1])
+    );
+    for chat in ChatType::ALL {
+        assert_eq!(
+            db.retention(chat).await.unwrap(),
+            t.data.expected_retention(chat, NOW),
+            "{chat}"
+        );
+    }
+}
+
+/// Random rows over 60 days with posts for a third of them: every figure against the oracle.
+#[rstest]
+#[tokio::test]
+async fn every_insight_of_random_data(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    let mut data = random_dataset(NOW, 11, 1_500);
+    let platforms = ["tiktok", "instagram", "youtube"];
+    for pk in (1..=1_500).filter(|pk| pk % 3 != 0) {
+        let creator = (pk % 11 != 0).then(|| format!("c{:02}", pk % 17));
+        data.post(
+            1000 + pk,
+            platforms[(pk % 3) as usize],
+            creator.as_deref(),
+            Some(&format!("post{pk:05}")),
+        );
+    }
+    // Popular posts, so that the top ten are not all ties.
+    for (i, v) in data.videos.iter_mut().enumerate() {
+        if i % 7 == 0 {
+            v.details_id = Some(1000 + (i as i64 % 5) + 1);
+        }
+    }
+    let t = TestDb::with(backend, schema, data).await;
+    let db = t.stats(NOW).await;
+    for chat in ChatType::ALL {
+        assert_eq!(
+            db.active(chat).await.unwrap(),
+            t.data.expected_active(chat, NOW)
+        );
+        for w in Window::ALL {
+            assert_eq!(
+                db.growth(chat, w).await.unwrap(),
+                t.data.expected_growth(chat, w, NOW)
+            );
+        }
+        assert_eq!(
+            db.retention(chat).await.unwrap(),
+            t.data.expected_retention(chat, NOW),
+            "{chat}"
+        );
+        assert_eq!(
+            db.funnel(chat).await.unwrap(),
+            t.data.expected_funnel(chat, NOW)
+        );
+        for period in Period::ALL {
+            assert_eq!(
+                db.breakdown(chat, period).await.unwrap(),
+                t.data.expected_breakdown(chat, period, NOW, schema),
+                "{chat} {period}"
+            );
+            if schema == Schema::Current {
+                assert_eq!(
+                    db.top_content(chat, period).await.unwrap(),
+                    t.data.expected_top(chat, period, NOW),
+                    "{chat} {period}"
+                );
+            }
+        }
+    }
+}
+
+/// Empty tables: zeros that are real (nothing happened), empty lists, twelve empty cohorts.
+#[rstest]
+#[tokio::test]
+async fn an_empty_database(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    let t = TestDb::new(backend, schema).await;
+    let db = t.stats(NOW).await;
+    let a = db.active(ChatType::All).await.unwrap();
+    assert_eq!(a.windows.month, WindowFigures::default());
+    let g = db.growth(ChatType::All, Window::Day).await.unwrap();
+    assert_eq!(g.active.percent(), None);
+    let r = db.retention(ChatType::All).await.unwrap();
+    assert!(
+        r.cohorts
+            .iter()
+            .all(|c| c.size == 0 && c.share(0).is_none())
+    );
+    let b = db.breakdown(ChatType::All, Period::All).await.unwrap();
+    assert_eq!(b.total, 0);
+    assert!(b.platforms.is_empty());
+    if schema == Schema::Current {
+        assert_eq!(b.cache.unwrap().rate(), None, "no rate of nothing");
+        let top = db.top_content(ChatType::All, Period::All).await.unwrap();
+        assert!(top.posts.is_empty() && top.creators.is_empty());
+    }
+    assert!(db.funnel(ChatType::All).await.unwrap().links.is_empty());
+}
+
+/// A current-schema database without the `video_details` table: platforms are unknown
+/// and top content says why it is not available.
+#[rstest]
+#[tokio::test]
+async fn a_current_database_without_video_details(#[values(Postgres, Sqlite)] backend: Backend) {
+    let t = TestDb::with(backend, Current, edges(NOW)).await;
+    t.exec("DROP TABLE video_details").await;
+    let db = t.stats(NOW).await;
+    let b = db.breakdown(ChatType::All, Period::Week).await.unwrap();
+    assert_eq!(b.platforms, vec![(String::new(), 6)]);
+    let e = db
+        .top_content(ChatType::All, Period::All)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "top content is not available: the database has no video_details table"
+    );
+}
