@@ -427,3 +427,162 @@ async fn a_current_database_without_video_details(#[values(Postgres, Sqlite)] ba
         "top content is not available: the database has no video_details table"
     );
 }
+
+/// Runs `tt-stats` at [`NOW`] against `db_url` in a fresh directory, without a rollup.
+fn cli(db_url: &str, args: &[&str]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let now = NOW.to_string();
+    common::bin::run_in(
+        dir.path(),
+        args,
+        &[
+            ("DB_URL", db_url),
+            ("TT_STATS_NOW", &now),
+            ("ROLLUP_PATH", "off"),
+        ],
+    )
+}
+
+/// Standard output of a successful run with nothing on standard error, parsed as JSON.
+fn json_of(o: &std::process::Output, what: &str) -> serde_json::Value {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && err.is_empty(),
+        "{what}: {:?} {err}",
+        o.status
+    );
+    let text = String::from_utf8(o.stdout.clone()).unwrap();
+    assert_eq!(text.lines().count(), 1, "{what}: one line");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: {e}: {text}"))
+}
+
+fn counters_json(c: &tt_stats::domain::Counters) -> serde_json::Value {
+    serde_json::json!({
+        "chats": c.chats, "music": c.music, "music_unique": c.music_unique,
+        "videos": c.videos, "videos_unique": c.videos_unique,
+        "images": c.images, "images_unique": c.images_unique,
+    })
+}
+
+#[rstest]
+#[tokio::test]
+async fn the_commands_print_documented_json(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    use serde_json::json;
+    let t = TestDb::with(backend, schema, edges(NOW)).await;
+    t.close_pool().await;
+    let a = json_of(
+        &cli(&t.url, &["active", "--chat-type", "users", "--json"]),
+        "active",
+    );
+    assert_eq!(
+        a,
+        json!({
+            "chat_type": "users", "at": NOW, "day": 4, "week": 6, "month": 7,
+            "new": {"day": 1, "week": 3, "month": 4},
+            "returning": {"day": 2, "week": 3, "month": 3},
+        })
+    );
+    let g = json_of(
+        &cli(
+            &t.url,
+            &[
+                "growth",
+                "--chat-type",
+                "users",
+                "--period",
+                "week",
+                "--json",
+            ],
+        ),
+        "growth",
+    );
+    assert_eq!(
+        g["active"],
+        json!({"current": 6, "previous": 1, "change": 5, "percent": 500.0})
+    );
+    assert_eq!(
+        g["new"],
+        json!({"current": 3, "previous": 0, "change": 3, "percent": null})
+    );
+    let day = t.data.expected_summary(Some(NOW - D));
+    let all = t.data.expected_summary(None);
+    assert_eq!(
+        json_of(&cli(&t.url, &["report", "--json"]), "report"),
+        json!({
+            "at": NOW,
+            "overall": {"users": counters_json(&all.users), "groups": counters_json(&all.groups)},
+            "daily": {"users": counters_json(&day.users), "groups": counters_json(&day.groups)},
+        })
+    );
+    let b = json_of(&cli(&t.url, &["breakdown", "--json"]), "breakdown");
+    assert_eq!(b["total"], json!(6));
+    assert_eq!(b["surface"], json!({"chat": 4, "inline": 2}));
+    match schema {
+        Schema::Legacy => {
+            assert_eq!(b["delivery_mode"], json!(null));
+            assert_eq!(b["cache"], json!(null));
+            let out = cli(&t.url, &["top"]);
+            assert_eq!(out.status.code(), Some(1));
+            assert_eq!(
+                String::from_utf8_lossy(&out.stderr),
+                "error: top content is not available on the legacy schema (tt-bot v5 and \
+                 earlier records no post details (video_details))\n"
+            );
+        }
+        Schema::Current => {
+            assert_eq!(b["cache"], json!({"hits": 2, "known": 5, "rate": 0.4}));
+            let top = json_of(&cli(&t.url, &["top", "--period", "all", "--json"]), "top");
+            assert_eq!(
+                top["creators"],
+                json!([
+                    {"platform": "tiktok", "creator": "alice", "downloads": 3},
+                    {"platform": "instagram", "creator": "bob", "downloads": 2},
+                ])
+            );
+            assert_eq!(
+                top["posts"][2],
+                json!({"platform": "tiktok", "creator": null, "link": null, "downloads": 1})
+            );
+        }
+    }
+    let f = json_of(&cli(&t.url, &["funnel", "--json"]), "funnel");
+    assert_eq!(
+        f["links"][1],
+        json!({"link": "friend", "registered": 2, "downloaded": 2, "active_week": 1})
+    );
+    let r = json_of(
+        &cli(&t.url, &["retention", "--chat-type", "users", "--json"]),
+        "retention",
+    );
+    assert_eq!(
+        r["cohorts"][11],
+        json!({"week_start": 1_772_409_600, "chats": 2, "retained": [1], "shares": [0.5]})
+    );
+    let u = json_of(&cli(&t.url, &["user", "3", "--json"]), "user");
+    assert_eq!(
+        u,
+        json!({"user_id": 3, "videos": 1, "images": 1, "music": 0, "language": "en",
+               "referral": null, "file_mode": false, "registered_at": null})
+    );
+    let r = json_of(&cli(&t.url, &["referrals", "--json"]), "referrals");
+    assert_eq!(r["referrals"][0], json!({"link": "ads", "chats": 3}));
+    let o = json_of(&cli(&t.url, &["other", "--json"]), "other");
+    assert_eq!(o["languages"], json!([{"language": "en", "chats": 9}]));
+
+    // Bad input: one line, exit 2, never a panic.
+    let out = cli(&t.url, &["growth", "--period", "all"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with(
+            "error: invalid value 'all' for '--period <PERIOD>': unknown window 'all': \
+             expected day, week or month (30 days)\n"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&t.url, &["active", "--chat-type", "channels"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -5,6 +5,7 @@
 mod db;
 #[cfg(feature = "seed")]
 mod demo;
+pub mod insights;
 pub mod output;
 
 use std::path::{Path, PathBuf};
@@ -16,9 +17,9 @@ use crate::botstat::BotstatClient;
 use crate::config::{BotConfig, BotstatConfig, DbConfig, FooterConfig, parse_log_level};
 use crate::domain::{ChatType, Clock, GraphKind, Period, Series, parse_user_id};
 use crate::present::text::Fit;
-use crate::present::{chart, csv, labels, text};
+use crate::present::{chart, csv, json, labels, text};
 use crate::stats::Stats;
-use output::{print_line, print_text, write_file, write_stdout};
+use output::{print_json, print_line, print_text, write_file, write_stdout};
 
 /// The command line as clap parses it.
 #[derive(Debug, Parser)]
@@ -79,6 +80,9 @@ pub enum Command {
         /// Append the channel footer (current time in the configured zones).
         #[arg(long)]
         with_footer: bool,
+        /// Print one JSON object with the counters instead of the text.
+        #[arg(long, conflicts_with_all = ["html", "with_footer"])]
+        json: bool,
     },
     /// Render a graph to a PNG file.
     Graph {
@@ -96,6 +100,9 @@ pub enum Command {
         /// Telegram chat id.
         #[arg(allow_hyphen_values = true)]
         id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// A chat's video download history as CSV (Time,Video), oldest first.
     History {
@@ -107,9 +114,20 @@ pub enum Command {
         output: Option<PathBuf>,
     },
     /// Top 10 referral links by number of users.
-    Referrals,
+    Referrals {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Users with file mode on, languages, and the top 10 chats by downloads.
-    Other,
+    Other {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Insights: active chats, growth, retention, breakdowns, top content, referral funnels.
+    #[command(flatten)]
+    Insights(insights::InsightsCommand),
     #[cfg(feature = "seed")]
     /// Fill the database with a deterministic synthetic tt-bot dataset (refuses tables that
     /// already hold rows unless --append).
@@ -243,8 +261,20 @@ pub async fn run(db_cfg: &DbConfig, clock: Clock, command: Command) -> Result<()
             html,
             footer,
             with_footer,
+            json,
         } => {
             let stats = Stats::open(db_cfg, clock).await?;
+            if json {
+                let value = match (chat_type, period) {
+                    (None, None) => json::quick(&stats.quick().await?),
+                    (c, p) => {
+                        let (c, p) = (c.unwrap_or(ChatType::All), p.unwrap_or(Period::All));
+                        let now = stats.now();
+                        json::detailed(c, p, now, &stats.counters(c, p.since(now)).await?)
+                    }
+                };
+                return print_json(&value);
+            }
             let (mut body, now) = match (chat_type, period) {
                 (None, None) => {
                     let q = stats.quick().await?;
@@ -276,10 +306,11 @@ pub async fn run(db_cfg: &DbConfig, clock: Clock, command: Command) -> Result<()
                 labels::graph_total(kind, series.total())
             ))
         }
-        Command::User { id } => {
+        Command::User { id, json } => {
             let id = parse_user_id(&id)?;
             let stats = Stats::open(db_cfg, clock).await?;
             match stats.user_card(id).await? {
+                Some(card) if json => print_json(&json::user_card(&card)),
                 Some(card) => print_text(&text::user_card(&card, Fit::Full), false),
                 None => anyhow::bail!("user {id} not found"),
             }
@@ -298,17 +329,23 @@ pub async fn run(db_cfg: &DbConfig, clock: Clock, command: Command) -> Result<()
                 None => write_stdout(&csv),
             }
         }
-        Command::Referrals => {
+        Command::Referrals { json } => {
             let stats = Stats::open(db_cfg, clock).await?;
-            print_text(
-                &text::referrals(&stats.top_referrals(10).await?, Fit::Full),
-                false,
-            )
+            let top = stats.top_referrals(10).await?;
+            if json {
+                return print_json(&json::referrals(&top));
+            }
+            print_text(&text::referrals(&top, Fit::Full), false)
         }
-        Command::Other => {
+        Command::Other { json } => {
             let stats = Stats::open(db_cfg, clock).await?;
-            print_text(&text::other(&stats.other_data(10).await?, Fit::Full), false)
+            let other = stats.other_data(10).await?;
+            if json {
+                return print_json(&json::other(&other));
+            }
+            print_text(&text::other(&other, Fit::Full), false)
         }
+        Command::Insights(cmd) => insights::run(db_cfg, clock, cmd).await,
         Command::Botstat { cfg } => {
             let client = BotstatClient::new(cfg.settings()?)?;
             let stats = Stats::open(db_cfg, clock).await?;

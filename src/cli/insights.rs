@@ -1,0 +1,139 @@
+//! The Insights commands (`active`, `growth`, `retention`, `breakdown`, `top`, `funnel`):
+//! each asks [`Stats`] for one figure and prints it as text or, with `--json`, as one JSON
+//! object (`README.md#json-output`).
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use super::output::{print_json, print_text};
+use crate::config::DbConfig;
+use crate::domain::{ChatType, Clock, Period, Window};
+use crate::present::text::Fit;
+use crate::present::{insights, json};
+use crate::stats::Stats;
+
+/// The Insights subcommands, flattened into the top-level command list.
+#[derive(Debug, Subcommand)]
+pub enum InsightsCommand {
+    /// Active chats (at least one download) in the last day, 7 days and 30 days, with the
+    /// new and returning ones.
+    Active {
+        /// users, groups or all.
+        #[arg(long, default_value = "all")]
+        chat_type: ChatType,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Active, new and returning chats and downloads of a window against the window before.
+    Growth {
+        /// users, groups or all.
+        #[arg(long, default_value = "all")]
+        chat_type: ChatType,
+        /// The window: day, week or month (30 days).
+        #[arg(long, default_value = "week")]
+        period: Window,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Weekly retention of the last 12 registration cohorts (UTC weeks from Monday).
+    Retention {
+        /// users, groups or all.
+        #[arg(long, default_value = "all")]
+        chat_type: ChatType,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Video downloads by kind, surface, delivery mode and platform, and the cache-hit rate.
+    Breakdown {
+        /// users, groups or all.
+        #[arg(long, default_value = "all")]
+        chat_type: ChatType,
+        /// 24h, week, month or all.
+        #[arg(long, default_value = "week")]
+        period: Period,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The ten most downloaded posts and creators (current schema only).
+    Top {
+        /// users, groups or all.
+        #[arg(long, default_value = "all")]
+        chat_type: ChatType,
+        /// 24h, week, month or all.
+        #[arg(long, default_value = "week")]
+        period: Period,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Referral links by registrations, with how many chats downloaded and are active.
+    Funnel {
+        /// users, groups or all.
+        #[arg(long, default_value = "all")]
+        chat_type: ChatType,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs one Insights command.
+///
+/// # Errors
+/// The database's failure, or a figure the database's schema does not record.
+pub async fn run(db_cfg: &DbConfig, clock: Clock, cmd: InsightsCommand) -> Result<()> {
+    let stats = Stats::open(db_cfg, clock).await?;
+    match cmd {
+        InsightsCommand::Active { chat_type, json } => {
+            let a = stats.active(chat_type).await?;
+            emit(json, json::active(&a), || insights::active(&a))
+        }
+        InsightsCommand::Growth {
+            chat_type,
+            period,
+            json,
+        } => {
+            let g = stats.growth(chat_type, period).await?;
+            emit(json, json::growth(&g), || insights::growth(&g))
+        }
+        InsightsCommand::Retention { chat_type, json } => {
+            let r = stats.retention(chat_type).await?;
+            emit(json, json::retention(&r), || insights::retention(&r))
+        }
+        InsightsCommand::Breakdown {
+            chat_type,
+            period,
+            json,
+        } => {
+            let b = stats.breakdown(chat_type, period).await?;
+            emit(json, json::breakdown(&b), || {
+                insights::breakdown(&b, Fit::Full)
+            })
+        }
+        InsightsCommand::Top {
+            chat_type,
+            period,
+            json,
+        } => {
+            let t = stats.top_content(chat_type, period).await?;
+            emit(json, json::top(&t), || insights::top(&t, Fit::Full))
+        }
+        InsightsCommand::Funnel { chat_type, json } => {
+            let f = stats.funnel(chat_type).await?;
+            emit(json, json::funnel(&f), || insights::funnel(&f, Fit::Full))
+        }
+    }
+}
+
+/// Prints the JSON object, or the text.
+fn emit(as_json: bool, value: serde_json::Value, text: impl FnOnce() -> String) -> Result<()> {
+    if as_json {
+        print_json(&value)
+    } else {
+        print_text(&text(), false)
+    }
+}
