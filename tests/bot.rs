@@ -35,6 +35,7 @@ const MENU: &str = "📊 Stats Menu";
 const MENU_BUTTONS: &[&[&str]] = &[
     &["📊 Quick Stats", "📈 Analytics", "🔍 User Search"],
     &["📋 Detailed View", "🗣 Referrals", "🗃 Other Data"],
+    &["🔬 Insights"],
 ];
 const RELOAD_RETURN: &[&[&str]] = &[&["🔄 Reload", "🔙 Return"]];
 const RETURN: &[&[&str]] = &[&["🔙 Return"]];
@@ -1360,5 +1361,252 @@ async fn very_long_referral_links_still_fit_a_message() {
         "{}",
         card.text()
     );
+    run.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Insights
+
+const INSIGHTS_MENU: &str = "<b>🔬 Insights</b>\nWhich figure?";
+const INSIGHTS_BUTTONS: &[&[&str]] = &[
+    &["👥 Active chats", "📈 Growth", "🧲 Retention"],
+    &["🧩 Breakdowns", "🏆 Top content", "🔗 Referral funnel"],
+    &["🔙 Return"],
+];
+const CHAT_TYPES: &[&str] = &["👥 Users", "👥 Groups", "🌐 All"];
+
+/// `part` of `whole` in percent with one decimal, as the screens write it.
+fn pct(part: i64, whole: i64) -> String {
+    format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+}
+
+/// 🔬 Insights: every screen with its figures from the oracle, Reload, Return, the chat
+/// type and period choices, the retention heat map, and what the legacy schema cannot say.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insights_screens_show_the_figures_of_the_rows(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    use tt_stats::domain::Window;
+    let run = Running::start(Setup::new(backend, schema)).await;
+    let data = &run.db.data;
+    let tg = &run.tg;
+    let menu = run.open_menu(ADMIN).await;
+    let step = run.press_edit(ADMIN, menu, "Insights").await;
+    assert_screen(&step, INSIGHTS_MENU, INSIGHTS_BUTTONS);
+
+    // Active chats: all chats first, then people.
+    let active_text = |chat: ChatType| {
+        let a = data.expected_active(chat, NOW);
+        let line = |name: &str, f: tt_stats::domain::WindowFigures| {
+            format!(
+                "{name}: <b>{}</b> (new <b>{}</b>, returning <b>{}</b>)\n",
+                f.active, f.new, f.returning
+            )
+        };
+        format!(
+            "<b>🔬 Insights · Active chats: {}</b>\n{}{}{}\nActive: at least one download in the window; new: registered in it.",
+            expect::chats_heading(chat),
+            line("Last 24 hours", a.windows.day),
+            line("Last 7 days", a.windows.week),
+            line("Last 30 days", a.windows.month),
+        )
+    };
+    let chats_and_reload: &[&[&str]] = &[CHAT_TYPES, &["🔄 Reload", "🔙 Return"]];
+    let screen = run.press_edit(ADMIN, menu, "Active chats").await;
+    assert_screen(&screen, &active_text(ChatType::All), chats_and_reload);
+    run.press_unchanged(ADMIN, menu, "Reload").await;
+    let screen = run.press_edit(ADMIN, menu, "👥 Users").await;
+    assert_screen(&screen, &active_text(ChatType::Users), chats_and_reload);
+    let back = run.press_edit(ADMIN, menu, "Return").await;
+    assert_screen(&back, INSIGHTS_MENU, INSIGHTS_BUTTONS);
+
+    // Growth: the week, then the day for groups.
+    let screen = run.press_edit(ADMIN, menu, "Growth").await;
+    let g = data.expected_growth(ChatType::All, Window::Week, NOW);
+    let first = format!(
+        "<b>🔬 Insights · Growth: 🌐 All chats</b>\nLast 7 days vs the 7 days before\nActive chats: <b>{}</b> ({:+}",
+        g.active.current,
+        g.active.current - g.active.previous
+    );
+    assert!(screen.text().starts_with(&first), "{}", screen.text());
+    assert!(
+        screen
+            .text()
+            .ends_with(&format!("; was {})", g.music.previous)),
+        "{}",
+        screen.text()
+    );
+    let windows: &[&str] = &["⏰ Day", "📅 Week", "📆 30 days"];
+    assert_eq!(
+        screen.buttons(),
+        [windows, CHAT_TYPES, &["🔄 Reload", "🔙 Return"]]
+            .iter()
+            .map(|r| r.iter().map(|b| b.to_string()).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    );
+    run.press_edit(ADMIN, menu, "⏰ Day").await;
+    let screen = run.press_edit(ADMIN, menu, "👥 Groups").await;
+    let g = data.expected_growth(ChatType::Groups, Window::Day, NOW);
+    assert!(
+        screen.text().contains(&format!(
+            "\nVideos: <b>{}</b> ({:+}",
+            g.videos.current,
+            g.videos.current - g.videos.previous
+        )),
+        "{}",
+        screen.text()
+    );
+    run.press_edit(ADMIN, menu, "Return").await;
+
+    // Breakdowns of the last week.
+    let screen = run.press_edit(ADMIN, menu, "Breakdowns").await;
+    let b = data.expected_breakdown(ChatType::All, Period::Week, NOW, schema);
+    let text = screen.text();
+    assert!(
+        text.starts_with(&format!(
+            "<b>🔬 Insights · Breakdowns: 🌐 All chats, last week</b>\nVideo downloads: <b>{}</b>\n\n<b>Kind</b>\nVideos: <b>{}</b> ({})\nImages: <b>{}</b> ({})\n\n<b>Surface</b>\nChat: <b>{}</b> ({})\nInline: <b>{}</b> ({})\n",
+            b.total,
+            b.videos,
+            pct(b.videos, b.total),
+            b.images,
+            pct(b.images, b.total),
+            b.chat_surface,
+            pct(b.chat_surface, b.total),
+            b.inline,
+            pct(b.inline, b.total),
+        )),
+        "{text}"
+    );
+    match schema {
+        Schema::Legacy => {
+            assert!(
+                text.contains("<b>Delivery mode</b>\n<i>not available on the legacy schema</i>"),
+                "{text}"
+            );
+            assert!(
+                text.ends_with("Cache-hit rate: <i>not available on the legacy schema</i>"),
+                "{text}"
+            );
+            assert!(text.contains(&format!("\ntiktok: <b>{}</b> (100.0%)", b.total)));
+        }
+        Schema::Current => {
+            let c = b.cache.unwrap();
+            assert!(
+                text.ends_with(&format!(
+                    "Cache-hit rate: <b>{}</b> ({} of {} downloads with a known delivery mode)",
+                    pct(c.hits, c.known),
+                    c.hits,
+                    c.known
+                )),
+                "{text}"
+            );
+        }
+    }
+    assert_eq!(screen.buttons().len(), 3, "periods, chat types, reload");
+    run.press_edit(ADMIN, menu, "🌍 All").await;
+    run.press_edit(ADMIN, menu, "Return").await;
+
+    // Top content: the sample has no post details.
+    let screen = run.press_edit(ADMIN, menu, "Top content").await;
+    match schema {
+        Schema::Legacy => assert_eq!(
+            screen.text(),
+            "<b>🔬 Insights · Top content</b>\n⚠️ top content is not available on the legacy schema (tt-bot v5 and earlier records no post details (video_details))"
+        ),
+        Schema::Current => assert_eq!(
+            screen.text(),
+            "<b>🔬 Insights · Top content: 🌐 All chats, last week</b>\n<b>Posts</b>\nNo downloads with post details.\n\n<b>Creators</b>\nNo downloads with a known creator."
+        ),
+    }
+    run.press_edit(ADMIN, menu, "Return").await;
+
+    // Referral funnel.
+    let screen = run.press_edit(ADMIN, menu, "Referral funnel").await;
+    let f = data.expected_funnel(ChatType::All, NOW);
+    let mut want = String::from(
+        "<b>🔬 Insights · Referral funnel: 🌐 All chats</b>\nregistered → downloaded → active in the last 7 days\n",
+    );
+    for (i, l) in f.links.iter().enumerate() {
+        want.push_str(&format!(
+            "{}. <code>{}</code>: <b>{}</b> → <b>{}</b> ({}) → <b>{}</b> ({})\n",
+            i + 1,
+            l.link
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;"),
+            l.registered,
+            l.downloaded,
+            pct(l.downloaded, l.registered),
+            l.active_week,
+            pct(l.active_week, l.registered)
+        ));
+    }
+    assert_screen(&screen, want.trim_end(), chats_and_reload);
+    run.press_edit(ADMIN, menu, "Return").await;
+
+    // Retention: the heat map as a photo, then the cohorts with the screen's buttons.
+    let (cursor, answer) = run.press(ADMIN, menu, "Retention").await;
+    assert_eq!(answer.text, None);
+    let edit_of_menu = |c: &Call| {
+        c.method == "editMessageText" && c.ok() && c.message_id() == Some(i64::from(menu))
+    };
+    let waiting = tg.wait_after(cursor, edit_of_menu, WAIT).await;
+    assert_eq!(waiting.text(), "Generating, please wait…");
+    let photo = tg
+        .wait_after(cursor, |c| c.method == "sendPhoto", Duration::from_secs(60))
+        .await;
+    assert!(photo.ok(), "sendPhoto refused: {}", photo.response);
+    let r = data.expected_retention(ChatType::All, NOW);
+    let chats: i64 = r.cohorts.iter().map(|c| c.size).sum();
+    assert_eq!(
+        photo.text(),
+        format!("<b>Weekly Retention · All chats</b>\n12 weekly cohorts, {chats} chats")
+    );
+    let png = photo.file("photo").expect("an uploaded photo");
+    let img = tiny_skia::Pixmap::decode_png(&png.bytes).expect("a PNG");
+    assert_eq!((img.width(), img.height()), (1200, 600));
+    if std::env::var_os("TT_STATS_KEEP_GRAPH").is_some() {
+        std::fs::write(
+            format!("/tmp/tt-stats-bot-retention-{backend:?}-{schema:?}.png"),
+            &png.bytes,
+        )
+        .unwrap();
+    }
+    let pointer = tg.wait_after(photo.index, edit_of_menu, WAIT).await;
+    assert_reply(&pointer, "🔬 <b>Weekly Retention · All chats</b> ⬇️");
+    let cohorts = tg
+        .wait_after(
+            pointer.index,
+            |c| c.method == "sendMessage" && c.chat_id() == Some(ADMIN),
+            WAIT,
+        )
+        .await;
+    assert!(cohorts.ok());
+    let last = r.cohorts.last().unwrap();
+    assert!(
+        cohorts.text().ends_with(&format!(
+            "<code>2026-03-02</code> {} chats: {}",
+            last.size,
+            if last.size == 0 {
+                "–".to_string()
+            } else {
+                format!("{:.0}%", last.retained[0] as f64 * 100.0 / last.size as f64)
+            }
+        )),
+        "{}",
+        cohorts.text()
+    );
+    assert_eq!(cohorts.buttons().len(), 2, "chat types, reload and return");
+    let next = message_id(&cohorts);
+    let back = run.press_edit(ADMIN, next, "Return").await;
+    assert_screen(&back, INSIGHTS_MENU, INSIGHTS_BUTTONS);
+    let back = run.press_edit(ADMIN, next, "Return").await;
+    assert_screen(&back, MENU, MENU_BUTTONS);
+
+    run.assert_all_answered();
+    run.assert_all_calls_valid(&[]);
     run.shutdown().await;
 }

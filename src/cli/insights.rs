@@ -2,14 +2,16 @@
 //! each asks [`Stats`] for one figure and prints it as text or, with `--json`, as one JSON
 //! object (`README.md#json-output`).
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use clap::Subcommand;
 
-use super::output::{print_json, print_text};
+use super::output::{print_json, print_text, write_file};
 use crate::config::DbConfig;
 use crate::domain::{ChatType, Clock, Period, Window};
 use crate::present::text::Fit;
-use crate::present::{insights, json};
+use crate::present::{chart, insights, json};
 use crate::stats::Stats;
 
 /// The Insights subcommands, flattened into the top-level command list.
@@ -42,6 +44,9 @@ pub enum InsightsCommand {
         /// users, groups or all.
         #[arg(long, default_value = "all")]
         chat_type: ChatType,
+        /// Also draw the heat map into this PNG file.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -100,8 +105,19 @@ pub async fn run(db_cfg: &DbConfig, clock: Clock, cmd: InsightsCommand) -> Resul
             let g = stats.growth(chat_type, period).await?;
             emit(json, json::growth(&g), || insights::growth(&g))
         }
-        InsightsCommand::Retention { chat_type, json } => {
+        InsightsCommand::Retention {
+            chat_type,
+            output,
+            json,
+        } => {
             let r = stats.retention(chat_type).await?;
+            if let Some(path) = output {
+                let rr = r.clone();
+                let png =
+                    tokio::task::spawn_blocking(move || chart::render_retention_png(&rr)).await??;
+                write_file(&path, &png).await?;
+                eprintln!("{}", path.display());
+            }
             emit(json, json::retention(&r), || insights::retention(&r))
         }
         InsightsCommand::Breakdown {

@@ -226,6 +226,16 @@ pub fn top(t: &TopContent, fit: Fit) -> String {
     s.trim_end().to_string()
 }
 
+/// An Insights screen whose figure the database cannot give (`reason`, one line), instead
+/// of a made-up 0.
+pub fn unavailable(screen: &str, reason: &str) -> String {
+    format!(
+        "<b>{} · {screen}</b>\n⚠️ {}",
+        labels::INSIGHTS,
+        escape(reason)
+    )
+}
+
 /// Referral funnels: registered → downloaded → active in the last week, per link.
 pub fn funnel(f: &Funnel, fit: Fit) -> String {
     let mut s = format!(

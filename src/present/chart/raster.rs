@@ -78,7 +78,7 @@ pub(super) fn paint(plan: &Plan, fonts: &Fonts) -> Result<Pixmap> {
 }
 
 /// A paint of `color` at `opacity` (0 to 1), antialiased.
-fn solid(color: ColorU8, opacity: f32) -> Paint<'static> {
+pub(super) fn solid(color: ColorU8, opacity: f32) -> Paint<'static> {
     let mut color = Color::from_rgba8(color.red(), color.green(), color.blue(), color.alpha());
     color.apply_opacity(opacity);
     let mut paint = Paint::default();
@@ -89,7 +89,7 @@ fn solid(color: ColorU8, opacity: f32) -> Paint<'static> {
 /// A one-pixel horizontal or vertical line covering the whole pixels from `a` to `b`
 /// inclusive (pixels, whole numbers): grid and axes stay crisp instead of smeared over two
 /// rows.
-fn rule(pixmap: &mut Pixmap, a: (f32, f32), b: (f32, f32), color: ColorU8) {
+pub(super) fn rule(pixmap: &mut Pixmap, a: (f32, f32), b: (f32, f32), color: ColorU8) {
     let rect = Rect::from_ltrb(
         a.0.min(b.0),
         a.1.min(b.1),
@@ -245,9 +245,12 @@ fn draw_text(pixmap: &mut Pixmap, plan: &Plan, fonts: &Fonts) {
 
 /// Which point of a line of text its `x` is.
 #[derive(Clone, Copy)]
-enum Anchor {
+pub(super) enum Anchor {
+    /// `x` is where the text starts.
     Left,
+    /// `x` is the text's middle.
     Center,
+    /// `x` is where the text ends.
     Right,
 }
 
@@ -366,7 +369,7 @@ impl<'f> Style<'f> {
 
     /// Draws `text` on the baseline row `baseline` (pixels), `x` (pixels) being the point of
     /// the line given by `anchor`.
-    fn draw(
+    pub(super) fn draw(
         &self,
         pixmap: &mut Pixmap,
         text: &str,
