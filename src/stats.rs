@@ -6,9 +6,10 @@
 
 use crate::config::DbConfig;
 use crate::domain::{
-    Active, Breakdown, BySign, COHORTS, ChatType, Clock, Cohort, Counters, Download, Funnel,
-    FunnelStep, GraphKind, Growth, OtherData, PerWindow, Period, QuickStats, Ranking, Retention,
-    Series, Summary, Table, TopContent, UserCard, WEEK, Window, week_start,
+    Active, ActivitySeries, Breakdown, BySign, COHORTS, ChatType, Clock, Cohort, Counters,
+    Download, Funnel, FunnelStep, GRAPH_DAYS, GraphKind, Growth, OtherData, PerWindow, Period,
+    QuickStats, Ranking, Retention, Series, Split, StackedSeries, Summary, Table, TopContent,
+    UserCard, WEEK, Window, graph_first_day, week_start,
 };
 use crate::rollup::{self, Downloads, Rollup};
 use crate::source::Schema;
@@ -395,6 +396,36 @@ impl Stats {
                 })
                 .collect(),
         })
+    }
+
+    /// Active chats per UTC day over the last 30 days, with the 7- and 30-day actives
+    /// ending with each day (`docs/figures.md#active-chats-graph`). Reads the distinct
+    /// (chat, day) pairs of the last 59 days.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn activity(&self, chat: ChatType) -> Result<ActivitySeries, Error> {
+        let at = self.now();
+        let start = graph_first_day(at);
+        let from = start - (GRAPH_DAYS - 1) * crate::domain::DAY;
+        let pairs = self.source.active_days(chat, from, at).await?;
+        Ok(ActivitySeries::from_pairs(chat, start, &pairs))
+    }
+
+    /// Video downloads per UTC day over the last 30 days, split by platform or surface
+    /// (`docs/figures.md#stacked-breakdown-graph`).
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn breakdown_series(
+        &self,
+        chat: ChatType,
+        split: Split,
+    ) -> Result<StackedSeries, Error> {
+        let at = self.now();
+        let start = graph_first_day(at);
+        let rows = self.source.breakdown_days(chat, split, start, at).await?;
+        Ok(StackedSeries::from_sparse(chat, split, start, &rows))
     }
 
     /// Closes the connections and the rollup file.

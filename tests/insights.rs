@@ -378,6 +378,36 @@ async fn every_insight_of_random_data(
     }
 }
 
+/// The activity and stacked breakdown graphs' series against the oracle, on the edge rows
+/// and on random rows.
+#[rstest]
+#[tokio::test]
+async fn graph_series(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    use tt_stats::domain::Split;
+    let mut data = edges(NOW);
+    data.extend(random_dataset(NOW, 5, 600).after(&data));
+    let t = TestDb::with(backend, schema, data).await;
+    let db = t.stats(NOW).await;
+    for chat in ChatType::ALL {
+        let a = db.activity(chat).await.unwrap();
+        assert_eq!(a, t.data.expected_activity(chat, NOW), "{chat}");
+        assert_eq!(a.dau.len(), 30);
+        for split in [Split::Platform, Split::Surface] {
+            assert_eq!(
+                db.breakdown_series(chat, split).await.unwrap(),
+                t.data.expected_stacked(chat, split, NOW, schema),
+                "{chat} {split}"
+            );
+        }
+    }
+    // Today (up to NOW): users 1, 2, 3, 6 of the edge rows are among the day's actives.
+    let users = db.activity(ChatType::Users).await.unwrap();
+    assert!(users.dau[29] >= 4, "{:?}", users.dau);
+}
+
 /// Empty tables: zeros that are real (nothing happened), empty lists, twelve empty cohorts.
 #[rstest]
 #[tokio::test]

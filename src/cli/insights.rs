@@ -9,7 +9,7 @@ use clap::Subcommand;
 
 use super::output::{print_json, print_text, write_file};
 use crate::config::DbConfig;
-use crate::domain::{ChatType, Clock, Period, Window};
+use crate::domain::{ChatType, Clock, Period, Split, Window};
 use crate::present::text::Fit;
 use crate::present::{chart, insights, json};
 use crate::stats::Stats;
@@ -23,6 +23,10 @@ pub enum InsightsCommand {
         /// users, groups or all.
         #[arg(long, default_value = "all")]
         chat_type: ChatType,
+        /// Also draw active chats per day over the last 30 days (DAU with the 7- and
+        /// 30-day actives) into this PNG file.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -59,6 +63,13 @@ pub enum InsightsCommand {
         /// 24h, week, month or all.
         #[arg(long, default_value = "week")]
         period: Period,
+        /// Also draw the video downloads per day of the last 30 days, stacked by --split,
+        /// into this PNG file.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// What the graph stacks: platform or surface.
+        #[arg(long, default_value = "platform")]
+        split: Split,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -93,7 +104,15 @@ pub enum InsightsCommand {
 pub async fn run(db_cfg: &DbConfig, clock: Clock, cmd: InsightsCommand) -> Result<()> {
     let stats = Stats::open(db_cfg, clock).await?;
     match cmd {
-        InsightsCommand::Active { chat_type, json } => {
+        InsightsCommand::Active {
+            chat_type,
+            output,
+            json,
+        } => {
+            if let Some(path) = output {
+                let series = stats.activity(chat_type).await?;
+                draw(&path, move || chart::render_activity_png(&series)).await?;
+            }
             let a = stats.active(chat_type).await?;
             emit(json, json::active(&a), || insights::active(&a))
         }
@@ -113,18 +132,21 @@ pub async fn run(db_cfg: &DbConfig, clock: Clock, cmd: InsightsCommand) -> Resul
             let r = stats.retention(chat_type).await?;
             if let Some(path) = output {
                 let rr = r.clone();
-                let png =
-                    tokio::task::spawn_blocking(move || chart::render_retention_png(&rr)).await??;
-                write_file(&path, &png).await?;
-                eprintln!("{}", path.display());
+                draw(&path, move || chart::render_retention_png(&rr)).await?;
             }
             emit(json, json::retention(&r), || insights::retention(&r))
         }
         InsightsCommand::Breakdown {
             chat_type,
             period,
+            output,
+            split,
             json,
         } => {
+            if let Some(path) = output {
+                let series = stats.breakdown_series(chat_type, split).await?;
+                draw(&path, move || chart::render_stacked_png(&series)).await?;
+            }
             let b = stats.breakdown(chat_type, period).await?;
             emit(json, json::breakdown(&b), || {
                 insights::breakdown(&b, Fit::Full)
@@ -143,6 +165,18 @@ pub async fn run(db_cfg: &DbConfig, clock: Clock, cmd: InsightsCommand) -> Resul
             emit(json, json::funnel(&f), || insights::funnel(&f, Fit::Full))
         }
     }
+}
+
+/// Renders off the async runtime (drawing is CPU work), writes the PNG and names it on
+/// standard error (standard output keeps the figures, or the JSON).
+async fn draw(
+    path: &std::path::Path,
+    render: impl FnOnce() -> Result<Vec<u8>, chart::Error> + Send + 'static,
+) -> Result<()> {
+    let png = tokio::task::spawn_blocking(render).await??;
+    write_file(path, &png).await?;
+    eprintln!("{}", path.display());
+    Ok(())
 }
 
 /// Prints the JSON object, or the text.

@@ -366,9 +366,184 @@ pub struct Funnel {
     pub links: Vec<FunnelStep>,
 }
 
+/// Days drawn by the activity and breakdown graphs: the last 30 UTC days, today included.
+pub const GRAPH_DAYS: i64 = 30;
+
+/// The first UTC day (00:00, Unix seconds) of the graphs ending at `now`.
+pub fn graph_first_day(now: i64) -> i64 {
+    now.div_euclid(DAY) * DAY - (GRAPH_DAYS - 1) * DAY
+}
+
+/// Active chats per UTC day (`docs/figures.md#active-chats-graph`): for each of the last
+/// [`GRAPH_DAYS`] days, the chats with a download on that day (DAU) and on any of the 7 and
+/// the 30 days ending with it. Today counts up to now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivitySeries {
+    /// Which chats.
+    pub chat: ChatType,
+    /// 00:00 UTC of the first day (Unix seconds).
+    pub start: i64,
+    /// Chats active on each day.
+    pub dau: Vec<i64>,
+    /// Chats active on the 7 days ending with each day.
+    pub wau: Vec<i64>,
+    /// Chats active on the 30 days ending with each day.
+    pub mau: Vec<i64>,
+}
+
+impl ActivitySeries {
+    /// Counts the series from distinct `(chat, day start)` pairs covering the 29 days
+    /// before `start` too; pairs outside are ignored.
+    pub fn from_pairs(chat: ChatType, start: i64, pairs: &[(i64, i64)]) -> ActivitySeries {
+        let n = GRAPH_DAYS as usize;
+        let (mut dau, mut wau, mut mau) = (vec![0; n], vec![0; n], vec![0; n]);
+        let mut by_chat: std::collections::HashMap<i64, Vec<i64>> =
+            std::collections::HashMap::new();
+        for &(id, day) in pairs {
+            // Day index relative to `start`; -29..n.
+            by_chat
+                .entry(id)
+                .or_default()
+                .push((day - start).div_euclid(DAY));
+        }
+        for days in by_chat.values_mut() {
+            days.sort_unstable();
+            days.dedup();
+            for (series, span) in [(&mut dau, 1), (&mut wau, 7), (&mut mau, 30)] {
+                // The days i this chat counts in: some active day j with i - span < j ≤ i.
+                let mut covered_to = i64::MIN;
+                for &j in days.iter() {
+                    let from = j.max(covered_to + 1).max(0);
+                    let to = (j + span - 1).min(n as i64 - 1);
+                    for i in from..=to {
+                        series[i as usize] += 1;
+                    }
+                    covered_to = covered_to.max(to);
+                }
+            }
+        }
+        ActivitySeries {
+            chat,
+            start,
+            dau,
+            wau,
+            mau,
+        }
+    }
+}
+
+/// How the stacked breakdown graph splits the video downloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Split {
+    /// By platform (`video_details.platform`; legacy: all TikTok).
+    Platform,
+    /// By delivery surface: chat or inline.
+    Surface,
+}
+
+impl Split {
+    /// The identifier used on the command line: `platform`, `surface`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Platform => "platform",
+            Split::Surface => "surface",
+        }
+    }
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Split {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "platform" => Ok(Split::Platform),
+            "surface" => Ok(Split::Surface),
+            other => Err(format!(
+                "unknown split '{other}': expected platform or surface"
+            )),
+        }
+    }
+}
+
+/// Video downloads per UTC day of the last [`GRAPH_DAYS`] days, split by platform or
+/// surface (the stacked breakdown graph).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackedSeries {
+    /// Which chats.
+    pub chat: ChatType,
+    /// The split.
+    pub split: Split,
+    /// 00:00 UTC of the first day (Unix seconds).
+    pub start: i64,
+    /// Each part (`""` = unknown platform) with its downloads per day; the largest part
+    /// first, ties by name.
+    pub parts: Vec<(String, Vec<i64>)>,
+}
+
+impl StackedSeries {
+    /// Builds the series from sparse `(day start, part, rows)` triples.
+    pub fn from_sparse(
+        chat: ChatType,
+        split: Split,
+        start: i64,
+        rows: &[(i64, String, i64)],
+    ) -> StackedSeries {
+        let n = GRAPH_DAYS as usize;
+        let mut parts: Vec<(String, Vec<i64>)> = Vec::new();
+        for (day, part, count) in rows {
+            let Ok(i) = usize::try_from((day - start).div_euclid(DAY)) else {
+                continue;
+            };
+            if i >= n {
+                continue;
+            }
+            let slot = match parts.iter().position(|(p, _)| p == part) {
+                Some(k) => k,
+                None => {
+                    parts.push((part.clone(), vec![0; n]));
+                    parts.len() - 1
+                }
+            };
+            parts[slot].1[i] += count;
+        }
+        parts.sort_by(|a, b| {
+            let (ta, tb) = (a.1.iter().sum::<i64>(), b.1.iter().sum::<i64>());
+            tb.cmp(&ta).then_with(|| a.0.cmp(&b.0))
+        });
+        StackedSeries {
+            chat,
+            split,
+            start,
+            parts,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rolling_actives_from_day_pairs() {
+        let start = 100 * DAY;
+        // Chat 1 active on day 0 and day 10; chat 2 on day -3 (before the graph) only.
+        let pairs = [(1, start), (1, start + 10 * DAY), (2, start - 3 * DAY)];
+        let s = ActivitySeries::from_pairs(ChatType::All, start, &pairs);
+        assert_eq!(s.dau[0], 1);
+        assert_eq!(s.dau[1], 0);
+        assert_eq!(s.dau[10], 1);
+        // Chat 2 counts in the 7 days ending with days 0..=3, chat 1 in days 0..=6, 10..=16.
+        assert_eq!(&s.wau[..8], &[2, 2, 2, 2, 1, 1, 1, 0]);
+        assert_eq!(s.wau[16], 1);
+        assert_eq!(s.wau[17], 0);
+        assert_eq!(s.mau[29], 1);
+        assert_eq!(s.mau[26], 2);
+    }
 
     #[test]
     fn weeks_start_on_monday_utc() {

@@ -6,7 +6,7 @@
 use super::pool::on_read;
 use super::{Error, Schema, Source};
 use crate::domain::{
-    CacheRate, ChatType, Creator, DeliveryModes, Post, Ranking, WEEK, WindowFigures,
+    CacheRate, ChatType, Creator, DAY, DeliveryModes, Post, Ranking, Split, WEEK, WindowFigures,
 };
 
 /// The SQL predicate of a chat type on the `user_id` column of `alias`. Constant text.
@@ -23,6 +23,11 @@ fn chat_predicate(chat: ChatType, alias: &str) -> String {
 /// epoch was a Thursday, 345 600 s (4 days) before a Monday.
 fn week_of(col: &str) -> String {
     format!("{col} - ((({col} - 345600) % {WEEK}) + {WEEK}) % {WEEK}")
+}
+
+/// 00:00 UTC of the day of `col` (floor, safe before 1970).
+fn day_of(col: &str) -> String {
+    format!("{col} - ((({col} % {DAY}) + {DAY}) % {DAY})")
 }
 
 /// What a breakdown counts in one statement (before the platform split).
@@ -351,6 +356,86 @@ impl Source {
                 .persistent(false)
                 .bind(lower)
                 .bind(upper)
+                .fetch_all(&mut *c)
+                .await
+                .map_err(Error::query(what))
+        })
+    }
+
+    /// Distinct `(chat, day)` pairs of `chat` with a `videos` or `music` row timed in
+    /// `[from, now]`, the day as its 00:00 UTC (the activity graph).
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn active_days(
+        &self,
+        chat: ChatType,
+        from: i64,
+        now: i64,
+    ) -> Result<Vec<(i64, i64)>, Error> {
+        let sql = format!(
+            "SELECT v.user_id, {vd} FROM videos v WHERE {pv} AND v.downloaded_at >= $1 \
+             AND v.downloaded_at <= $2 \
+             UNION SELECT m.user_id, {md} FROM music m WHERE {pm} AND m.downloaded_at >= $1 \
+             AND m.downloaded_at <= $2",
+            vd = day_of("v.downloaded_at"),
+            md = day_of("m.downloaded_at"),
+            pv = chat_predicate(chat, "v"),
+            pm = chat_predicate(chat, "m"),
+        );
+        let what = "active chats per day";
+        on_read!(&self.pool, what, c => {
+            sqlx::query_as(&sql)
+                .persistent(false)
+                .bind(from)
+                .bind(now)
+                .fetch_all(&mut *c)
+                .await
+                .map_err(Error::query(what))
+        })
+    }
+
+    /// `videos` rows of `chat` timed in `[from, now]` per UTC day and part of `split`:
+    /// `(day start, part, rows)`; the platform is `""` when unknown, `tiktok` on the legacy
+    /// schema.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn breakdown_days(
+        &self,
+        chat: ChatType,
+        split: Split,
+        from: i64,
+        now: i64,
+    ) -> Result<Vec<(i64, String, i64)>, Error> {
+        let current = self.schema == Schema::Current;
+        let (part, join) = match (split, current, self.details) {
+            (Split::Platform, true, true) => (
+                "COALESCE(d.platform, '')",
+                " LEFT JOIN video_details d ON d.id = v.video_details_id",
+            ),
+            (Split::Platform, true, false) => ("CAST('' AS TEXT)", ""),
+            (Split::Platform, false, _) => ("CAST('tiktok' AS TEXT)", ""),
+            (Split::Surface, true, _) => (
+                "CASE WHEN v.delivery_surface = 'inline' THEN 'inline' ELSE 'chat' END",
+                "",
+            ),
+            (Split::Surface, false, _) => {
+                ("CASE WHEN v.is_inline THEN 'inline' ELSE 'chat' END", "")
+            }
+        };
+        let day = day_of("v.downloaded_at");
+        let sql = format!(
+            "SELECT {day}, {part}, COUNT(*) FROM videos v{join} WHERE {p} \
+             AND v.downloaded_at >= $1 AND v.downloaded_at <= $2 GROUP BY {day}, {part}",
+            p = chat_predicate(chat, "v"),
+        );
+        let what = "downloads per day";
+        on_read!(&self.pool, what, c => {
+            sqlx::query_as(&sql)
+                .persistent(false)
+                .bind(from)
+                .bind(now)
                 .fetch_all(&mut *c)
                 .await
                 .map_err(Error::query(what))

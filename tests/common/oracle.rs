@@ -5,9 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tt_stats::domain::{
-    Active, Breakdown, CacheRate, Change, ChatType, Cohort, Counters, Creator, DeliveryModes,
-    Download, Funnel, FunnelStep, GraphKind, Growth, OtherData, PerWindow, Period, Post, Ranking,
-    Retention, Series, Summary, TopContent, UserCard, Window, WindowFigures,
+    Active, ActivitySeries, Breakdown, CacheRate, Change, ChatType, Cohort, Counters, Creator,
+    DeliveryModes, Download, Funnel, FunnelStep, GraphKind, Growth, OtherData, PerWindow, Period,
+    Post, Ranking, Retention, Series, Split, StackedSeries, Summary, TopContent, UserCard, Window,
+    WindowFigures,
 };
 use tt_stats::source::Schema;
 
@@ -622,6 +623,82 @@ impl Dataset {
             chat,
             at: now,
             links,
+        }
+    }
+}
+
+/// The Insights graphs, from the rows.
+impl Dataset {
+    /// Per UTC day of the 30 ending with today: chats with a download on the day, on the 7
+    /// and on the 30 days ending with it (rows after `now` left out).
+    pub fn expected_activity(&self, chat: ChatType, now: i64) -> ActivitySeries {
+        let today = floor(now, DAY);
+        let start = today - 29 * DAY;
+        let times: Vec<(i64, i64)> = self
+            .videos
+            .iter()
+            .map(|v| (v.user_id, v.downloaded_at))
+            .chain(self.music.iter().map(|m| (m.user_id, m.downloaded_at)))
+            .filter(|(id, _)| in_type(chat, *id))
+            .filter_map(|(id, t)| t.filter(|&t| t <= now).map(|t| (id, t)))
+            .collect();
+        let actives = |day: i64, span: i64| -> i64 {
+            let (a, b) = (day - (span - 1) * DAY, day + DAY);
+            times
+                .iter()
+                .filter(|(_, t)| *t >= a && *t < b)
+                .map(|(id, _)| *id)
+                .collect::<BTreeSet<_>>()
+                .len() as i64
+        };
+        let days: Vec<i64> = (0..30).map(|i| start + i * DAY).collect();
+        ActivitySeries {
+            chat,
+            start,
+            dau: days.iter().map(|&d| actives(d, 1)).collect(),
+            wau: days.iter().map(|&d| actives(d, 7)).collect(),
+            mau: days.iter().map(|&d| actives(d, 30)).collect(),
+        }
+    }
+
+    /// Video downloads per UTC day of the last 30, by platform or surface, largest part
+    /// first (ties by name).
+    pub fn expected_stacked(
+        &self,
+        chat: ChatType,
+        split: Split,
+        now: i64,
+        schema: Schema,
+    ) -> StackedSeries {
+        let start = floor(now, DAY) - 29 * DAY;
+        let mut parts: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for v in self.videos.iter().filter(|v| in_type(chat, v.user_id)) {
+            let Some(t) = v.downloaded_at.filter(|&t| t >= start && t <= now) else {
+                continue;
+            };
+            let part = match (split, schema) {
+                (Split::Surface, _) => if v.inline { "inline" } else { "chat" }.to_string(),
+                (Split::Platform, Schema::Legacy) => "tiktok".to_string(),
+                (Split::Platform, Schema::Current) => v
+                    .details_id
+                    .and_then(|id| self.details.iter().find(|d| d.id == id))
+                    .map(|d| d.platform.clone())
+                    .unwrap_or_default(),
+            };
+            parts.entry(part).or_insert_with(|| vec![0; 30])[((t - start) / DAY) as usize] += 1;
+        }
+        let mut parts: Vec<(String, Vec<i64>)> = parts.into_iter().collect();
+        parts.sort_by(|a, b| {
+            b.1.iter()
+                .sum::<i64>()
+                .cmp(&a.1.iter().sum::<i64>())
+                .then_with(|| a.0.cmp(&b.0))
+        });
+        StackedSeries {
+            chat,
+            split,
+            start,
+            parts,
         }
     }
 }

@@ -103,7 +103,7 @@ pub(super) fn rule(pixmap: &mut Pixmap, a: (f32, f32), b: (f32, f32), color: Col
     }
 }
 
-fn draw_grid(pixmap: &mut Pixmap, c: &Chart) {
+pub(super) fn draw_grid(pixmap: &mut Pixmap, c: &Chart) {
     for (v, _) in &c.y_ticks {
         let y = c.px_y(*v).round();
         rule(pixmap, (c.left, y), (c.right, y), GRID);
@@ -114,7 +114,7 @@ fn draw_grid(pixmap: &mut Pixmap, c: &Chart) {
     }
 }
 
-fn draw_axes(pixmap: &mut Pixmap, c: &Chart) {
+pub(super) fn draw_axes(pixmap: &mut Pixmap, c: &Chart) {
     for (v, _) in &c.y_ticks {
         let y = c.px_y(*v).round();
         rule(pixmap, (c.left - TICK, y), (c.left, y), AXIS);
@@ -129,7 +129,7 @@ fn draw_axes(pixmap: &mut Pixmap, c: &Chart) {
 
 /// The chart's points are pixel centres at whole numbers (see [`Chart`]); tiny-skia's pixel
 /// centres are half a pixel further.
-fn centred() -> Transform {
+pub(super) fn centred() -> Transform {
     Transform::from_translate(0.5, 0.5)
 }
 
@@ -193,7 +193,7 @@ fn draw_line(pixmap: &mut Pixmap, c: &Chart) {
     }
 }
 
-fn draw_text(pixmap: &mut Pixmap, plan: &Plan, fonts: &Fonts) {
+pub(super) fn draw_text(pixmap: &mut Pixmap, plan: &Plan, fonts: &Fonts) {
     let title = Style::new(&fonts.bold, TITLE_SIZE);
     let baseline = TITLE_TOP + title.cap;
     title.draw(pixmap, &plan.title, MARGIN, baseline, INK, Anchor::Left);
