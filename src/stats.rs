@@ -143,6 +143,23 @@ impl Stats {
         Ok(QuickStats { overall, daily, at })
     }
 
+    /// Quick Stats with the counters of the 24 hours before the last 24, `(now - 172800,
+    /// now - 86400]`, that the daily half is compared with (`docs/figures.md#change-versus-the-previous-24-hours`).
+    /// The previous day is always read from the tables: one day of rows, by index.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn quick_with_previous(&self) -> Result<(QuickStats, Summary), Error> {
+        let at = self.now();
+        let day = crate::domain::DAY;
+        let (overall, daily, previous) = tokio::try_join!(
+            self.summary(None),
+            self.summary(Period::Day.since(at)),
+            async { Ok::<_, Error>(self.source.summary_between(at - 2 * day, at - day).await?,) }
+        )?;
+        Ok((QuickStats { overall, daily, at }, previous))
+    }
+
     /// A Detailed View block: one chat type over one period ending now.
     ///
     /// # Errors

@@ -70,6 +70,7 @@ struct Setup {
     channel: Option<Channel>,
     every: Duration,
     botstat: Option<BotstatSettings>,
+    show_change: bool,
 }
 
 impl Setup {
@@ -82,6 +83,7 @@ impl Setup {
             channel: None,
             every: Duration::from_secs(3600),
             botstat: None,
+            show_change: false,
         }
     }
 
@@ -125,6 +127,7 @@ impl Setup {
             daily_interval: self.every,
             zones: tt_stats::config::default_zones(),
             botstat: self.botstat.clone().ok_or_else(off),
+            show_change: self.show_change,
         }
     }
 }
@@ -1034,6 +1037,7 @@ async fn a_channel_job_updates_finds_unchanged_or_fails() {
         chat_id: CHANNEL,
         message_id,
         zones: tt_stats::config::default_zones(),
+        show_change: false,
     };
     let overall = job(mid);
     assert_eq!(overall.run_once().await.unwrap(), Outcome::Updated);
@@ -1167,8 +1171,10 @@ async fn channel_setup_then_the_bot_keeps_the_messages_until_sigterm() {
         ]
     };
 
-    // channel-setup posts both messages and prints the settings.
-    let setup_env = env(NOW);
+    // channel-setup posts both messages and prints the settings; without the change against
+    // the day before (SHOW_CHANGE=false), the daily message is the plain Daily Stats.
+    let mut setup_env = env(NOW);
+    setup_env.push(("SHOW_CHANGE", "false".to_string()));
     let setup_env: Vec<(&str, &str)> = setup_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let out = run_in_async(dir.path(), &["channel-setup", &channel], &setup_env).await;
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
@@ -1203,12 +1209,16 @@ async fn channel_setup_then_the_bot_keeps_the_messages_until_sigterm() {
         &format!("{}{FOOTER_A_MINUTE_LATER}", sample::OVERALL),
     );
     let edit = channel_edit(&tg, 0, daily).await;
+    // The bot shows the change against the 24 hours before unless SHOW_CHANGE=false.
     let daily_figures = db.data.expected_summary(since(NOW + 60, Period::Day));
+    let day_before = db
+        .data
+        .expected_summary_between(NOW + 60 - 2 * 86_400, NOW + 60 - 86_400);
     assert_reply(
         &edit,
         &format!(
             "{}{FOOTER_A_MINUTE_LATER}",
-            expect::daily(&daily_figures, Style::Html)
+            expect::daily_with_change(&daily_figures, &day_before, Style::Html)
         ),
     );
     tg.wait_polling().await;
@@ -1606,6 +1616,41 @@ async fn insights_screens_show_the_figures_of_the_rows(
     let back = run.press_edit(ADMIN, next, "Return").await;
     assert_screen(&back, MENU, MENU_BUTTONS);
 
+    run.assert_all_answered();
+    run.assert_all_calls_valid(&[]);
+    run.shutdown().await;
+}
+
+/// With `SHOW_CHANGE` on, Quick Stats shows each daily figure's change against the 24 hours
+/// before, computed from the rows; the overall half is unchanged.
+#[rstest]
+#[case::postgres_legacy(Postgres, Legacy)]
+#[case::sqlite_current(Sqlite, Current)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_stats_show_the_change_against_the_day_before(
+    #[case] backend: Backend,
+    #[case] schema: Schema,
+) {
+    let mut setup = Setup::new(backend, schema);
+    setup.show_change = true;
+    let run = Running::start(setup).await;
+    let menu = run.open_menu(ADMIN).await;
+    let quick = run.press_edit(ADMIN, menu, "Quick Stats").await;
+    let data = &run.db.data;
+    let want = format!(
+        "{}\n{}",
+        expect::overall(&data.expected_summary(None), Style::Html),
+        expect::daily_with_change(
+            &data.expected_summary(Some(NOW - 86_400)),
+            &data.expected_summary_between(NOW - 2 * 86_400, NOW - 86_400),
+            Style::Html
+        )
+    );
+    assert_screen(&quick, &want, RELOAD_RETURN);
+    // The sample's day before has videos: the change is shown, with its sign.
+    assert!(quick.text().contains("Videos: <b>"), "{}", quick.text());
+    assert!(quick.text().contains("%)"), "{}", quick.text());
+    run.press_unchanged(ADMIN, menu, "Reload").await;
     run.assert_all_answered();
     run.assert_all_calls_valid(&[]);
     run.shutdown().await;

@@ -408,6 +408,40 @@ async fn graph_series(
     assert!(users.dau[29] >= 4, "{:?}", users.dau);
 }
 
+/// Quick Stats' comparison: the counters of `(now - 172800, now - 86400]`. Chat 4's video
+/// exactly a day old is in it, the group registered exactly two days ago and chat 999's
+/// music exactly two days old are not.
+#[rstest]
+#[tokio::test]
+async fn the_day_before(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    let mut data = edges(NOW);
+    data.extend(random_dataset(NOW, 9, 800).after(&data));
+    let t = TestDb::with(backend, schema, data).await;
+    let db = t.stats(NOW).await;
+    let (q, previous) = db.quick_with_previous().await.unwrap();
+    assert_eq!(q.daily, t.data.expected_summary(Some(NOW - D)));
+    assert_eq!(
+        previous,
+        t.data.expected_summary_between(NOW - 2 * D, NOW - D)
+    );
+    let edges_only = TestDb::with(backend, schema, edges(NOW)).await;
+    let (_, previous) = edges_only
+        .stats(NOW)
+        .await
+        .quick_with_previous()
+        .await
+        .unwrap();
+    assert_eq!(
+        (previous.users.videos, previous.users.chats),
+        (1, 1),
+        "chat 4's video, user 8"
+    );
+    assert_eq!((previous.groups.chats, previous.users.music), (0, 0));
+}
+
 /// Empty tables: zeros that are real (nothing happened), empty lists, twelve empty cohorts.
 #[rstest]
 #[tokio::test]
@@ -601,6 +635,18 @@ async fn the_commands_print_documented_json(
     assert_eq!(r["referrals"][0], json!({"link": "ads", "chats": 3}));
     let o = json_of(&cli(&t.url, &["other", "--json"]), "other");
     assert_eq!(o["languages"], json!([{"language": "en", "chats": 9}]));
+
+    let out = cli(&t.url, &["report", "--with-change"]);
+    let want = format!(
+        "{}\n{}\n",
+        common::expect::overall(&all, common::expect::Style::Plain),
+        common::expect::daily_with_change(
+            &day,
+            &t.data.expected_summary_between(NOW - 2 * D, NOW - D),
+            common::expect::Style::Plain
+        )
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
 
     // Bad input: one line, exit 2, never a panic.
     let out = cli(&t.url, &["growth", "--period", "all"]);

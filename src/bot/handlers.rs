@@ -288,6 +288,13 @@ async fn on_button(
     let db = &app.stats;
     let (body, keyboard) = match cb {
         Callback::Menu => (MENU_TITLE.to_string(), menu_keyboard()),
+        Callback::Quick if app.show_change => {
+            let (q, previous) = db.quick_with_previous().await?;
+            (
+                text::quick_stats_with_change(&q, &previous),
+                data_keyboard(cb),
+            )
+        }
         Callback::Quick => (text::quick_stats(&db.quick().await?), data_keyboard(cb)),
         Callback::DetailedChats => detailed_chats(),
         Callback::DetailedPeriods(c) => detailed_periods(c),

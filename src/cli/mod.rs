@@ -83,6 +83,10 @@ pub enum Command {
         /// Print one JSON object with the counters instead of the text.
         #[arg(long, conflicts_with_all = ["html", "with_footer"])]
         json: bool,
+        /// Show each figure of the last 24 hours with its change against the 24 hours
+        /// before (Quick Stats only).
+        #[arg(long)]
+        with_change: bool,
     },
     /// Render a graph to a PNG file.
     Graph {
@@ -262,6 +266,7 @@ pub async fn run(db_cfg: &DbConfig, clock: Clock, command: Command) -> Result<()
             footer,
             with_footer,
             json,
+            with_change,
         } => {
             let stats = Stats::open(db_cfg, clock).await?;
             if json {
@@ -276,6 +281,10 @@ pub async fn run(db_cfg: &DbConfig, clock: Clock, command: Command) -> Result<()
                 return print_json(&value);
             }
             let (mut body, now) = match (chat_type, period) {
+                (None, None) if with_change => {
+                    let (q, previous) = stats.quick_with_previous().await?;
+                    (text::quick_stats_with_change(&q, &previous), q.at)
+                }
                 (None, None) => {
                     let q = stats.quick().await?;
                     (text::quick_stats(&q), q.at)
@@ -362,7 +371,14 @@ pub async fn run(db_cfg: &DbConfig, clock: Clock, command: Command) -> Result<()
             let telegram = bot.token()?;
             let stats = Stats::open(db_cfg, clock).await?;
             let tg = crate::telegram::make_bot(&telegram)?;
-            let ch = crate::jobs::channel::setup(&tg, &stats, chat, &footer.time_zones.0).await?;
+            let ch = crate::jobs::channel::setup(
+                &tg,
+                &stats,
+                chat,
+                &footer.time_zones.0,
+                bot.show_change,
+            )
+            .await?;
             print_line(&format!(
                 "STATS_CHAT={}\nSTATS_MESSAGE_ID={}\nDAILY_STATS_MESSAGE_ID={}",
                 ch.chat_id, ch.overall_message_id, ch.daily_message_id

@@ -24,14 +24,10 @@ pub fn change(c: Change) -> String {
     }
 }
 
-/// A change in percent only, `+4.2%`, for the Quick Stats lines; `new` when the previous
-/// value is 0 and the current one is not, and nothing when both are 0.
+/// A change in percent only, `+4.2%`, for the Quick Stats lines; nothing when the previous
+/// value is 0 (no percent of nothing).
 pub fn change_percent(c: Change) -> Option<String> {
-    match c.percent() {
-        Some(p) => Some(format!("{p:+.1}%")),
-        None if c.current != 0 => Some("new".to_string()),
-        None => None,
-    }
+    c.percent().map(|p| format!("{p:+.1}%"))
 }
 
 /// `YYYY-MM-DD` of a Unix time (UTC).
@@ -275,7 +271,8 @@ mod tests {
         assert_eq!(change(c(3, 4)), "-1, -25.0%");
         assert_eq!(change_percent(c(8901, 8542)).as_deref(), Some("+4.2%"));
         assert_eq!(change_percent(c(0, 0)), None);
-        assert_eq!(change_percent(c(2, 0)).as_deref(), Some("new"));
+        assert_eq!(change_percent(c(2, 0)), None);
+        assert_eq!(change_percent(c(5, 5)).as_deref(), Some("+0.0%"));
         assert_eq!(percent_of(2, 3).as_deref(), Some("66.7%"));
         assert_eq!(percent_of(2, 0), None);
         assert_eq!(utc_date(1_772_409_600), "2026-03-02");

@@ -6,7 +6,8 @@
 use super::pool::on_read;
 use super::{Error, Schema, Source};
 use crate::domain::{
-    CacheRate, ChatType, Creator, DAY, DeliveryModes, Post, Ranking, Split, WEEK, WindowFigures,
+    BySign, CacheRate, ChatType, Counters, Creator, DAY, DeliveryModes, DownloadCounts, Post,
+    Ranking, Split, Summary, WEEK, WindowFigures,
 };
 
 /// The SQL predicate of a chat type on the `user_id` column of `alias`. Constant text.
@@ -439,6 +440,82 @@ impl Source {
                 .fetch_all(&mut *c)
                 .await
                 .map_err(Error::query(what))
+        })
+    }
+
+    /// The seven counters of people and of groups with time in `(lower, upper]` (the
+    /// previous 24 hours that Quick Stats compares with).
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn summary_between(&self, lower: i64, upper: i64) -> Result<Summary, Error> {
+        let img = self.schema.image_predicate();
+        let per_sign = |f: &str| {
+            format!(
+                "CAST(COALESCE(SUM(CASE WHEN {f} THEN n END), 0) AS BIGINT), \
+                 COUNT(CASE WHEN {f} THEN 1 END), \
+                 CAST(COALESCE(SUM(CASE WHEN {f} THEN i END), 0) AS BIGINT), \
+                 COUNT(CASE WHEN {f} AND i > 0 THEN 1 END)"
+            )
+        };
+        let table = |name: &str, images: &str| {
+            format!(
+                "SELECT {}, {} FROM (SELECT user_id, COUNT(*) AS n, {images} AS i FROM {name} \
+                 WHERE user_id <> 0 AND downloaded_at > $1 AND downloaded_at <= $2 \
+                 GROUP BY user_id) per_chat",
+                per_sign("user_id > 0"),
+                per_sign("user_id < 0")
+            )
+        };
+        let videos_sql = table("videos", &format!("COUNT(CASE WHEN {img} THEN 1 END)"));
+        let music_sql = table("music", "0");
+        let chats_sql = "SELECT COUNT(CASE WHEN user_id > 0 THEN 1 END), \
+                         COUNT(CASE WHEN user_id < 0 THEN 1 END) FROM users \
+                         WHERE user_id <> 0 AND registered_at > $1 AND registered_at <= $2";
+        type Eight = (i64, i64, i64, i64, i64, i64, i64, i64);
+        let what = "the previous 24 hours";
+        let (chats, videos, music): ((i64, i64), Eight, Eight) = on_read!(&self.pool, what, c => {
+            let chats = sqlx::query_as(chats_sql)
+                .persistent(false)
+                .bind(lower)
+                .bind(upper)
+                .fetch_one(&mut *c)
+                .await
+                .map_err(Error::query(what))?;
+            let videos = sqlx::query_as(&videos_sql)
+                .persistent(false)
+                .bind(lower)
+                .bind(upper)
+                .fetch_one(&mut *c)
+                .await
+                .map_err(Error::query(what))?;
+            let music = sqlx::query_as(&music_sql)
+                .persistent(false)
+                .bind(lower)
+                .bind(upper)
+                .fetch_one(&mut *c)
+                .await
+                .map_err(Error::query(what))?;
+            Ok((chats, videos, music))
+        })?;
+        let counts = |a: i64, b: i64, c: i64, d: i64| DownloadCounts {
+            rows: a,
+            chats: b,
+            image_rows: c,
+            image_chats: d,
+        };
+        let (v, m) = (videos, music);
+        Ok(BySign {
+            users: Counters::from_parts(
+                chats.0,
+                counts(m.0, m.1, m.2, m.3),
+                counts(v.0, v.1, v.2, v.3),
+            ),
+            groups: Counters::from_parts(
+                chats.1,
+                counts(m.4, m.5, m.6, m.7),
+                counts(v.4, v.5, v.6, v.7),
+            ),
         })
     }
 }

@@ -112,6 +112,22 @@ impl Dataset {
         }
     }
 
+    /// The seven counters of people and groups with time in `(lo, hi]`.
+    pub fn expected_summary_between(&self, lo: i64, hi: i64) -> Summary {
+        let inside = |t: Option<i64>| t.is_some_and(|t| t > lo && t <= hi);
+        let of = |chat: ChatType| {
+            let mut d = self.clone();
+            d.users.retain(|u| inside(u.registered_at));
+            d.videos.retain(|v| inside(v.downloaded_at));
+            d.music.retain(|m| inside(m.downloaded_at));
+            d.expected_counters(chat, None)
+        };
+        Summary {
+            users: of(ChatType::Users),
+            groups: of(ChatType::Groups),
+        }
+    }
+
     /// People and groups after `since`.
     pub fn expected_summary(&self, since: Option<i64>) -> Summary {
         Summary {
