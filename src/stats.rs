@@ -275,6 +275,7 @@ impl Stats {
     /// [`Error::Source`] when tt-bot's database fails.
     pub async fn active(&self, chat: ChatType) -> Result<Active, Error> {
         let at = self.now();
+        // One statement per window, run side by side on the pool's connections.
         let fig = |w: Window| {
             let ((lo, hi), _) = w.bounds(at);
             self.source.window_figures(chat, lo, hi)

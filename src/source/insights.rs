@@ -137,12 +137,12 @@ impl Source {
             p = chat_predicate(chat, "u"),
         );
         let retained = format!(
-            "SELECT c.wk, d.dwk, COUNT(*) FROM \
+            "SELECT c.wk, d.dwk, COUNT(DISTINCT c.user_id) FROM \
              (SELECT u.user_id, {uwk} AS wk FROM users u WHERE {pu} AND u.registered_at >= $1 \
               AND u.registered_at <= $2) c \
              JOIN (SELECT v.user_id, {vwk} AS dwk FROM videos v WHERE {pv} \
                    AND v.downloaded_at >= $1 AND v.downloaded_at <= $2 \
-                   UNION SELECT m.user_id, {mwk} AS dwk FROM music m WHERE {pm} \
+                   UNION ALL SELECT m.user_id, {mwk} AS dwk FROM music m WHERE {pm} \
                    AND m.downloaded_at >= $1 AND m.downloaded_at <= $2) d \
              ON d.user_id = c.user_id WHERE d.dwk >= c.wk GROUP BY c.wk, d.dwk",
             uwk = week_of("u.registered_at"),
