@@ -268,8 +268,9 @@ impl Stats {
     }
 
     /// Active, new and returning chats of `chat` in the last day, week and 30 days
-    /// (`docs/figures.md#active-chats`). Read from the tables: the rollup keeps each
-    /// chat's last download only, which cannot tell activity in an earlier window.
+    /// (`docs/figures.md#active-chats`). Read from the tables: the rollup does not keep
+    /// per-chat activity by day (yet), and its last-download times cannot tell activity in
+    /// an earlier window.
     ///
     /// # Errors
     /// [`Error::Source`] when tt-bot's database fails.
@@ -417,7 +418,7 @@ impl Stats {
     }
 
     /// Active chats per UTC day over the last 30 days, with the 7- and 30-day actives
-    /// ending with each day (`docs/figures.md#active-chats-graph`). Reads the distinct
+    /// ending with each day (`docs/figures.md#insights-graphs`). Reads the distinct
     /// (chat, day) pairs of the last 59 days.
     ///
     /// # Errors
@@ -431,7 +432,7 @@ impl Stats {
     }
 
     /// Video downloads per UTC day over the last 30 days, split by platform or surface
-    /// (`docs/figures.md#stacked-breakdown-graph`).
+    /// (`docs/figures.md#insights-graphs`).
     ///
     /// # Errors
     /// [`Error::Source`] when tt-bot's database fails.

@@ -374,7 +374,7 @@ pub fn graph_first_day(now: i64) -> i64 {
     now.div_euclid(DAY) * DAY - (GRAPH_DAYS - 1) * DAY
 }
 
-/// Active chats per UTC day (`docs/figures.md#active-chats-graph`): for each of the last
+/// Active chats per UTC day (`docs/figures.md#insights-graphs`): for each of the last
 /// [`GRAPH_DAYS`] days, the chats with a download on that day (DAU) and on any of the 7 and
 /// the 30 days ending with it. Today counts up to now.
 #[derive(Debug, Clone, PartialEq, Eq)]

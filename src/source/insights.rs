@@ -1,7 +1,9 @@
 //! The Insights figures read straight from tt-bot's tables (`docs/figures.md#insights`):
-//! activity windows, retention cohorts, breakdowns, top content and referral funnels. Each
-//! is one or two aggregate statements; nothing fetches rows one by one. The statements use
-//! the `downloaded_at`, `registered_at` and `user_id` indexes of `tt-stats db indexes`.
+//! activity windows, retention cohorts, breakdowns, top content, referral funnels, the
+//! Insights graphs and the previous 24 hours of Quick Stats. Each is a few aggregate
+//! statements read on one connection (a read-only transaction on PostgreSQL); nothing
+//! fetches rows one by one. They use the `downloaded_at`, `registered_at` and `user_id`
+//! indexes of `tt-stats db indexes`.
 
 use super::pool::on_read;
 use super::{Error, Schema, Source};
