@@ -273,7 +273,8 @@ pub async fn serve_with(
         });
     }
     if let Some(channel) = &settings.channel {
-        for job in jobs::channel::jobs(&tg, &stats, channel, &settings.zones) {
+        for job in jobs::channel::jobs(&tg, &stats, channel, &settings.zones, settings.show_change)
+        {
             let every = match job.report {
                 jobs::channel::Report::Overall => settings.overall_interval,
                 jobs::channel::Report::Daily => settings.daily_interval,
@@ -301,7 +302,8 @@ pub async fn serve_with(
         Ok(s) => BotstatClient::new(s).map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
-    let ctx = BotContext::new(stats, &settings.admins, botstat);
+    let mut ctx = BotContext::new(stats, &settings.admins, botstat);
+    ctx.show_change = settings.show_change;
     let polled = bot::run(tg, ctx, stop.clone()).await;
     stop.cancel();
     tracker.wait().await;

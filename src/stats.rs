@@ -6,10 +6,13 @@
 
 use crate::config::DbConfig;
 use crate::domain::{
-    BySign, ChatType, Clock, Counters, Download, GraphKind, OtherData, Period, QuickStats, Ranking,
-    Series, Summary, Table, UserCard,
+    Active, ActivitySeries, Breakdown, BySign, COHORTS, ChatType, Clock, Cohort, Counters,
+    Download, Funnel, FunnelStep, GRAPH_DAYS, GraphKind, Growth, OtherData, PerWindow, Period,
+    QuickStats, Ranking, Retention, Series, Split, StackedSeries, Summary, Table, TopContent,
+    UserCard, WEEK, Window, graph_first_day, week_start,
 };
 use crate::rollup::{self, BuildPolicy, Downloads, Rollup};
+use crate::source::Schema;
 use crate::source::{self, Source};
 
 /// Why a figure could not be read.
@@ -21,6 +24,22 @@ pub enum Error {
     /// The rollup failed where it cannot be bypassed (the `db` commands).
     #[error(transparent)]
     Rollup(#[from] rollup::Error),
+    /// The figure needs columns only tt-bot v6 writes; never answered with a made-up zero.
+    #[error(
+        "{figure} is not available on the legacy schema (tt-bot v5 and earlier records no {needs})"
+    )]
+    Legacy {
+        /// The figure asked for (`top content`).
+        figure: &'static str,
+        /// What the legacy schema lacks.
+        needs: &'static str,
+    },
+    /// The figure needs tt-bot v6's `video_details` table, which this database lacks.
+    #[error("{figure} is not available: the database has no video_details table")]
+    NoDetails {
+        /// The figure asked for.
+        figure: &'static str,
+    },
 }
 
 /// The figures of one tt-bot database. Cheap to clone (clones share the connections).
@@ -132,6 +151,23 @@ impl Stats {
         let (overall, daily) =
             tokio::try_join!(self.summary(None), self.summary(Period::Day.since(at)))?;
         Ok(QuickStats { overall, daily, at })
+    }
+
+    /// Quick Stats with the counters of the 24 hours before the last 24, `(now - 172800,
+    /// now - 86400]`, that the daily half is compared with (`docs/figures.md#change-versus-the-previous-24-hours`).
+    /// The previous day is always read from the tables: one day of rows, by index.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn quick_with_previous(&self) -> Result<(QuickStats, Summary), Error> {
+        let at = self.now();
+        let day = crate::domain::DAY;
+        let (overall, daily, previous) = tokio::try_join!(
+            self.summary(None),
+            self.summary(Period::Day.since(at)),
+            async { Ok::<_, Error>(self.source.summary_between(at - 2 * day, at - day).await?,) }
+        )?;
+        Ok((QuickStats { overall, daily, at }, previous))
     }
 
     /// A Detailed View block: one chat type over one period ending now.
@@ -275,6 +311,186 @@ impl Stats {
     /// [`Error::Source`] when tt-bot's database fails.
     pub async fn user_ids(&self) -> Result<Vec<i64>, Error> {
         Ok(self.source.user_ids().await?)
+    }
+
+    /// Active, new and returning chats of `chat` in the last day, week and 30 days
+    /// (`docs/figures.md#active-chats`). Read from the tables: the rollup does not keep
+    /// per-chat activity by day (yet), and its last-download times cannot tell activity in
+    /// an earlier window.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn active(&self, chat: ChatType) -> Result<Active, Error> {
+        let at = self.now();
+        // One statement per window, run side by side on the pool's connections.
+        let fig = |w: Window| {
+            let ((lo, hi), _) = w.bounds(at);
+            self.source.window_figures(chat, lo, hi)
+        };
+        let (day, week, month) =
+            tokio::try_join!(fig(Window::Day), fig(Window::Week), fig(Window::Month))?;
+        Ok(Active {
+            chat,
+            at,
+            windows: PerWindow { day, week, month },
+        })
+    }
+
+    /// Every figure of `chat` in the `window` ending now against the window just before
+    /// it (`docs/figures.md#growth`).
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn growth(&self, chat: ChatType, window: Window) -> Result<Growth, Error> {
+        let at = self.now();
+        let ((lo, hi), (plo, phi)) = window.bounds(at);
+        let (cur, prev) = tokio::try_join!(
+            self.source.window_figures(chat, lo, hi),
+            self.source.window_figures(chat, plo, phi)
+        )?;
+        Ok(Growth::of(chat, window, at, cur, prev))
+    }
+
+    /// Weekly retention of `chat`: the last [`COHORTS`] registration weeks (UTC, from
+    /// Monday), the current one last (`docs/figures.md#retention`).
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn retention(&self, chat: ChatType) -> Result<Retention, Error> {
+        let at = self.now();
+        let last = week_start(at);
+        let first = last - (COHORTS as i64 - 1) * WEEK;
+        let (sizes, retained) = self.source.cohorts(chat, first, at).await?;
+        let mut cohorts: Vec<Cohort> = (0..COHORTS as i64)
+            .map(|i| Cohort {
+                start: first + i * WEEK,
+                size: 0,
+                retained: vec![0; (COHORTS as i64 - i) as usize],
+            })
+            .collect();
+        let index = |wk: i64| usize::try_from((wk - first) / WEEK).ok();
+        for (wk, n) in sizes {
+            if let Some(c) = index(wk).and_then(|i| cohorts.get_mut(i)) {
+                c.size = n;
+            }
+        }
+        for (wk, dwk, n) in retained {
+            if let (Some(c), Ok(k)) = (
+                index(wk).and_then(|i| cohorts.get_mut(i)),
+                usize::try_from((dwk - wk) / WEEK),
+            ) && let Some(slot) = c.retained.get_mut(k)
+            {
+                *slot = n;
+            }
+        }
+        Ok(Retention { chat, at, cohorts })
+    }
+
+    /// Breakdowns of the video downloads of `chat` in `period` by kind, surface, delivery
+    /// mode and platform, with the cache-hit rate (`docs/figures.md#breakdowns`). The
+    /// mode and the cache are `None` on the legacy schema.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn breakdown(&self, chat: ChatType, period: Period) -> Result<Breakdown, Error> {
+        let at = self.now();
+        let (c, platforms) = self.source.breakdown(chat, period.since(at)).await?;
+        Ok(Breakdown {
+            chat,
+            period,
+            at,
+            total: c.total,
+            videos: c.total - c.images,
+            images: c.images,
+            chat_surface: c.total - c.inline,
+            inline: c.inline,
+            modes: c.modes,
+            platforms,
+            cache: c.cache,
+        })
+    }
+
+    /// The ten most downloaded posts and creators of `chat` in `period`
+    /// (`docs/figures.md#top-content`).
+    ///
+    /// # Errors
+    /// [`Error::Legacy`] on the legacy schema, [`Error::NoDetails`] without
+    /// `video_details`, [`Error::Source`] when tt-bot's database fails.
+    pub async fn top_content(&self, chat: ChatType, period: Period) -> Result<TopContent, Error> {
+        const FIGURE: &str = "top content";
+        if self.source.schema() == Schema::Legacy {
+            return Err(Error::Legacy {
+                figure: FIGURE,
+                needs: "post details (video_details)",
+            });
+        }
+        if !self.source.has_details() {
+            return Err(Error::NoDetails { figure: FIGURE });
+        }
+        let at = self.now();
+        let (posts, creators) = self.source.top_content(chat, period.since(at), 10).await?;
+        Ok(TopContent {
+            chat,
+            period,
+            at,
+            posts,
+            creators,
+        })
+    }
+
+    /// The referral funnel of `chat`: the ten links with the most registrations, how many
+    /// of their chats downloaded, and how many are active in the last week
+    /// (`docs/figures.md#referral-funnel`).
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn funnel(&self, chat: ChatType) -> Result<Funnel, Error> {
+        let at = self.now();
+        let ((lo, hi), _) = Window::Week.bounds(at);
+        let rows = self.source.funnel(chat, lo, hi, 10).await?;
+        Ok(Funnel {
+            chat,
+            at,
+            links: rows
+                .into_iter()
+                .map(|(link, registered, downloaded, active_week)| FunnelStep {
+                    link,
+                    registered,
+                    downloaded,
+                    active_week,
+                })
+                .collect(),
+        })
+    }
+
+    /// Active chats per UTC day over the last 30 days, with the 7- and 30-day actives
+    /// ending with each day (`docs/figures.md#insights-graphs`). Reads the distinct
+    /// (chat, day) pairs of the last 59 days.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn activity(&self, chat: ChatType) -> Result<ActivitySeries, Error> {
+        let at = self.now();
+        let start = graph_first_day(at);
+        let from = start - (GRAPH_DAYS - 1) * crate::domain::DAY;
+        let pairs = self.source.active_days(chat, from, at).await?;
+        Ok(ActivitySeries::from_pairs(chat, start, &pairs))
+    }
+
+    /// Video downloads per UTC day over the last 30 days, split by platform or surface
+    /// (`docs/figures.md#insights-graphs`).
+    ///
+    /// # Errors
+    /// [`Error::Source`] when tt-bot's database fails.
+    pub async fn breakdown_series(
+        &self,
+        chat: ChatType,
+        split: Split,
+    ) -> Result<StackedSeries, Error> {
+        let at = self.now();
+        let start = graph_first_day(at);
+        let rows = self.source.breakdown_days(chat, split, start, at).await?;
+        Ok(StackedSeries::from_sparse(chat, split, start, &rows))
     }
 
     /// Closes the connections and the rollup file.

@@ -35,6 +35,7 @@ const MENU: &str = "📊 Stats Menu";
 const MENU_BUTTONS: &[&[&str]] = &[
     &["📊 Quick Stats", "📈 Analytics", "🔍 User Search"],
     &["📋 Detailed View", "🗣 Referrals", "🗃 Other Data"],
+    &["🔬 Insights"],
 ];
 const RELOAD_RETURN: &[&[&str]] = &[&["🔄 Reload", "🔙 Return"]];
 const RETURN: &[&[&str]] = &[&["🔙 Return"]];
@@ -69,6 +70,7 @@ struct Setup {
     channel: Option<Channel>,
     every: Duration,
     botstat: Option<BotstatSettings>,
+    show_change: bool,
 }
 
 impl Setup {
@@ -81,6 +83,7 @@ impl Setup {
             channel: None,
             every: Duration::from_secs(3600),
             botstat: None,
+            show_change: false,
         }
     }
 
@@ -124,6 +127,7 @@ impl Setup {
             daily_interval: self.every,
             zones: tt_stats::config::default_zones(),
             botstat: self.botstat.clone().ok_or_else(off),
+            show_change: self.show_change,
         }
     }
 }
@@ -1053,6 +1057,7 @@ async fn a_channel_job_updates_finds_unchanged_or_fails() {
         chat_id: CHANNEL,
         message_id,
         zones: tt_stats::config::default_zones(),
+        show_change: false,
     };
     let overall = job(mid);
     assert_eq!(overall.run_once().await.unwrap(), Outcome::Updated);
@@ -1186,8 +1191,10 @@ async fn channel_setup_then_the_bot_keeps_the_messages_until_sigterm() {
         ]
     };
 
-    // channel-setup posts both messages and prints the settings.
-    let setup_env = env(NOW);
+    // channel-setup posts both messages and prints the settings; without the change against
+    // the day before (SHOW_CHANGE=false), the daily message is the plain Daily Stats.
+    let mut setup_env = env(NOW);
+    setup_env.push(("SHOW_CHANGE", "false".to_string()));
     let setup_env: Vec<(&str, &str)> = setup_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let out = run_in_async(dir.path(), &["channel-setup", &channel], &setup_env).await;
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
@@ -1222,12 +1229,16 @@ async fn channel_setup_then_the_bot_keeps_the_messages_until_sigterm() {
         &format!("{}{FOOTER_A_MINUTE_LATER}", sample::OVERALL),
     );
     let edit = channel_edit(&tg, 0, daily).await;
+    // The bot shows the change against the 24 hours before unless SHOW_CHANGE=false.
     let daily_figures = db.data.expected_summary(since(NOW + 60, Period::Day));
+    let day_before = db
+        .data
+        .expected_summary_between(NOW + 60 - 2 * 86_400, NOW + 60 - 86_400);
     assert_reply(
         &edit,
         &format!(
             "{}{FOOTER_A_MINUTE_LATER}",
-            expect::daily(&daily_figures, Style::Html)
+            expect::daily_with_change(&daily_figures, &day_before, Style::Html)
         ),
     );
     tg.wait_polling().await;
@@ -1381,5 +1392,287 @@ async fn very_long_referral_links_still_fit_a_message() {
         "{}",
         card.text()
     );
+    run.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Insights
+
+const INSIGHTS_MENU: &str = "<b>🔬 Insights</b>\nWhich figure?";
+const INSIGHTS_BUTTONS: &[&[&str]] = &[
+    &["👥 Active chats", "📈 Growth", "🧲 Retention"],
+    &["🧩 Breakdowns", "🏆 Top content", "🔗 Referral funnel"],
+    &["🔙 Return"],
+];
+const CHAT_TYPES: &[&str] = &["👥 Users", "👥 Groups", "🌐 All"];
+
+/// `part` of `whole` in percent with one decimal, as the screens write it.
+fn pct(part: i64, whole: i64) -> String {
+    format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+}
+
+/// 🔬 Insights: every screen with its figures from the oracle, Reload, Return, the chat
+/// type and period choices, the retention heat map, and what the legacy schema cannot say.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insights_screens_show_the_figures_of_the_rows(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    use tt_stats::domain::Window;
+    let run = Running::start(Setup::new(backend, schema)).await;
+    let data = &run.db.data;
+    let tg = &run.tg;
+    let menu = run.open_menu(ADMIN).await;
+    let step = run.press_edit(ADMIN, menu, "Insights").await;
+    assert_screen(&step, INSIGHTS_MENU, INSIGHTS_BUTTONS);
+
+    // Active chats: all chats first, then people.
+    let active_text = |chat: ChatType| {
+        let a = data.expected_active(chat, NOW);
+        let line = |name: &str, f: tt_stats::domain::WindowFigures| {
+            format!(
+                "{name}: <b>{}</b> (new <b>{}</b>, returning <b>{}</b>)\n",
+                f.active, f.new, f.returning
+            )
+        };
+        format!(
+            "<b>🔬 Insights · Active chats: {}</b>\n{}{}{}\nActive: at least one download in the window; new: registered in it.",
+            expect::chats_heading(chat),
+            line("Last 24 hours", a.windows.day),
+            line("Last 7 days", a.windows.week),
+            line("Last 30 days", a.windows.month),
+        )
+    };
+    let chats_and_reload: &[&[&str]] = &[CHAT_TYPES, &["🔄 Reload", "🔙 Return"]];
+    let screen = run.press_edit(ADMIN, menu, "Active chats").await;
+    assert_screen(&screen, &active_text(ChatType::All), chats_and_reload);
+    run.press_unchanged(ADMIN, menu, "Reload").await;
+    let screen = run.press_edit(ADMIN, menu, "👥 Users").await;
+    assert_screen(&screen, &active_text(ChatType::Users), chats_and_reload);
+    let back = run.press_edit(ADMIN, menu, "Return").await;
+    assert_screen(&back, INSIGHTS_MENU, INSIGHTS_BUTTONS);
+
+    // Growth: the week, then the day for groups.
+    let screen = run.press_edit(ADMIN, menu, "Growth").await;
+    let g = data.expected_growth(ChatType::All, Window::Week, NOW);
+    let first = format!(
+        "<b>🔬 Insights · Growth: 🌐 All chats</b>\nLast 7 days vs the 7 days before\nActive chats: <b>{}</b> ({:+}",
+        g.active.current,
+        g.active.current - g.active.previous
+    );
+    assert!(screen.text().starts_with(&first), "{}", screen.text());
+    assert!(
+        screen
+            .text()
+            .ends_with(&format!("; was {})", g.music.previous)),
+        "{}",
+        screen.text()
+    );
+    let windows: &[&str] = &["⏰ Day", "📅 Week", "📆 30 days"];
+    assert_eq!(
+        screen.buttons(),
+        [windows, CHAT_TYPES, &["🔄 Reload", "🔙 Return"]]
+            .iter()
+            .map(|r| r.iter().map(|b| b.to_string()).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    );
+    run.press_edit(ADMIN, menu, "⏰ Day").await;
+    let screen = run.press_edit(ADMIN, menu, "👥 Groups").await;
+    let g = data.expected_growth(ChatType::Groups, Window::Day, NOW);
+    assert!(
+        screen.text().contains(&format!(
+            "\nVideos: <b>{}</b> ({:+}",
+            g.videos.current,
+            g.videos.current - g.videos.previous
+        )),
+        "{}",
+        screen.text()
+    );
+    run.press_edit(ADMIN, menu, "Return").await;
+
+    // Breakdowns of the last week.
+    let screen = run.press_edit(ADMIN, menu, "Breakdowns").await;
+    let b = data.expected_breakdown(ChatType::All, Period::Week, NOW, schema);
+    let text = screen.text();
+    assert!(
+        text.starts_with(&format!(
+            "<b>🔬 Insights · Breakdowns: 🌐 All chats, last week</b>\nVideo downloads: <b>{}</b>\n\n<b>Kind</b>\nVideos: <b>{}</b> ({})\nImages: <b>{}</b> ({})\n\n<b>Surface</b>\nChat: <b>{}</b> ({})\nInline: <b>{}</b> ({})\n",
+            b.total,
+            b.videos,
+            pct(b.videos, b.total),
+            b.images,
+            pct(b.images, b.total),
+            b.chat_surface,
+            pct(b.chat_surface, b.total),
+            b.inline,
+            pct(b.inline, b.total),
+        )),
+        "{text}"
+    );
+    match schema {
+        Schema::Legacy => {
+            assert!(
+                text.contains("<b>Delivery mode</b>\n<i>not available on the legacy schema</i>"),
+                "{text}"
+            );
+            assert!(
+                text.ends_with("Cache-hit rate: <i>not available on the legacy schema</i>"),
+                "{text}"
+            );
+            assert!(text.contains(&format!("\ntiktok: <b>{}</b> (100.0%)", b.total)));
+        }
+        Schema::Current => {
+            let c = b.cache.unwrap();
+            assert!(
+                text.ends_with(&format!(
+                    "Cache-hit rate: <b>{}</b> ({} of {} downloads with a known delivery mode)",
+                    pct(c.hits, c.known),
+                    c.hits,
+                    c.known
+                )),
+                "{text}"
+            );
+        }
+    }
+    assert_eq!(screen.buttons().len(), 3, "periods, chat types, reload");
+    run.press_edit(ADMIN, menu, "🌍 All").await;
+    run.press_edit(ADMIN, menu, "Return").await;
+
+    // Top content: the sample has no post details.
+    let screen = run.press_edit(ADMIN, menu, "Top content").await;
+    match schema {
+        Schema::Legacy => assert_eq!(
+            screen.text(),
+            "<b>🔬 Insights · Top content</b>\n⚠️ top content is not available on the legacy schema (tt-bot v5 and earlier records no post details (video_details))"
+        ),
+        Schema::Current => assert_eq!(
+            screen.text(),
+            "<b>🔬 Insights · Top content: 🌐 All chats, last week</b>\n<b>Posts</b>\nNo downloads with post details.\n\n<b>Creators</b>\nNo downloads with a known creator."
+        ),
+    }
+    run.press_edit(ADMIN, menu, "Return").await;
+
+    // Referral funnel.
+    let screen = run.press_edit(ADMIN, menu, "Referral funnel").await;
+    let f = data.expected_funnel(ChatType::All, NOW);
+    let mut want = String::from(
+        "<b>🔬 Insights · Referral funnel: 🌐 All chats</b>\nregistered → downloaded → active in the last 7 days\n",
+    );
+    for (i, l) in f.links.iter().enumerate() {
+        want.push_str(&format!(
+            "{}. <code>{}</code>: <b>{}</b> → <b>{}</b> ({}) → <b>{}</b> ({})\n",
+            i + 1,
+            l.link
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;"),
+            l.registered,
+            l.downloaded,
+            pct(l.downloaded, l.registered),
+            l.active_week,
+            pct(l.active_week, l.registered)
+        ));
+    }
+    assert_screen(&screen, want.trim_end(), chats_and_reload);
+    run.press_edit(ADMIN, menu, "Return").await;
+
+    // Retention: the heat map as a photo, then the cohorts with the screen's buttons.
+    let (cursor, answer) = run.press(ADMIN, menu, "Retention").await;
+    assert_eq!(answer.text, None);
+    let edit_of_menu = |c: &Call| {
+        c.method == "editMessageText" && c.ok() && c.message_id() == Some(i64::from(menu))
+    };
+    let waiting = tg.wait_after(cursor, edit_of_menu, WAIT).await;
+    assert_eq!(waiting.text(), "Generating, please wait…");
+    let photo = tg
+        .wait_after(cursor, |c| c.method == "sendPhoto", Duration::from_secs(60))
+        .await;
+    assert!(photo.ok(), "sendPhoto refused: {}", photo.response);
+    let r = data.expected_retention(ChatType::All, NOW);
+    let chats: i64 = r.cohorts.iter().map(|c| c.size).sum();
+    assert_eq!(
+        photo.text(),
+        format!("<b>Weekly Retention · All chats</b>\n12 weekly cohorts, {chats} chats")
+    );
+    let png = photo.file("photo").expect("an uploaded photo");
+    let img = tiny_skia::Pixmap::decode_png(&png.bytes).expect("a PNG");
+    assert_eq!((img.width(), img.height()), (1200, 600));
+    if std::env::var_os("TT_STATS_KEEP_GRAPH").is_some() {
+        std::fs::write(
+            format!("/tmp/tt-stats-bot-retention-{backend:?}-{schema:?}.png"),
+            &png.bytes,
+        )
+        .unwrap();
+    }
+    let pointer = tg.wait_after(photo.index, edit_of_menu, WAIT).await;
+    assert_reply(&pointer, "🔬 <b>Weekly Retention · All chats</b> ⬇️");
+    let cohorts = tg
+        .wait_after(
+            pointer.index,
+            |c| c.method == "sendMessage" && c.chat_id() == Some(ADMIN),
+            WAIT,
+        )
+        .await;
+    assert!(cohorts.ok());
+    let last = r.cohorts.last().unwrap();
+    assert!(
+        cohorts.text().ends_with(&format!(
+            "<code>2026-03-02</code> {} chats: {}",
+            last.size,
+            if last.size == 0 {
+                "–".to_string()
+            } else {
+                format!("{:.0}%", last.retained[0] as f64 * 100.0 / last.size as f64)
+            }
+        )),
+        "{}",
+        cohorts.text()
+    );
+    assert_eq!(cohorts.buttons().len(), 2, "chat types, reload and return");
+    let next = message_id(&cohorts);
+    let back = run.press_edit(ADMIN, next, "Return").await;
+    assert_screen(&back, INSIGHTS_MENU, INSIGHTS_BUTTONS);
+    let back = run.press_edit(ADMIN, next, "Return").await;
+    assert_screen(&back, MENU, MENU_BUTTONS);
+
+    run.assert_all_answered();
+    run.assert_all_calls_valid(&[]);
+    run.shutdown().await;
+}
+
+/// With `SHOW_CHANGE` on, Quick Stats shows each daily figure's change against the 24 hours
+/// before, computed from the rows; the overall half is unchanged.
+#[rstest]
+#[case::postgres_legacy(Postgres, Legacy)]
+#[case::sqlite_current(Sqlite, Current)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_stats_show_the_change_against_the_day_before(
+    #[case] backend: Backend,
+    #[case] schema: Schema,
+) {
+    let mut setup = Setup::new(backend, schema);
+    setup.show_change = true;
+    let run = Running::start(setup).await;
+    let menu = run.open_menu(ADMIN).await;
+    let quick = run.press_edit(ADMIN, menu, "Quick Stats").await;
+    let data = &run.db.data;
+    let want = format!(
+        "{}\n{}",
+        expect::overall(&data.expected_summary(None), Style::Html),
+        expect::daily_with_change(
+            &data.expected_summary(Some(NOW - 86_400)),
+            &data.expected_summary_between(NOW - 2 * 86_400, NOW - 86_400),
+            Style::Html
+        )
+    );
+    assert_screen(&quick, &want, RELOAD_RETURN);
+    // The sample's day before has videos: the change is shown, with its sign.
+    assert!(quick.text().contains("Videos: <b>"), "{}", quick.text());
+    assert!(quick.text().contains("%)"), "{}", quick.text());
+    run.press_unchanged(ADMIN, menu, "Reload").await;
+    run.assert_all_answered();
+    run.assert_all_calls_valid(&[]);
     run.shutdown().await;
 }

@@ -625,6 +625,12 @@ fn help_lists_every_command() {
   history        A chat's video download history as CSV (Time,Video), oldest first
   referrals      Top 10 referral links by number of users
   other          Users with file mode on, languages, and the top 10 chats by downloads
+  active         Active chats (at least one download) in the last day, 7 days and 30 days, with the new and returning ones
+  growth         Active, new and returning chats and downloads of a window against the window before
+  retention      Weekly retention of the last 12 registration cohorts (UTC weeks from Monday)
+  breakdown      Video downloads by kind, surface, delivery mode and platform, and the cache-hit rate
+  top            The ten most downloaded posts and creators (current schema only)
+  funnel         Referral links by registrations, with how many chats downloaded and are active
   seed           Fill the database with a deterministic synthetic tt-bot dataset (refuses tables that already hold rows unless --append)
   botstat        Upload the list of every chat id to Botstat
   bot            Run the statistics bot (and the channel updates when STATS_CHAT is set) until SIGINT or SIGTERM

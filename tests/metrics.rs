@@ -398,6 +398,7 @@ async fn the_bot_serves_its_figures_and_its_telegram_health() {
         overall_interval: Duration::from_secs(3600),
         daily_interval: Duration::from_secs(3600),
         zones: tt_stats::config::default_zones(),
+        show_change: false,
         botstat: Err(tt_stats::config::Error::Invalid {
             name: "BOTSTAT",
             reason: "off".into(),

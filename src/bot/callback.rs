@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::domain::{ChatType, GraphKind, Period};
+use crate::domain::{ChatType, GraphKind, Period, Window};
 
 /// What a button press asks for. `Display` writes the callback data, [`Callback::parse`]
 /// reads it back; the two round-trip for every value.
@@ -37,6 +37,20 @@ pub enum Callback {
     Referrals,
     /// File mode, languages, top chats.
     Other,
+    /// 🔬 Insights: choose a figure.
+    Insights,
+    /// Insights: active, new and returning chats.
+    Active(ChatType),
+    /// Insights: a window against the one before.
+    Growth(ChatType, Window),
+    /// Insights: weekly retention (sends the heat map).
+    Retention(ChatType),
+    /// Insights: breakdowns of video downloads.
+    Breakdown(ChatType, Period),
+    /// Insights: top posts and creators.
+    Top(ChatType, Period),
+    /// Insights: referral funnels.
+    Funnel(ChatType),
 }
 
 impl Callback {
@@ -59,6 +73,13 @@ impl Callback {
             ("hist", [id]) => Callback::History(user_id(id)?),
             ("ref", []) => Callback::Referrals,
             ("other", []) => Callback::Other,
+            ("ins", []) => Callback::Insights,
+            ("ins", ["act", c]) => Callback::Active(chat_type(c)?),
+            ("ins", ["gr", c, w]) => Callback::Growth(chat_type(c)?, window(w)?),
+            ("ins", ["ret", c]) => Callback::Retention(chat_type(c)?),
+            ("ins", ["bd", c, p]) => Callback::Breakdown(chat_type(c)?, period(p)?),
+            ("ins", ["top", c, p]) => Callback::Top(chat_type(c)?, period(p)?),
+            ("ins", ["fun", c]) => Callback::Funnel(chat_type(c)?),
             _ => return None,
         };
         Some(cb)
@@ -73,7 +94,14 @@ impl Callback {
             | Callback::Analytics
             | Callback::Search
             | Callback::Referrals
-            | Callback::Other => Callback::Menu,
+            | Callback::Other
+            | Callback::Insights => Callback::Menu,
+            Callback::Active(_)
+            | Callback::Growth(..)
+            | Callback::Retention(_)
+            | Callback::Breakdown(..)
+            | Callback::Top(..)
+            | Callback::Funnel(_) => Callback::Insights,
             Callback::DetailedPeriods(_) => Callback::DetailedChats,
             Callback::Detailed(c, _) => Callback::DetailedPeriods(c),
             Callback::AnalyticsPeriods(_) => Callback::Analytics,
@@ -99,6 +127,13 @@ impl fmt::Display for Callback {
             Callback::History(id) => write!(f, "hist:{id}"),
             Callback::Referrals => f.write_str("ref"),
             Callback::Other => f.write_str("other"),
+            Callback::Insights => f.write_str("ins"),
+            Callback::Active(c) => write!(f, "ins:act:{c}"),
+            Callback::Growth(c, w) => write!(f, "ins:gr:{c}:{w}"),
+            Callback::Retention(c) => write!(f, "ins:ret:{c}"),
+            Callback::Breakdown(c, p) => write!(f, "ins:bd:{c}:{p}"),
+            Callback::Top(c, p) => write!(f, "ins:top:{c}:{p}"),
+            Callback::Funnel(c) => write!(f, "ins:fun:{c}"),
         }
     }
 }
@@ -111,6 +146,10 @@ fn chat_type(s: &str) -> Option<ChatType> {
 
 fn period(s: &str) -> Option<Period> {
     Period::ALL.into_iter().find(|p| p.as_str() == s)
+}
+
+fn window(s: &str) -> Option<Window> {
+    Window::ALL.into_iter().find(|w| w.as_str() == s)
 }
 
 fn graph_kind(s: &str) -> Option<GraphKind> {
@@ -137,7 +176,20 @@ mod tests {
             Callback::Search,
             Callback::Referrals,
             Callback::Other,
+            Callback::Insights,
         ];
+        for c in ChatType::ALL {
+            all.push(Callback::Active(c));
+            all.push(Callback::Retention(c));
+            all.push(Callback::Funnel(c));
+            for w in Window::ALL {
+                all.push(Callback::Growth(c, w));
+            }
+            for p in Period::ALL {
+                all.push(Callback::Breakdown(c, p));
+                all.push(Callback::Top(c, p));
+            }
+        }
         for c in ChatType::ALL {
             all.push(Callback::DetailedPeriods(c));
             for p in Period::ALL {
@@ -200,6 +252,13 @@ mod tests {
             "search:1",
             "other:x",
             "det::24h",
+            "ins:",
+            "ins:act",
+            "ins:act:people",
+            "ins:gr:all:year",
+            "ins:gr:all",
+            "ins:bd:all:30d",
+            "ins:ret:all:x",
         ] {
             assert_eq!(Callback::parse(bad), None, "{bad:?} parsed");
         }

@@ -16,10 +16,10 @@ use teloxide::types::{
 use super::callback::Callback;
 use super::screens::*;
 use super::{BotContext, Error};
-use crate::domain::{GraphKind, Period, parse_user_id};
+use crate::domain::{ChatType, GraphKind, Period, parse_user_id};
 use crate::present::text::{Fit, escape};
-use crate::present::{chart, csv, labels, text};
-use crate::stats::Stats;
+use crate::present::{chart, csv, insights, labels, text};
+use crate::stats::{self, Stats};
 use crate::telegram;
 
 type Result<T = (), E = Error> = std::result::Result<T, E>;
@@ -288,6 +288,13 @@ async fn on_button(
     let db = &app.stats;
     let (body, keyboard) = match cb {
         Callback::Menu => (MENU_TITLE.to_string(), menu_keyboard()),
+        Callback::Quick if app.show_change => {
+            let (q, previous) = db.quick_with_previous().await?;
+            (
+                text::quick_stats_with_change(&q, &previous),
+                data_keyboard(cb),
+            )
+        }
         Callback::Quick => (text::quick_stats(&db.quick().await?), data_keyboard(cb)),
         Callback::DetailedChats => detailed_chats(),
         Callback::DetailedPeriods(c) => detailed_periods(c),
@@ -311,6 +318,32 @@ async fn on_button(
         Callback::Other => (
             text::other(&db.other_data(10).await?, Fit::Telegram),
             data_keyboard(cb),
+        ),
+        Callback::Insights => insights_menu(),
+        Callback::Active(c) => (insights::active(&db.active(c).await?), insight_keyboard(cb)),
+        Callback::Growth(c, w) => (
+            insights::growth(&db.growth(c, w).await?),
+            insight_keyboard(cb),
+        ),
+        Callback::Retention(c) => return retention(bot, chat, mid, db, c, answer).await,
+        Callback::Breakdown(c, p) => (
+            insights::breakdown(&db.breakdown(c, p).await?, Fit::Telegram),
+            insight_keyboard(cb),
+        ),
+        Callback::Top(c, p) => {
+            let body = match db.top_content(c, p).await {
+                Ok(top) => insights::top(&top, Fit::Telegram),
+                // Not a failure: this database does not record it, and the screen says so.
+                Err(e @ (stats::Error::Legacy { .. } | stats::Error::NoDetails { .. })) => {
+                    insights::unavailable("Top content", &e.to_string())
+                }
+                Err(e) => return Err(e.into()),
+            };
+            (body, insight_keyboard(cb))
+        }
+        Callback::Funnel(c) => (
+            insights::funnel(&db.funnel(c).await?, Fit::Telegram),
+            insight_keyboard(cb),
         ),
     };
     edit(bot, chat, mid, &body, Some(keyboard), answer).await
@@ -425,6 +458,80 @@ async fn graph(
                 escape(&telegram::describe(&e))
             );
             edit(bot, chat, mid, &body, Some(menu_keyboard), answer).await
+        }
+    }
+}
+
+/// Retention: like a graph, the menu message says "Generating, please wait…", the heat map
+/// is sent as a photo, and the cohorts' text with the screen's buttons follows it.
+async fn retention(
+    bot: &Bot,
+    chat: ChatId,
+    mid: MessageId,
+    db: &Stats,
+    chat_type: ChatType,
+    answer: &mut Answer,
+) -> Result {
+    answer.send(None, false).await;
+    edit(bot, chat, mid, GENERATING, None, answer).await?;
+    let screen = Callback::Retention(chat_type);
+    let drawn: Result<(crate::domain::Retention, Vec<u8>)> = async {
+        let r = db.retention(chat_type).await?;
+        let rr = r.clone();
+        let png = tokio::task::spawn_blocking(move || chart::render_retention_png(&rr))
+            .await
+            .map_err(|e| Error::Renderer(e.to_string()))??;
+        Ok((r, png))
+    }
+    .await;
+    match drawn {
+        Ok((r, png)) => {
+            let title = chart::retention_title(&r);
+            let file = InputFile::memory(png).file_name(format!("retention_{chat_type}.png"));
+            let chats: i64 = r.cohorts.iter().map(|c| c.size).sum();
+            let caption = format!(
+                "<b>{}</b>\n{} weekly cohorts, {chats} chats",
+                escape(&title),
+                r.cohorts.len()
+            );
+            telegram::send(
+                bot.send_photo(chat, file)
+                    .caption(caption)
+                    .parse_mode(ParseMode::Html),
+            )
+            .await?;
+            edit(
+                bot,
+                chat,
+                mid,
+                &format!("🔬 <b>{}</b> ⬇️", escape(&title)),
+                None,
+                answer,
+            )
+            .await?;
+            say(
+                bot,
+                chat,
+                &insights::retention(&r),
+                Some(insight_keyboard(screen)),
+            )
+            .await
+        }
+        Err(e) => {
+            tracing::warn!(
+                "cannot draw the retention heat map: {}",
+                telegram::describe(&e)
+            );
+            let body = insights::unavailable("Retention", &telegram::describe(&e));
+            edit(
+                bot,
+                chat,
+                mid,
+                &body,
+                Some(insight_keyboard(screen)),
+                answer,
+            )
+            .await
         }
     }
 }

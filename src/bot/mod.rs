@@ -59,6 +59,9 @@ pub struct BotContext {
     pub admins: HashSet<i64>,
     /// The Botstat client, or why `/botstat` is off.
     pub botstat: Result<BotstatClient, String>,
+    /// Whether Quick Stats shows the daily figures' change against the 24 hours before
+    /// (`SHOW_CHANGE`; off unless set).
+    pub show_change: bool,
     conversations: Conversations,
 }
 
@@ -69,6 +72,7 @@ impl BotContext {
             stats,
             admins: admins.iter().copied().collect(),
             botstat,
+            show_change: false,
             conversations: Conversations::default(),
         }
     }

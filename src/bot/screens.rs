@@ -5,8 +5,10 @@
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
 use super::callback::Callback;
-use crate::domain::{ChatType, GraphKind, Period};
-use crate::present::labels::{chat_type_button, graph_button, period_button};
+use crate::domain::{ChatType, GraphKind, Period, Window};
+use crate::present::labels::{
+    INSIGHTS, chat_type_button, graph_button, period_button, window_button,
+};
 
 /// The main menu's text.
 pub const MENU_TITLE: &str = "📊 Stats Menu";
@@ -39,7 +41,7 @@ fn reload_row(screen: Callback) -> Vec<InlineKeyboardButton> {
     vec![button(RELOAD, screen), button(RETURN, screen.parent())]
 }
 
-/// The main menu: six buttons in two rows of three.
+/// The main menu: six buttons in two rows of three, and 🔬 Insights below.
 pub fn menu_keyboard() -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([
         vec![
@@ -52,7 +54,66 @@ pub fn menu_keyboard() -> InlineKeyboardMarkup {
             button("🗣 Referrals", Callback::Referrals),
             button("🗃 Other Data", Callback::Other),
         ],
+        vec![button(INSIGHTS, Callback::Insights)],
     ])
+}
+
+/// The Insights menu: six figures in two rows of three, and Return.
+pub fn insights_menu() -> (String, InlineKeyboardMarkup) {
+    let c = ChatType::All;
+    (
+        format!("<b>{INSIGHTS}</b>\nWhich figure?"),
+        InlineKeyboardMarkup::new([
+            vec![
+                button("👥 Active chats", Callback::Active(c)),
+                button("📈 Growth", Callback::Growth(c, Window::Week)),
+                button("🧲 Retention", Callback::Retention(c)),
+            ],
+            vec![
+                button("🧩 Breakdowns", Callback::Breakdown(c, Period::Week)),
+                button("🏆 Top content", Callback::Top(c, Period::Week)),
+                button("🔗 Referral funnel", Callback::Funnel(c)),
+            ],
+            return_row(Callback::Insights),
+        ]),
+    )
+}
+
+/// The keyboard of an Insights screen: its choices (windows or periods, then chat types),
+/// then Reload and Return.
+pub fn insight_keyboard(screen: Callback) -> InlineKeyboardMarkup {
+    let chats = |to: &dyn Fn(ChatType) -> Callback| -> Vec<InlineKeyboardButton> {
+        ChatType::ALL
+            .into_iter()
+            .map(|c| button(chat_type_button(c), to(c)))
+            .collect()
+    };
+    let mut rows = Vec::new();
+    match screen {
+        Callback::Active(_) => rows.push(chats(&Callback::Active)),
+        Callback::Retention(_) => rows.push(chats(&Callback::Retention)),
+        Callback::Funnel(_) => rows.push(chats(&Callback::Funnel)),
+        Callback::Growth(c, w) => {
+            rows.push(
+                Window::ALL
+                    .into_iter()
+                    .map(|w| button(window_button(w), Callback::Growth(c, w)))
+                    .collect(),
+            );
+            rows.push(chats(&|c| Callback::Growth(c, w)));
+        }
+        Callback::Breakdown(c, p) => {
+            rows.push(period_row(|p| Callback::Breakdown(c, p)));
+            rows.push(chats(&|c| Callback::Breakdown(c, p)));
+        }
+        Callback::Top(c, p) => {
+            rows.push(period_row(|p| Callback::Top(c, p)));
+            rows.push(chats(&|c| Callback::Top(c, p)));
+        }
+        _ => {}
+    }
+    rows.push(reload_row(screen));
+    InlineKeyboardMarkup::new(rows)
 }
 
 /// Keyboard of a screen that shows figures: Reload and Return.
@@ -163,12 +224,48 @@ mod tests {
     }
 
     #[test]
-    fn menu_has_six_buttons_in_two_rows() {
+    fn menu_has_six_buttons_in_two_rows_and_insights() {
         assert_eq!(
             texts(&menu_keyboard()),
             vec![
                 vec!["📊 Quick Stats", "📈 Analytics", "🔍 User Search"],
                 vec!["📋 Detailed View", "🗣 Referrals", "🗃 Other Data"],
+                vec!["🔬 Insights"],
+            ]
+        );
+    }
+
+    #[test]
+    fn insights_screens_offer_their_choices() {
+        let (_, k) = insights_menu();
+        assert_eq!(
+            texts(&k),
+            vec![
+                vec!["👥 Active chats", "📈 Growth", "🧲 Retention"],
+                vec!["🧩 Breakdowns", "🏆 Top content", "🔗 Referral funnel"],
+                vec!["🔙 Return"],
+            ]
+        );
+        let k = insight_keyboard(Callback::Growth(ChatType::Groups, Window::Day));
+        assert_eq!(
+            texts(&k),
+            vec![
+                vec!["⏰ Day", "📅 Week", "📆 30 days"],
+                vec!["👥 Users", "👥 Groups", "🌐 All"],
+                vec!["🔄 Reload", "🔙 Return"],
+            ]
+        );
+        assert_eq!(
+            datas(&k),
+            vec![
+                Callback::Growth(ChatType::Groups, Window::Day),
+                Callback::Growth(ChatType::Groups, Window::Week),
+                Callback::Growth(ChatType::Groups, Window::Month),
+                Callback::Growth(ChatType::Users, Window::Day),
+                Callback::Growth(ChatType::Groups, Window::Day),
+                Callback::Growth(ChatType::All, Window::Day),
+                Callback::Growth(ChatType::Groups, Window::Day),
+                Callback::Insights,
             ]
         );
     }

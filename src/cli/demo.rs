@@ -5,11 +5,12 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
-use super::output::{print_line, print_text};
+use super::output::{print_line, print_text, write_file};
 use super::write_graph;
 use crate::config::{DbConfig, DbUrl};
-use crate::domain::{Clock, GraphKind, Period};
+use crate::domain::{ChatType, Clock, GraphKind, Period, Split, Window};
 use crate::present::text::{self, Fit};
+use crate::present::{chart, insights};
 use crate::source::seed::{Progress, SeedOptions, seed};
 use crate::source::{self, Schema, Source};
 use crate::stats::Stats;
@@ -104,14 +105,42 @@ pub async fn demo(cfg: &DbConfig, clock: Clock, out: &Path) -> Result<()> {
     }
 
     let stats = Stats::open(cfg, clock).await?;
-    let (quick, referrals, other) =
-        tokio::try_join!(stats.quick(), stats.top_referrals(10), stats.other_data(10),)?;
+    let ((quick, previous), referrals, other) = tokio::try_join!(
+        stats.quick_with_previous(),
+        stats.top_referrals(10),
+        stats.other_data(10),
+    )?;
     print_line("")?;
-    print_text(&text::quick_stats(&quick), false)?;
+    print_text(&text::quick_stats_with_change(&quick, &previous), false)?;
     print_line("")?;
     print_text(&text::referrals(&referrals, Fit::Full), false)?;
     print_line("")?;
     print_text(&text::other(&other, Fit::Full), false)?;
+
+    // Insights: every figure of `docs/figures.md#insights`, for all chats.
+    let all = ChatType::All;
+    let (active, growth, retention, breakdown, funnel) = tokio::try_join!(
+        stats.active(all),
+        stats.growth(all, Window::Week),
+        stats.retention(all),
+        stats.breakdown(all, Period::Week),
+        stats.funnel(all),
+    )?;
+    for t in [
+        insights::active(&active),
+        insights::growth(&growth),
+        insights::retention(&retention),
+        insights::breakdown(&breakdown, Fit::Full),
+        insights::funnel(&funnel, Fit::Full),
+    ] {
+        print_line("")?;
+        print_text(&t, false)?;
+    }
+    print_line("")?;
+    match stats.top_content(all, Period::Week).await {
+        Ok(top) => print_text(&insights::top(&top, Fit::Full), false)?,
+        Err(e) => print_line(&format!("Top content: {e}"))?,
+    }
 
     tokio::fs::create_dir_all(out)
         .await
@@ -124,6 +153,31 @@ pub async fn demo(cfg: &DbConfig, clock: Clock, out: &Path) -> Result<()> {
             write_graph(&series, &path).await?;
             written.push(path);
         }
+    }
+    let (activity, platforms, surfaces) = tokio::try_join!(
+        stats.activity(all),
+        stats.breakdown_series(all, Split::Platform),
+        stats.breakdown_series(all, Split::Surface),
+    )?;
+    let pngs = tokio::task::spawn_blocking(move || {
+        Ok::<_, chart::Error>([
+            ("active-per-day.png", chart::render_activity_png(&activity)?),
+            ("retention.png", chart::render_retention_png(&retention)?),
+            (
+                "videos-by-platform.png",
+                chart::render_stacked_png(&platforms)?,
+            ),
+            (
+                "videos-by-surface.png",
+                chart::render_stacked_png(&surfaces)?,
+            ),
+        ])
+    })
+    .await??;
+    for (name, png) in pngs {
+        let path = out.join(name);
+        write_file(&path, &png).await?;
+        written.push(path);
     }
     print_line("")?;
     print_line(&format!("Graphs written to {}/:", out.display()))?;

@@ -5,6 +5,7 @@
 mod db;
 #[cfg(feature = "seed")]
 mod demo;
+pub mod insights;
 pub mod output;
 
 use std::path::{Path, PathBuf};
@@ -19,9 +20,9 @@ use crate::config::{
 };
 use crate::domain::{ChatType, Clock, GraphKind, Period, Series, parse_user_id};
 use crate::present::text::Fit;
-use crate::present::{chart, csv, labels, text};
+use crate::present::{chart, csv, json, labels, text};
 use crate::stats::Stats;
-use output::{print_line, print_text, write_file, write_stdout};
+use output::{print_json, print_line, print_text, write_file, write_stdout};
 
 /// The command line as clap parses it.
 #[derive(Debug, Parser)]
@@ -132,6 +133,13 @@ pub enum Command {
         /// Append the channel footer (current time in the configured zones).
         #[arg(long)]
         with_footer: bool,
+        /// Print one JSON object with the counters instead of the text.
+        #[arg(long, conflicts_with_all = ["html", "with_footer"])]
+        json: bool,
+        /// Show each figure of the last 24 hours with its change against the 24 hours
+        /// before (Quick Stats only).
+        #[arg(long)]
+        with_change: bool,
     },
     /// Render a graph to a PNG file.
     Graph {
@@ -149,6 +157,9 @@ pub enum Command {
         /// Telegram chat id.
         #[arg(allow_hyphen_values = true)]
         id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// A chat's video download history as CSV (Time,Video), oldest first.
     History {
@@ -160,9 +171,20 @@ pub enum Command {
         output: Option<PathBuf>,
     },
     /// Top 10 referral links by number of users.
-    Referrals,
+    Referrals {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Users with file mode on, languages, and the top 10 chats by downloads.
-    Other,
+    Other {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Insights: active chats, growth, retention, breakdowns, top content, referral funnels.
+    #[command(flatten)]
+    Insights(insights::InsightsCommand),
     #[cfg(feature = "seed")]
     /// Fill the database with a deterministic synthetic tt-bot dataset (refuses tables that
     /// already hold rows unless --append).
@@ -312,9 +334,26 @@ pub async fn run(db_cfg: &DbConfig, clock: Clock, command: Command) -> Result<()
             html,
             footer,
             with_footer,
+            json,
+            with_change,
         } => {
             let stats = Stats::open(db_cfg, clock).await?;
+            if json {
+                let value = match (chat_type, period) {
+                    (None, None) => json::quick(&stats.quick().await?),
+                    (c, p) => {
+                        let (c, p) = (c.unwrap_or(ChatType::All), p.unwrap_or(Period::All));
+                        let now = stats.now();
+                        json::detailed(c, p, now, &stats.counters(c, p.since(now)).await?)
+                    }
+                };
+                return print_json(&value);
+            }
             let (mut body, now) = match (chat_type, period) {
+                (None, None) if with_change => {
+                    let (q, previous) = stats.quick_with_previous().await?;
+                    (text::quick_stats_with_change(&q, &previous), q.at)
+                }
                 (None, None) => {
                     let q = stats.quick().await?;
                     (text::quick_stats(&q), q.at)
@@ -345,10 +384,11 @@ pub async fn run(db_cfg: &DbConfig, clock: Clock, command: Command) -> Result<()
                 labels::graph_total(kind, series.total())
             ))
         }
-        Command::User { id } => {
+        Command::User { id, json } => {
             let id = parse_user_id(&id)?;
             let stats = Stats::open(db_cfg, clock).await?;
             match stats.user_card(id).await? {
+                Some(card) if json => print_json(&json::user_card(&card)),
                 Some(card) => print_text(&text::user_card(&card, Fit::Full), false),
                 None => anyhow::bail!("user {id} not found"),
             }
@@ -367,17 +407,23 @@ pub async fn run(db_cfg: &DbConfig, clock: Clock, command: Command) -> Result<()
                 None => write_stdout(&csv),
             }
         }
-        Command::Referrals => {
+        Command::Referrals { json } => {
             let stats = Stats::open(db_cfg, clock).await?;
-            print_text(
-                &text::referrals(&stats.top_referrals(10).await?, Fit::Full),
-                false,
-            )
+            let top = stats.top_referrals(10).await?;
+            if json {
+                return print_json(&json::referrals(&top));
+            }
+            print_text(&text::referrals(&top, Fit::Full), false)
         }
-        Command::Other => {
+        Command::Other { json } => {
             let stats = Stats::open(db_cfg, clock).await?;
-            print_text(&text::other(&stats.other_data(10).await?, Fit::Full), false)
+            let other = stats.other_data(10).await?;
+            if json {
+                return print_json(&json::other(&other));
+            }
+            print_text(&text::other(&other, Fit::Full), false)
         }
+        Command::Insights(cmd) => insights::run(db_cfg, clock, cmd).await,
         Command::Botstat { cfg } => {
             let client = BotstatClient::new(cfg.settings()?)?;
             let stats = Stats::open(db_cfg, clock).await?;
@@ -394,7 +440,14 @@ pub async fn run(db_cfg: &DbConfig, clock: Clock, command: Command) -> Result<()
             let telegram = bot.token()?;
             let stats = Stats::open(db_cfg, clock).await?;
             let tg = crate::telegram::make_bot(&telegram)?;
-            let ch = crate::jobs::channel::setup(&tg, &stats, chat, &footer.time_zones.0).await?;
+            let ch = crate::jobs::channel::setup(
+                &tg,
+                &stats,
+                chat,
+                &footer.time_zones.0,
+                bot.show_change,
+            )
+            .await?;
             print_line(&format!(
                 "STATS_CHAT={}\nSTATS_MESSAGE_ID={}\nDAILY_STATS_MESSAGE_ID={}",
                 ch.chat_id, ch.overall_message_id, ch.daily_message_id

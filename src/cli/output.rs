@@ -38,3 +38,8 @@ pub async fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
         .await
         .with_context(|| format!("cannot write {}", path.display()))
 }
+
+/// Prints one JSON object on one line (`--json`).
+pub fn print_json(value: &serde_json::Value) -> Result<()> {
+    print_line(&value.to_string())
+}

@@ -326,6 +326,17 @@ pub struct BotConfig {
     /// Seconds between daily stats updates.
     #[arg(long = "daily-interval", env = "STATS_DAILY_INTERVAL", default_value = "300", value_parser = parse_seconds)]
     pub daily_interval: Duration,
+
+    /// Show, next to each figure of the last 24 hours (Quick Stats, the daily channel
+    /// message), its change against the 24 hours before: true or false.
+    #[arg(
+        long = "show-change",
+        env = "SHOW_CHANGE",
+        default_value = "true",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub show_change: bool,
 }
 
 impl BotConfig {
@@ -396,6 +407,9 @@ pub struct BotSettings {
     pub zones: Vec<FooterZone>,
     /// Botstat's settings, or why `/botstat` is off (shown to the admin who asks).
     pub botstat: Result<BotstatSettings, Error>,
+    /// Whether the daily figures show their change against the previous 24 hours
+    /// (`SHOW_CHANGE`).
+    pub show_change: bool,
 }
 
 impl BotSettings {
@@ -441,6 +455,7 @@ impl BotSettings {
             daily_interval: bot.daily_interval,
             zones: footer.time_zones.0.clone(),
             botstat,
+            show_change: bot.show_change,
         })
     }
 }

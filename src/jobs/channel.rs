@@ -35,14 +35,24 @@ impl Report {
     }
 }
 
-/// The message text of `report` now: the figures and the footer.
+/// The message text of `report` now: the figures and the footer; with `show_change` the
+/// daily figures carry their change against the 24 hours before.
 ///
 /// # Errors
 /// [`Error::Stats`] when the figures cannot be read.
-pub async fn message(report: Report, stats: &Stats, zones: &[FooterZone]) -> Result<String, Error> {
+pub async fn message(
+    report: Report,
+    stats: &Stats,
+    zones: &[FooterZone],
+    show_change: bool,
+) -> Result<String, Error> {
     let now = stats.now();
     let body = match report {
         Report::Overall => text::overall(&stats.summary(None).await?),
+        Report::Daily if show_change => {
+            let (q, previous) = stats.quick_with_previous().await?;
+            text::daily_with_change(&q.daily, &previous)
+        }
         Report::Daily => text::daily(&stats.summary(Period::Day.since(now)).await?),
     };
     Ok(body + &text::footer(now, zones))
@@ -72,6 +82,8 @@ pub struct ChannelJob {
     pub message_id: i32,
     /// Footer time zones.
     pub zones: Vec<FooterZone>,
+    /// Whether the daily figures show their change (`SHOW_CHANGE`).
+    pub show_change: bool,
 }
 
 impl Job for ChannelJob {
@@ -120,7 +132,7 @@ pub fn updates() -> Vec<(&'static str, &'static str, u64)> {
 impl ChannelJob {
     /// Edits the message to show the figures now.
     async fn edit(&self) -> Result<Outcome, Error> {
-        let body = message(self.report, &self.stats, &self.zones).await?;
+        let body = message(self.report, &self.stats, &self.zones, self.show_change).await?;
         let req = self
             .bot
             .edit_message_text(ChatId(self.chat_id), MessageId(self.message_id), body)
@@ -140,7 +152,13 @@ impl ChannelJob {
 }
 
 /// The jobs for the configured messages: one per non-zero message id.
-pub fn jobs(bot: &Bot, stats: &Stats, channel: &Channel, zones: &[FooterZone]) -> Vec<ChannelJob> {
+pub fn jobs(
+    bot: &Bot,
+    stats: &Stats,
+    channel: &Channel,
+    zones: &[FooterZone],
+    show_change: bool,
+) -> Vec<ChannelJob> {
     [
         (Report::Overall, channel.overall_message_id),
         (Report::Daily, channel.daily_message_id),
@@ -154,6 +172,7 @@ pub fn jobs(bot: &Bot, stats: &Stats, channel: &Channel, zones: &[FooterZone]) -
         chat_id: channel.chat_id,
         message_id,
         zones: zones.to_vec(),
+        show_change,
     })
     .collect()
 }
@@ -169,10 +188,11 @@ pub async fn setup(
     stats: &Stats,
     chat_id: i64,
     zones: &[FooterZone],
+    show_change: bool,
 ) -> Result<Channel, Error> {
     let mut ids = [0; 2];
     for (i, report) in [Report::Overall, Report::Daily].into_iter().enumerate() {
-        let body = message(report, stats, zones).await?;
+        let body = message(report, stats, zones, show_change).await?;
         let req = bot
             .send_message(ChatId(chat_id), body)
             .parse_mode(ParseMode::Html);

@@ -87,3 +87,27 @@ pub fn graph_title(k: GraphKind, p: Period) -> String {
 pub fn graph_total(k: GraphKind, total: i64) -> String {
     format!("{total} {}", graph_unit(k))
 }
+
+/// The title of the Insights menu and the prefix of its screens.
+pub const INSIGHTS: &str = "🔬 Insights";
+
+/// A window in a line of the Active chats screen ("Last 7 days").
+pub fn window_phrase(w: crate::domain::Window) -> &'static str {
+    match w {
+        crate::domain::Window::Day => "Last 24 hours",
+        crate::domain::Window::Week => "Last 7 days",
+        crate::domain::Window::Month => "Last 30 days",
+    }
+}
+
+/// The button of a window.
+pub fn window_button(w: crate::domain::Window) -> &'static str {
+    match w {
+        crate::domain::Window::Day => "⏰ Day",
+        crate::domain::Window::Week => "📅 Week",
+        crate::domain::Window::Month => "📆 30 days",
+    }
+}
+
+/// What a figure answers when the database's schema does not record it.
+pub const NOT_ON_LEGACY: &str = "not available on the legacy schema";

@@ -114,6 +114,49 @@ pub fn daily(s: &Summary) -> String {
     titled_summary("📊Last 24 Hours", s)
 }
 
+/// The block of counters with, after each, its change against `prev` in percent
+/// (`Videos: <b>8901</b> (+4.2%)`); nothing when the previous value is 0.
+pub fn block_with_change(c: &Counters, prev: &Counters) -> String {
+    let line = |name: &str, cur: i64, was: i64| {
+        let change = super::insights::change_percent(crate::domain::Change {
+            current: cur,
+            previous: was,
+        });
+        match change {
+            Some(p) => format!("{name}: <b>{cur}</b> ({p})\n"),
+            None => format!("{name}: <b>{cur}</b>\n"),
+        }
+    };
+    [
+        line("Chats", c.chats, prev.chats),
+        line("Music", c.music, prev.music),
+        line("┗ Unique", c.music_unique, prev.music_unique),
+        line("Videos", c.videos, prev.videos),
+        line("┗ Unique", c.videos_unique, prev.videos_unique),
+        line("┗ Images", c.images, prev.images),
+        line("    ┗ Unique", c.images_unique, prev.images_unique),
+    ]
+    .concat()
+}
+
+/// "Last 24 Hours" with each figure's change against the 24 hours before (`prev`).
+pub fn daily_with_change(s: &Summary, prev: &Summary) -> String {
+    format!(
+        "<b>📊Last 24 Hours</b>\n{}\n<b>Groups</b>\n{}",
+        block_with_change(&s.users, &prev.users),
+        block_with_change(&s.groups, &prev.groups)
+    )
+}
+
+/// Quick Stats with the daily half compared with the 24 hours before (`prev`).
+pub fn quick_stats_with_change(q: &QuickStats, prev: &Summary) -> String {
+    format!(
+        "{}\n{}",
+        overall(&q.overall),
+        daily_with_change(&q.daily, prev)
+    )
+}
+
 /// Quick Stats: overall, a blank line, daily.
 pub fn quick_stats(q: &QuickStats) -> String {
     format!("{}\n{}", overall(&q.overall), daily(&q.daily))

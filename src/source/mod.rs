@@ -16,6 +16,7 @@ mod digest;
 mod feed;
 pub mod health;
 pub mod indexes;
+mod insights;
 pub(crate) mod pool;
 mod queries;
 mod schema;
@@ -25,9 +26,10 @@ pub mod seed;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 pub use feed::{ChatRow, Snapshot, SourceRow};
+pub use insights::{BreakdownCounts, FunnelRow};
 pub use pool::{
     Access, CONFLICT_PAUSE, CONFLICT_RETRIES, CONNECT_TIMEOUT, MAX_CONNECTIONS, conflict_retries,
 };
@@ -195,7 +197,18 @@ fn limit_hint(e: &sqlx::Error) -> &'static str {
 pub struct Source {
     pool: Pool,
     schema: Arc<AtomicU8>,
+    /// Whether tt-bot v6's `video_details` table is there (platforms, top content), as
+    /// last detected.
+    details: Arc<AtomicBool>,
     key: Arc<str>,
+}
+
+/// Whether the columns hold tt-bot v6's `video_details` table (current schema only).
+fn has_details(schema: Schema, columns: &[(String, String)]) -> bool {
+    schema == Schema::Current
+        && schema::DETAILS_COLUMNS
+            .iter()
+            .all(|(t, c)| columns.iter().any(|(ct, cc)| ct == t && cc == c))
 }
 
 fn schema_code(s: Schema) -> u8 {
@@ -224,11 +237,13 @@ impl Source {
             e => e,
         })?;
         let schema = Schema::detect(&columns)?;
-        tracing::info!(schema = schema.name(), "tt-bot schema detected");
+        let details = has_details(schema, &columns);
+        tracing::info!(schema = schema.name(), details, "tt-bot schema detected");
         let key = pool.key().await?;
         Ok(Source {
             pool,
             schema: Arc::new(AtomicU8::new(schema_code(schema))),
+            details: Arc::new(AtomicBool::new(details)),
             key: key.into(),
         })
     }
@@ -256,8 +271,11 @@ impl Source {
     /// table is being swapped; [`Error::Query`] when the database fails.
     pub async fn redetect(&self) -> Result<Schema, Error> {
         let before = self.schema();
-        let now = Schema::detect(&self.pool.columns().await?)?;
+        let columns = self.pool.columns().await?;
+        let now = Schema::detect(&columns)?;
         self.schema.store(schema_code(now), Ordering::Relaxed);
+        self.details
+            .store(has_details(now, &columns), Ordering::Relaxed);
         if now == before {
             tracing::info!(
                 schema = now.name(),

@@ -244,10 +244,10 @@ impl Pool {
         on_read!(self, what, c => {
             let sql = if self.is_postgres() {
                 "SELECT table_name::text, column_name::text FROM information_schema.columns \
-                 WHERE table_schema = current_schema() AND table_name IN ('users', 'videos', 'music')"
+                 WHERE table_schema = current_schema() AND table_name IN ('users', 'videos', 'music', 'video_details')"
             } else {
                 "SELECT m.name, c.name FROM sqlite_master m, pragma_table_info(m.name) c \
-                 WHERE m.type = 'table' AND m.name IN ('users', 'videos', 'music')"
+                 WHERE m.type = 'table' AND m.name IN ('users', 'videos', 'music', 'video_details')"
             };
             sqlx::query_as::<_, (String, String)>(sql)
                 .persistent(false)

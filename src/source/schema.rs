@@ -42,6 +42,14 @@ pub(crate) const COMMON_COLUMNS: &[(&str, &str)] = &[
     ("music", "user_id"),
     ("music", "downloaded_at"),
 ];
+/// tt-bot v6's table of post details, which `videos.video_details_id` points at; optional:
+/// without it platforms are unknown and top content is not available.
+pub(crate) const DETAILS_COLUMNS: &[(&str, &str)] = &[
+    ("video_details", "id"),
+    ("video_details", "platform"),
+    ("video_details", "creator"),
+    ("video_details", "canonical_link"),
+];
 pub(crate) const LEGACY_COLUMNS: &[(&str, &str)] =
     &[("videos", "video_link"), ("videos", "is_images")];
 pub(crate) const CURRENT_COLUMNS: &[(&str, &str)] =

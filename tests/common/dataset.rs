@@ -16,7 +16,9 @@ pub struct UserRow {
     pub file_mode: bool,
 }
 
-/// A row of `videos`; `images` marks an image post (slideshow).
+/// A row of `videos`; `images` marks an image post (slideshow). The delivery columns
+/// default to functions of `pk_id` ([`VideoRow::new`]); tests set them through
+/// [`Dataset::last_video`]. On the legacy schema only `inline` is written (`is_inline`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoRow {
     pub pk_id: i64,
@@ -24,6 +26,52 @@ pub struct VideoRow {
     pub downloaded_at: Option<i64>,
     pub link: String,
     pub images: bool,
+    /// `video_details_id` (current schema).
+    pub details_id: Option<i64>,
+    /// `delivery_surface = 'inline'` (current) or `is_inline` (legacy).
+    pub inline: bool,
+    /// `delivery_mode` (current): NULL, `media` or `document`.
+    pub mode: Option<String>,
+    /// `cache_hit` (current).
+    pub cache_hit: bool,
+}
+
+impl VideoRow {
+    /// A row whose delivery columns are the default functions of its `pk_id`: details
+    /// `1000 + pk_id` (that no details row has) except every fourth row, inline every
+    /// fifth, mode NULL / media / document by `pk_id % 3`, a cache hit every second.
+    pub fn new(
+        pk_id: i64,
+        user_id: i64,
+        downloaded_at: Option<i64>,
+        link: String,
+        images: bool,
+    ) -> VideoRow {
+        VideoRow {
+            pk_id,
+            user_id,
+            downloaded_at,
+            link,
+            images,
+            details_id: (pk_id % 4 != 0).then_some(1000 + pk_id),
+            inline: pk_id % 5 == 0,
+            mode: match pk_id % 3 {
+                0 => None,
+                1 => Some("media".to_string()),
+                _ => Some("document".to_string()),
+            },
+            cache_hit: pk_id % 2 == 0,
+        }
+    }
+}
+
+/// A row of `video_details` (current schema only): a post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetailsRow {
+    pub id: i64,
+    pub platform: String,
+    pub creator: Option<String>,
+    pub canonical_link: Option<String>,
 }
 
 /// A row of `music`.
@@ -41,6 +89,8 @@ pub struct Dataset {
     pub users: Vec<UserRow>,
     pub videos: Vec<VideoRow>,
     pub music: Vec<MusicRow>,
+    /// `video_details` rows; written on the current schema only.
+    pub details: Vec<DetailsRow>,
 }
 
 /// The link a video row gets unless the test gives one.
@@ -98,23 +148,38 @@ impl Dataset {
         images: bool,
     ) {
         let pk_id = self.next_pk(Table::Videos);
-        self.videos.push(VideoRow {
+        self.videos.push(VideoRow::new(
             pk_id,
             user_id,
             downloaded_at,
-            link: link.to_string(),
+            link.to_string(),
             images,
-        });
+        ));
     }
 
     /// A video download with the `pk_id` given.
     pub fn video_pk(&mut self, pk_id: i64, user_id: i64, downloaded_at: Option<i64>, images: bool) {
-        self.videos.push(VideoRow {
+        self.videos.push(VideoRow::new(
             pk_id,
             user_id,
             downloaded_at,
-            link: default_link(pk_id, images),
+            default_link(pk_id, images),
             images,
+        ));
+    }
+
+    /// The video row added last, to set its delivery columns.
+    pub fn last_video(&mut self) -> &mut VideoRow {
+        self.videos.last_mut().expect("a video row was added")
+    }
+
+    /// A `video_details` row (a post).
+    pub fn post(&mut self, id: i64, platform: &str, creator: Option<&str>, link: Option<&str>) {
+        self.details.push(DetailsRow {
+            id,
+            platform: platform.to_string(),
+            creator: creator.map(str::to_string),
+            canonical_link: link.map(str::to_string),
         });
     }
 
@@ -138,6 +203,7 @@ impl Dataset {
         self.users.extend(other.users);
         self.videos.extend(other.videos);
         self.music.extend(other.music);
+        self.details.extend(other.details);
     }
 
     /// Removes the row `pk_id` of `table`.

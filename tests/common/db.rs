@@ -215,7 +215,7 @@ impl Writer {
                             .push_bind(v.link.clone())
                             .push_bind(v.images)
                             .push_bind(v.pk_id % 3 == 0)
-                            .push_bind(v.pk_id % 5 == 0);
+                            .push_bind(v.inline);
                     });
                     qb.build().execute(p).await.map(drop)
                 }),
@@ -225,20 +225,15 @@ impl Writer {
                          shared_link, media_kind, delivery_surface, delivery_mode, cache_hit) ",
                     );
                     qb.push_values(chunk, |mut b, v| {
-                        let i = v.pk_id;
-                        b.push_bind(i)
+                        b.push_bind(v.pk_id)
                             .push_bind(v.user_id)
-                            .push_bind((i % 4 != 0).then_some(1000 + i))
+                            .push_bind(v.details_id)
                             .push_bind(v.downloaded_at)
                             .push_bind(v.link.clone())
                             .push_bind(if v.images { "images" } else { "video" })
-                            .push_bind(if i % 5 == 0 { "inline" } else { "chat" })
-                            .push_bind(match i % 3 {
-                                0 => None,
-                                1 => Some("media"),
-                                _ => Some("document"),
-                            })
-                            .push_bind(i % 2 == 0);
+                            .push_bind(if v.inline { "inline" } else { "chat" })
+                            .push_bind(v.mode.clone())
+                            .push_bind(v.cache_hit);
                     });
                     qb.build().execute(p).await.map(drop)
                 }),
@@ -259,6 +254,23 @@ impl Writer {
                 qb.build().execute(p).await.map(drop)
             })
             .expect("inserting music");
+        }
+        if self.schema == Schema::Current {
+            for chunk in data.details.chunks(CHUNK) {
+                on_pool!(&self.pool, p => {
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "INSERT INTO video_details (id, platform, creator, canonical_link) ",
+                    );
+                    qb.push_values(chunk, |mut b, d| {
+                        b.push_bind(d.id)
+                            .push_bind(d.platform.clone())
+                            .push_bind(d.creator.clone())
+                            .push_bind(d.canonical_link.clone());
+                    });
+                    qb.build().execute(p).await.map(drop)
+                })
+                .expect("inserting video_details");
+            }
         }
     }
 }

@@ -83,6 +83,41 @@ pub fn daily(s: &Summary, st: Style) -> String {
     titled("📊Last 24 Hours", s, st)
 }
 
+/// A block whose lines carry the change against `prev` in percent, one decimal, with its
+/// sign (`Videos: <b>8901</b> (+4.2%)`), and nothing where the previous value is 0.
+pub fn block_with_change(c: &Counters, prev: &Counters, st: Style) -> String {
+    let lines = [
+        ("Chats", c.chats, prev.chats),
+        ("Music", c.music, prev.music),
+        ("┗ Unique", c.music_unique, prev.music_unique),
+        ("Videos", c.videos, prev.videos),
+        ("┗ Unique", c.videos_unique, prev.videos_unique),
+        ("┗ Images", c.images, prev.images),
+        ("    ┗ Unique", c.images_unique, prev.images_unique),
+    ];
+    let mut out = String::new();
+    for (name, cur, was) in lines {
+        out.push_str(&format!("{name}: {}", st.b(&cur.to_string())));
+        if was != 0 {
+            let p = (cur - was) as f64 * 100.0 / was as f64;
+            out.push_str(&format!(" ({}{:.1}%)", if p >= 0.0 { "+" } else { "" }, p));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Daily Stats with each figure's change against the 24 hours before.
+pub fn daily_with_change(s: &Summary, prev: &Summary, st: Style) -> String {
+    format!(
+        "{}\n{}\n{}\n{}",
+        st.b("📊Last 24 Hours"),
+        block_with_change(&s.users, &prev.users, st),
+        st.b("Groups"),
+        block_with_change(&s.groups, &prev.groups, st)
+    )
+}
+
 /// Quick Stats: Overall Stats, an empty line, Daily Stats.
 pub fn quick(overall_s: &Summary, daily_s: &Summary, st: Style) -> String {
     format!("{}\n{}", overall(overall_s, st), daily(daily_s, st))

@@ -5,8 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tt_stats::domain::{
-    ChatType, Counters, Download, GraphKind, OtherData, Period, Ranking, Series, Summary, UserCard,
+    Active, ActivitySeries, Breakdown, CacheRate, Change, ChatType, Cohort, Counters, Creator,
+    DeliveryModes, Download, Funnel, FunnelStep, GraphKind, Growth, OtherData, PerWindow, Period,
+    Post, Ranking, Retention, Series, Split, StackedSeries, Summary, TopContent, UserCard, Window,
+    WindowFigures,
 };
+use tt_stats::source::Schema;
 
 use super::dataset::{Dataset, VideoRow};
 
@@ -105,6 +109,22 @@ impl Dataset {
             videos_unique: distinct(&video_chats),
             images: images.len() as i64,
             images_unique: distinct(&images),
+        }
+    }
+
+    /// The seven counters of people and groups with time in `(lo, hi]`.
+    pub fn expected_summary_between(&self, lo: i64, hi: i64) -> Summary {
+        let inside = |t: Option<i64>| t.is_some_and(|t| t > lo && t <= hi);
+        let of = |chat: ChatType| {
+            let mut d = self.clone();
+            d.users.retain(|u| inside(u.registered_at));
+            d.videos.retain(|v| inside(v.downloaded_at));
+            d.music.retain(|m| inside(m.downloaded_at));
+            d.expected_counters(chat, None)
+        };
+        Summary {
+            users: of(ChatType::Users),
+            groups: of(ChatType::Groups),
         }
     }
 
@@ -312,6 +332,395 @@ impl Dataset {
             hours: hours.len() as i64,
             seconds: seconds.len() as i64,
             gaps: video_gaps + music_gaps,
+        }
+    }
+}
+
+/// Insights (`docs/figures.md#insights`), computed from the rows in plain Rust.
+impl Dataset {
+    /// Every chat with a `videos` or `music` row of `chat` timed in `(lo, hi]`.
+    fn active_chats(&self, chat: ChatType, lo: i64, hi: i64) -> BTreeSet<i64> {
+        let inside = |t: Option<i64>| t.is_some_and(|t| t > lo && t <= hi);
+        self.videos
+            .iter()
+            .filter(|v| inside(v.downloaded_at))
+            .map(|v| v.user_id)
+            .chain(
+                self.music
+                    .iter()
+                    .filter(|m| inside(m.downloaded_at))
+                    .map(|m| m.user_id),
+            )
+            .filter(|&id| in_type(chat, id))
+            .collect()
+    }
+
+    /// Active, new, returning chats and downloads of `chat` in `(lo, hi]`.
+    pub fn expected_window(&self, chat: ChatType, lo: i64, hi: i64) -> WindowFigures {
+        let inside = |t: Option<i64>| t.is_some_and(|t| t > lo && t <= hi);
+        let active = self.active_chats(chat, lo, hi);
+        let returning = active
+            .iter()
+            .filter(|&&id| match self.users.iter().find(|u| u.user_id == id) {
+                None => true,
+                Some(u) => u.registered_at.is_none_or(|r| r <= lo),
+            })
+            .count() as i64;
+        WindowFigures {
+            active: active.len() as i64,
+            new: self
+                .users
+                .iter()
+                .filter(|u| in_type(chat, u.user_id) && inside(u.registered_at))
+                .count() as i64,
+            returning,
+            videos: self
+                .videos
+                .iter()
+                .filter(|v| in_type(chat, v.user_id) && inside(v.downloaded_at))
+                .count() as i64,
+            music: self
+                .music
+                .iter()
+                .filter(|m| in_type(chat, m.user_id) && inside(m.downloaded_at))
+                .count() as i64,
+        }
+    }
+
+    /// The documented window lengths: 1, 7 and 30 days.
+    fn window_len(w: Window) -> i64 {
+        match w {
+            Window::Day => DAY,
+            Window::Week => 7 * DAY,
+            Window::Month => 30 * DAY,
+        }
+    }
+
+    /// Active chats of `chat` in the windows ending at `now`.
+    pub fn expected_active(&self, chat: ChatType, now: i64) -> Active {
+        let f = |w| self.expected_window(chat, now - Self::window_len(w), now);
+        Active {
+            chat,
+            at: now,
+            windows: PerWindow {
+                day: f(Window::Day),
+                week: f(Window::Week),
+                month: f(Window::Month),
+            },
+        }
+    }
+
+    /// Growth of `chat`: the window ending at `now` against the one before.
+    pub fn expected_growth(&self, chat: ChatType, window: Window, now: i64) -> Growth {
+        let w = Self::window_len(window);
+        let cur = self.expected_window(chat, now - w, now);
+        let prev = self.expected_window(chat, now - 2 * w, now - w);
+        let c = |a, b| Change {
+            current: a,
+            previous: b,
+        };
+        Growth {
+            chat,
+            window,
+            at: now,
+            active: c(cur.active, prev.active),
+            new: c(cur.new, prev.new),
+            returning: c(cur.returning, prev.returning),
+            videos: c(cur.videos, prev.videos),
+            music: c(cur.music, prev.music),
+        }
+    }
+
+    /// The last 12 registration weeks (Monday 00:00 UTC) up to `now`, the chats of each and
+    /// how many downloaded in each week since.
+    pub fn expected_retention(&self, chat: ChatType, now: i64) -> Retention {
+        const WEEK: i64 = 7 * DAY;
+        // 5 January 1970 was a Monday.
+        let monday = |t: i64| 4 * DAY + (t - 4 * DAY).div_euclid(WEEK) * WEEK;
+        let last = monday(now);
+        let cohorts = (0..12)
+            .map(|i| {
+                let start = last - (11 - i) * WEEK;
+                let members: Vec<i64> = self
+                    .users
+                    .iter()
+                    .filter(|u| in_type(chat, u.user_id))
+                    .filter(|u| {
+                        u.registered_at
+                            .is_some_and(|r| r >= start && r < start + WEEK && r <= now)
+                    })
+                    .map(|u| u.user_id)
+                    .collect();
+                let retained = (0..12 - i)
+                    .map(|k| {
+                        let (a, b) = (start + k * WEEK, start + (k + 1) * WEEK);
+                        let hit = |id: i64, t: Option<i64>, who: i64| {
+                            id == who && t.is_some_and(|t| t >= a && t < b && t <= now)
+                        };
+                        members
+                            .iter()
+                            .filter(|&&who| {
+                                self.videos
+                                    .iter()
+                                    .any(|v| hit(v.user_id, v.downloaded_at, who))
+                                    || self
+                                        .music
+                                        .iter()
+                                        .any(|m| hit(m.user_id, m.downloaded_at, who))
+                            })
+                            .count() as i64
+                    })
+                    .collect();
+                Cohort {
+                    start,
+                    size: members.len() as i64,
+                    retained,
+                }
+            })
+            .collect();
+        Retention {
+            chat,
+            at: now,
+            cohorts,
+        }
+    }
+
+    /// Breakdowns of the video downloads of `chat` in `period` on `schema`.
+    pub fn expected_breakdown(
+        &self,
+        chat: ChatType,
+        period: Period,
+        now: i64,
+        schema: Schema,
+    ) -> Breakdown {
+        let s = since(now, period);
+        let rows: Vec<&VideoRow> = self
+            .videos
+            .iter()
+            .filter(|v| in_type(chat, v.user_id) && counts(v.downloaded_at, s))
+            .collect();
+        let n = |f: &dyn Fn(&VideoRow) -> bool| rows.iter().filter(|v| f(v)).count() as i64;
+        let total = rows.len() as i64;
+        let images = n(&|v| v.images);
+        let inline = n(&|v| v.inline);
+        let current = schema == Schema::Current;
+        let platforms = if current {
+            let mut by: BTreeMap<String, i64> = BTreeMap::new();
+            for v in &rows {
+                let p = v
+                    .details_id
+                    .and_then(|id| self.details.iter().find(|d| d.id == id))
+                    .map(|d| d.platform.clone())
+                    .unwrap_or_default();
+                *by.entry(p).or_default() += 1;
+            }
+            rank(by, usize::MAX)
+        } else if total > 0 {
+            vec![("tiktok".to_string(), total)]
+        } else {
+            vec![]
+        };
+        let mode = |m: &str| n(&|v| v.mode.as_deref() == Some(m));
+        Breakdown {
+            chat,
+            period,
+            at: now,
+            total,
+            videos: total - images,
+            images,
+            chat_surface: total - inline,
+            inline,
+            modes: current.then(|| DeliveryModes {
+                media: mode("media"),
+                document: mode("document"),
+                unknown: n(&|v| v.mode.is_none()),
+            }),
+            platforms,
+            cache: current.then(|| CacheRate {
+                hits: n(&|v| v.mode.is_some() && v.cache_hit),
+                known: n(&|v| v.mode.is_some()),
+            }),
+        }
+    }
+
+    /// The ten most downloaded posts and creators of `chat` in `period`.
+    pub fn expected_top(&self, chat: ChatType, period: Period, now: i64) -> TopContent {
+        let s = since(now, period);
+        let mut per_post: BTreeMap<i64, i64> = BTreeMap::new();
+        for v in self
+            .videos
+            .iter()
+            .filter(|v| in_type(chat, v.user_id) && counts(v.downloaded_at, s))
+        {
+            if let Some(id) = v
+                .details_id
+                .filter(|id| self.details.iter().any(|d| d.id == *id))
+            {
+                *per_post.entry(id).or_default() += 1;
+            }
+        }
+        let mut posts: Vec<(Post, i64)> = per_post
+            .iter()
+            .map(|(&id, &n)| {
+                let d = self.details.iter().find(|d| d.id == id).unwrap();
+                (
+                    Post {
+                        platform: d.platform.clone(),
+                        creator: d.creator.clone().unwrap_or_default(),
+                        link: d.canonical_link.clone().unwrap_or_default(),
+                        downloads: n,
+                    },
+                    id,
+                )
+            })
+            .collect();
+        posts.sort_by(|(a, ia), (b, ib)| {
+            (b.downloads, &a.link, &a.platform, &a.creator, ia).cmp(&(
+                a.downloads,
+                &b.link,
+                &b.platform,
+                &b.creator,
+                ib,
+            ))
+        });
+        let mut per_creator: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for (&id, &n) in &per_post {
+            let d = self.details.iter().find(|d| d.id == id).unwrap();
+            if let Some(c) = d.creator.clone().filter(|c| !c.is_empty()) {
+                *per_creator.entry((c, d.platform.clone())).or_default() += n;
+            }
+        }
+        let creators = rank(per_creator, 10)
+            .into_iter()
+            .map(|((creator, platform), downloads)| Creator {
+                platform,
+                creator,
+                downloads,
+            })
+            .collect();
+        TopContent {
+            chat,
+            period,
+            at: now,
+            posts: posts.into_iter().take(10).map(|(p, _)| p).collect(),
+            creators,
+        }
+    }
+
+    /// The ten referral links of `chat` with the most registrations, and how many of their
+    /// chats downloaded ever and in the last week.
+    pub fn expected_funnel(&self, chat: ChatType, now: i64) -> Funnel {
+        let week = self.active_chats(chat, now - 7 * DAY, now);
+        let ever: BTreeSet<i64> = self
+            .videos
+            .iter()
+            .map(|v| v.user_id)
+            .chain(self.music.iter().map(|m| m.user_id))
+            .collect();
+        let mut by_link: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+        for u in self.users.iter().filter(|u| in_type(chat, u.user_id)) {
+            if let Some(l) = u.link.as_ref().filter(|l| !l.is_empty()) {
+                let e = by_link.entry(l.clone()).or_default();
+                e.0 += 1;
+                e.1 += i64::from(ever.contains(&u.user_id));
+                e.2 += i64::from(week.contains(&u.user_id));
+            }
+        }
+        let mut links: Vec<FunnelStep> = by_link
+            .into_iter()
+            .map(|(link, (registered, downloaded, active_week))| FunnelStep {
+                link,
+                registered,
+                downloaded,
+                active_week,
+            })
+            .collect();
+        links.sort_by(|a, b| {
+            b.registered
+                .cmp(&a.registered)
+                .then_with(|| a.link.cmp(&b.link))
+        });
+        links.truncate(10);
+        Funnel {
+            chat,
+            at: now,
+            links,
+        }
+    }
+}
+
+/// The Insights graphs, from the rows.
+impl Dataset {
+    /// Per UTC day of the 30 ending with today: chats with a download on the day, on the 7
+    /// and on the 30 days ending with it (rows after `now` left out).
+    pub fn expected_activity(&self, chat: ChatType, now: i64) -> ActivitySeries {
+        let today = floor(now, DAY);
+        let start = today - 29 * DAY;
+        let times: Vec<(i64, i64)> = self
+            .videos
+            .iter()
+            .map(|v| (v.user_id, v.downloaded_at))
+            .chain(self.music.iter().map(|m| (m.user_id, m.downloaded_at)))
+            .filter(|(id, _)| in_type(chat, *id))
+            .filter_map(|(id, t)| t.filter(|&t| t <= now).map(|t| (id, t)))
+            .collect();
+        let actives = |day: i64, span: i64| -> i64 {
+            let (a, b) = (day - (span - 1) * DAY, day + DAY);
+            times
+                .iter()
+                .filter(|(_, t)| *t >= a && *t < b)
+                .map(|(id, _)| *id)
+                .collect::<BTreeSet<_>>()
+                .len() as i64
+        };
+        let days: Vec<i64> = (0..30).map(|i| start + i * DAY).collect();
+        ActivitySeries {
+            chat,
+            start,
+            dau: days.iter().map(|&d| actives(d, 1)).collect(),
+            wau: days.iter().map(|&d| actives(d, 7)).collect(),
+            mau: days.iter().map(|&d| actives(d, 30)).collect(),
+        }
+    }
+
+    /// Video downloads per UTC day of the last 30, by platform or surface, largest part
+    /// first (ties by name).
+    pub fn expected_stacked(
+        &self,
+        chat: ChatType,
+        split: Split,
+        now: i64,
+        schema: Schema,
+    ) -> StackedSeries {
+        let start = floor(now, DAY) - 29 * DAY;
+        let mut parts: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for v in self.videos.iter().filter(|v| in_type(chat, v.user_id)) {
+            let Some(t) = v.downloaded_at.filter(|&t| t >= start && t <= now) else {
+                continue;
+            };
+            let part = match (split, schema) {
+                (Split::Surface, _) => if v.inline { "inline" } else { "chat" }.to_string(),
+                (Split::Platform, Schema::Legacy) => "tiktok".to_string(),
+                (Split::Platform, Schema::Current) => v
+                    .details_id
+                    .and_then(|id| self.details.iter().find(|d| d.id == id))
+                    .map(|d| d.platform.clone())
+                    .unwrap_or_default(),
+            };
+            parts.entry(part).or_insert_with(|| vec![0; 30])[((t - start) / DAY) as usize] += 1;
+        }
+        let mut parts: Vec<(String, Vec<i64>)> = parts.into_iter().collect();
+        parts.sort_by(|a, b| {
+            b.1.iter()
+                .sum::<i64>()
+                .cmp(&a.1.iter().sum::<i64>())
+                .then_with(|| a.0.cmp(&b.0))
+        });
+        StackedSeries {
+            chat,
+            split,
+            start,
+            parts,
         }
     }
 }

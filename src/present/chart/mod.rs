@@ -9,11 +9,16 @@
 //! here before, placed glyphs without their side bearings and drew thick lines without
 //! antialiasing, which made a chart look broken once posted in a channel.
 
+mod heatmap;
+mod multi;
 mod plan;
 mod raster;
 mod ticks;
 
 use tiny_skia::ColorU8;
+
+pub use heatmap::{render_retention_png, retention_title};
+pub use multi::{render_activity_png, render_stacked_png};
 
 use crate::domain::Series;
 

@@ -78,7 +78,7 @@ pub(super) fn paint(plan: &Plan, fonts: &Fonts) -> Result<Pixmap> {
 }
 
 /// A paint of `color` at `opacity` (0 to 1), antialiased.
-fn solid(color: ColorU8, opacity: f32) -> Paint<'static> {
+pub(super) fn solid(color: ColorU8, opacity: f32) -> Paint<'static> {
     let mut color = Color::from_rgba8(color.red(), color.green(), color.blue(), color.alpha());
     color.apply_opacity(opacity);
     let mut paint = Paint::default();
@@ -89,7 +89,7 @@ fn solid(color: ColorU8, opacity: f32) -> Paint<'static> {
 /// A one-pixel horizontal or vertical line covering the whole pixels from `a` to `b`
 /// inclusive (pixels, whole numbers): grid and axes stay crisp instead of smeared over two
 /// rows.
-fn rule(pixmap: &mut Pixmap, a: (f32, f32), b: (f32, f32), color: ColorU8) {
+pub(super) fn rule(pixmap: &mut Pixmap, a: (f32, f32), b: (f32, f32), color: ColorU8) {
     let rect = Rect::from_ltrb(
         a.0.min(b.0),
         a.1.min(b.1),
@@ -103,7 +103,7 @@ fn rule(pixmap: &mut Pixmap, a: (f32, f32), b: (f32, f32), color: ColorU8) {
     }
 }
 
-fn draw_grid(pixmap: &mut Pixmap, c: &Chart) {
+pub(super) fn draw_grid(pixmap: &mut Pixmap, c: &Chart) {
     for (v, _) in &c.y_ticks {
         let y = c.px_y(*v).round();
         rule(pixmap, (c.left, y), (c.right, y), GRID);
@@ -114,7 +114,7 @@ fn draw_grid(pixmap: &mut Pixmap, c: &Chart) {
     }
 }
 
-fn draw_axes(pixmap: &mut Pixmap, c: &Chart) {
+pub(super) fn draw_axes(pixmap: &mut Pixmap, c: &Chart) {
     for (v, _) in &c.y_ticks {
         let y = c.px_y(*v).round();
         rule(pixmap, (c.left - TICK, y), (c.left, y), AXIS);
@@ -129,7 +129,7 @@ fn draw_axes(pixmap: &mut Pixmap, c: &Chart) {
 
 /// The chart's points are pixel centres at whole numbers (see [`Chart`]); tiny-skia's pixel
 /// centres are half a pixel further.
-fn centred() -> Transform {
+pub(super) fn centred() -> Transform {
     Transform::from_translate(0.5, 0.5)
 }
 
@@ -193,7 +193,7 @@ fn draw_line(pixmap: &mut Pixmap, c: &Chart) {
     }
 }
 
-fn draw_text(pixmap: &mut Pixmap, plan: &Plan, fonts: &Fonts) {
+pub(super) fn draw_text(pixmap: &mut Pixmap, plan: &Plan, fonts: &Fonts) {
     let title = Style::new(&fonts.bold, TITLE_SIZE);
     let baseline = TITLE_TOP + title.cap;
     title.draw(pixmap, &plan.title, MARGIN, baseline, INK, Anchor::Left);
@@ -245,9 +245,12 @@ fn draw_text(pixmap: &mut Pixmap, plan: &Plan, fonts: &Fonts) {
 
 /// Which point of a line of text its `x` is.
 #[derive(Clone, Copy)]
-enum Anchor {
+pub(super) enum Anchor {
+    /// `x` is where the text starts.
     Left,
+    /// `x` is the text's middle.
     Center,
+    /// `x` is where the text ends.
     Right,
 }
 
@@ -366,7 +369,7 @@ impl<'f> Style<'f> {
 
     /// Draws `text` on the baseline row `baseline` (pixels), `x` (pixels) being the point of
     /// the line given by `anchor`.
-    fn draw(
+    pub(super) fn draw(
         &self,
         pixmap: &mut Pixmap,
         text: &str,

@@ -1,0 +1,581 @@
+//! The shapes of the Insights figures (`docs/figures.md#insights`): active chats and their
+//! growth, weekly retention cohorts, breakdowns of video downloads, top content and
+//! referral funnels. Plain data: the definitions live with the queries in `source` and in
+//! the documentation; the words in `present`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::{ChatType, DAY, Period, Ranking};
+
+/// The length of an activity window: the last day, week or 30 days, ending now. A chat is
+/// active in a window when it has a download with time in `(now - seconds, now]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Window {
+    /// 86 400 seconds (DAU).
+    Day,
+    /// 604 800 seconds (WAU).
+    Week,
+    /// 2 592 000 seconds, 30 days (MAU). Not the 31-day [`Period::Month`] of the counters.
+    Month,
+}
+
+impl Window {
+    /// Every window, shortest first.
+    pub const ALL: [Window; 3] = [Window::Day, Window::Week, Window::Month];
+
+    /// Length in seconds.
+    pub fn seconds(self) -> i64 {
+        match self {
+            Window::Day => DAY,
+            Window::Week => 7 * DAY,
+            Window::Month => 30 * DAY,
+        }
+    }
+
+    /// The window ending at `now` and the one just before it, as `(lower, upper]` bounds
+    /// in Unix seconds: `((now - w, now], (now - 2w, now - w])`.
+    pub fn bounds(self, now: i64) -> ((i64, i64), (i64, i64)) {
+        let w = self.seconds();
+        ((now - w, now), (now - 2 * w, now - w))
+    }
+
+    /// The identifier used on the command line, in callback data and in JSON: `day`,
+    /// `week`, `month`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Window::Day => "day",
+            Window::Week => "week",
+            Window::Month => "month",
+        }
+    }
+}
+
+impl fmt::Display for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Window {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "day" | "24h" | "daily" | "86400" => Ok(Window::Day),
+            "week" | "7d" | "weekly" | "604800" => Ok(Window::Week),
+            "month" | "30d" | "monthly" | "2592000" => Ok(Window::Month),
+            other => Err(format!(
+                "unknown window '{other}': expected day, week or month (30 days)"
+            )),
+        }
+    }
+}
+
+/// One figure per window: day, week and month.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PerWindow<T> {
+    /// The last 86 400 seconds.
+    pub day: T,
+    /// The last 604 800 seconds.
+    pub week: T,
+    /// The last 2 592 000 seconds.
+    pub month: T,
+}
+
+impl<T: Copy> PerWindow<T> {
+    /// The figure of one window.
+    pub fn get(&self, w: Window) -> T {
+        match w {
+            Window::Day => self.day,
+            Window::Week => self.week,
+            Window::Month => self.month,
+        }
+    }
+
+    /// Builds one from a function of the window.
+    pub fn from_fn(mut f: impl FnMut(Window) -> T) -> PerWindow<T> {
+        PerWindow {
+            day: f(Window::Day),
+            week: f(Window::Week),
+            month: f(Window::Month),
+        }
+    }
+}
+
+/// What happened in one window `(lower, upper]` for one chat type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowFigures {
+    /// Distinct chats with at least one `videos` or `music` row timed in the window.
+    pub active: i64,
+    /// `users` rows with `registered_at` in the window.
+    pub new: i64,
+    /// Active chats registered at or before the window's lower bound, with a NULL
+    /// `registered_at`, or without a `users` row.
+    pub returning: i64,
+    /// `videos` rows (image posts included) timed in the window.
+    pub videos: i64,
+    /// `music` rows timed in the window.
+    pub music: i64,
+}
+
+/// Active chats (`tt-stats active`, 🔬 Insights → Active chats): each window ends now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Active {
+    /// Which chats.
+    pub chat: ChatType,
+    /// When "now" was (Unix seconds, UTC).
+    pub at: i64,
+    /// The figures of the windows ending at `at`.
+    pub windows: PerWindow<WindowFigures>,
+}
+
+/// A figure now and in the window just before.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Change {
+    /// The figure in `(now - w, now]`.
+    pub current: i64,
+    /// The figure in `(now - 2w, now - w]`.
+    pub previous: i64,
+}
+
+impl Change {
+    /// `current - previous`.
+    pub fn delta(self) -> i64 {
+        self.current - self.previous
+    }
+
+    /// The change in percent of `previous`; `None` when `previous` is 0 (no percent of
+    /// nothing).
+    pub fn percent(self) -> Option<f64> {
+        (self.previous != 0).then(|| self.delta() as f64 * 100.0 / self.previous as f64)
+    }
+}
+
+/// Growth (`tt-stats growth`): every figure of a window against the window just before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Growth {
+    /// Which chats.
+    pub chat: ChatType,
+    /// The window's length.
+    pub window: Window,
+    /// When "now" was (Unix seconds, UTC).
+    pub at: i64,
+    /// Active chats.
+    pub active: Change,
+    /// New chats (registrations).
+    pub new: Change,
+    /// Returning active chats.
+    pub returning: Change,
+    /// Video downloads.
+    pub videos: Change,
+    /// Music downloads.
+    pub music: Change,
+}
+
+impl Growth {
+    /// Pairs the figures of the current and the previous window.
+    pub fn of(
+        chat: ChatType,
+        window: Window,
+        at: i64,
+        cur: WindowFigures,
+        prev: WindowFigures,
+    ) -> Growth {
+        let c = |a: i64, b: i64| Change {
+            current: a,
+            previous: b,
+        };
+        Growth {
+            chat,
+            window,
+            at,
+            active: c(cur.active, prev.active),
+            new: c(cur.new, prev.new),
+            returning: c(cur.returning, prev.returning),
+            videos: c(cur.videos, prev.videos),
+            music: c(cur.music, prev.music),
+        }
+    }
+}
+
+/// The length of a retention week in seconds.
+pub const WEEK: i64 = 7 * DAY;
+
+/// The Monday 00:00 UTC starting the week that holds `t` (Unix seconds). The Unix epoch
+/// was a Thursday; Monday 5 January 1970 is 4 days after it.
+pub fn week_start(t: i64) -> i64 {
+    const MONDAY: i64 = 4 * DAY;
+    (t - MONDAY).div_euclid(WEEK) * WEEK + MONDAY
+}
+
+/// The number of weekly cohorts retention shows.
+pub const COHORTS: usize = 12;
+
+/// One registration week's chats and how many of them downloaded in each week since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cohort {
+    /// Monday 00:00 UTC of the registration week (Unix seconds).
+    pub start: i64,
+    /// Chats (`users` rows) registered in `[start, start + 604800)` and not after now.
+    pub size: i64,
+    /// `retained[k]`: chats of the cohort with at least one download timed in week `k`
+    /// after it (`[start + k·604800, start + (k+1)·604800)`, not after now); `k` runs from
+    /// 0 to the current week.
+    pub retained: Vec<i64>,
+}
+
+impl Cohort {
+    /// The share (0–1) of the cohort retained in week `k`; `None` when the cohort is empty
+    /// or week `k` has not begun.
+    pub fn share(&self, k: usize) -> Option<f64> {
+        let n = *self.retained.get(k)?;
+        (self.size > 0).then(|| n as f64 / self.size as f64)
+    }
+}
+
+/// Weekly retention (`tt-stats retention`): the last [`COHORTS`] registration weeks,
+/// oldest first, the current (partial) week last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    /// Which chats.
+    pub chat: ChatType,
+    /// When "now" was (Unix seconds, UTC).
+    pub at: i64,
+    /// One per week, oldest first; weeks without registrations are present with size 0.
+    pub cohorts: Vec<Cohort>,
+}
+
+/// Cache hits among the downloads whose delivery mode is known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheRate {
+    /// Rows with `cache_hit` true and `delivery_mode` not NULL.
+    pub hits: i64,
+    /// Rows with `delivery_mode` not NULL.
+    pub known: i64,
+}
+
+impl CacheRate {
+    /// `hits / known` (0–1); `None` when no row has a known delivery mode.
+    pub fn rate(self) -> Option<f64> {
+        (self.known > 0).then(|| self.hits as f64 / self.known as f64)
+    }
+}
+
+/// How the video downloads of a period were delivered (current schema only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryModes {
+    /// `delivery_mode = 'media'`.
+    pub media: i64,
+    /// `delivery_mode = 'document'`.
+    pub document: i64,
+    /// Any other value, NULL included (rows copied from the legacy schema).
+    pub unknown: i64,
+}
+
+/// Breakdowns of the video downloads (`videos` rows) of one chat type in one period
+/// (`tt-stats breakdown`). The parts of each breakdown add up to `total`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breakdown {
+    /// Which chats.
+    pub chat: ChatType,
+    /// Rows with time strictly after `now - period` (every row for all time).
+    pub period: Period,
+    /// When "now" was (Unix seconds, UTC).
+    pub at: i64,
+    /// Every counted row.
+    pub total: i64,
+    /// Rows that are videos (not image posts).
+    pub videos: i64,
+    /// Rows that are image posts.
+    pub images: i64,
+    /// Rows delivered in a chat.
+    pub chat_surface: i64,
+    /// Rows delivered inline.
+    pub inline: i64,
+    /// By delivery mode; `None` on the legacy schema, which does not record it.
+    pub modes: Option<DeliveryModes>,
+    /// By platform, most first, ties by name; `""` is unknown (no details row). The
+    /// legacy schema downloads only from TikTok: one entry `tiktok`.
+    pub platforms: Ranking<String>,
+    /// The cache-hit rate; `None` on the legacy schema.
+    pub cache: Option<CacheRate>,
+}
+
+/// A post (`video_details` row) and its downloads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Post {
+    /// `video_details.platform` (empty when NULL).
+    pub platform: String,
+    /// `video_details.creator` (empty when NULL).
+    pub creator: String,
+    /// `video_details.canonical_link` (empty when NULL).
+    pub link: String,
+    /// `videos` rows pointing at it in the period.
+    pub downloads: i64,
+}
+
+/// A creator and the downloads of their posts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Creator {
+    /// The platform the creator is on (empty when NULL).
+    pub platform: String,
+    /// `video_details.creator`, never empty.
+    pub creator: String,
+    /// `videos` rows pointing at any of their posts in the period.
+    pub downloads: i64,
+}
+
+/// Top content (`tt-stats top`, current schema only): the ten most downloaded posts and
+/// creators of a period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopContent {
+    /// Which chats.
+    pub chat: ChatType,
+    /// The period.
+    pub period: Period,
+    /// When "now" was (Unix seconds, UTC).
+    pub at: i64,
+    /// Most downloads first, ties by link, platform, creator.
+    pub posts: Vec<Post>,
+    /// Most downloads first, ties by creator, platform.
+    pub creators: Vec<Creator>,
+}
+
+/// One referral link's funnel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunnelStep {
+    /// `users.link`, never NULL or empty.
+    pub link: String,
+    /// `users` rows with this link.
+    pub registered: i64,
+    /// Of those, chats with at least one `videos` or `music` row, any time.
+    pub downloaded: i64,
+    /// Of those, chats with a download timed in the last week, `(now - 604800, now]`.
+    pub active_week: i64,
+}
+
+/// Referral funnels (`tt-stats funnel`): the ten links with the most registrations, ties
+/// by link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Funnel {
+    /// Which chats.
+    pub chat: ChatType,
+    /// When "now" was (Unix seconds, UTC).
+    pub at: i64,
+    /// The links.
+    pub links: Vec<FunnelStep>,
+}
+
+/// Days drawn by the activity and breakdown graphs: the last 30 UTC days, today included.
+pub const GRAPH_DAYS: i64 = 30;
+
+/// The first UTC day (00:00, Unix seconds) of the graphs ending at `now`.
+pub fn graph_first_day(now: i64) -> i64 {
+    now.div_euclid(DAY) * DAY - (GRAPH_DAYS - 1) * DAY
+}
+
+/// Active chats per UTC day (`docs/figures.md#insights-graphs`): for each of the last
+/// [`GRAPH_DAYS`] days, the chats with a download on that day (DAU) and on any of the 7 and
+/// the 30 days ending with it. Today counts up to now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivitySeries {
+    /// Which chats.
+    pub chat: ChatType,
+    /// 00:00 UTC of the first day (Unix seconds).
+    pub start: i64,
+    /// Chats active on each day.
+    pub dau: Vec<i64>,
+    /// Chats active on the 7 days ending with each day.
+    pub wau: Vec<i64>,
+    /// Chats active on the 30 days ending with each day.
+    pub mau: Vec<i64>,
+}
+
+impl ActivitySeries {
+    /// Counts the series from distinct `(chat, day start)` pairs covering the 29 days
+    /// before `start` too; pairs outside are ignored.
+    pub fn from_pairs(chat: ChatType, start: i64, pairs: &[(i64, i64)]) -> ActivitySeries {
+        let n = GRAPH_DAYS as usize;
+        let (mut dau, mut wau, mut mau) = (vec![0; n], vec![0; n], vec![0; n]);
+        let mut by_chat: std::collections::HashMap<i64, Vec<i64>> =
+            std::collections::HashMap::new();
+        for &(id, day) in pairs {
+            // Day index relative to `start`; -29..n.
+            by_chat
+                .entry(id)
+                .or_default()
+                .push((day - start).div_euclid(DAY));
+        }
+        for days in by_chat.values_mut() {
+            days.sort_unstable();
+            days.dedup();
+            for (series, span) in [(&mut dau, 1), (&mut wau, 7), (&mut mau, 30)] {
+                // The days i this chat counts in: some active day j with i - span < j ≤ i.
+                let mut covered_to = i64::MIN;
+                for &j in days.iter() {
+                    let from = j.max(covered_to + 1).max(0);
+                    let to = (j + span - 1).min(n as i64 - 1);
+                    for i in from..=to {
+                        series[i as usize] += 1;
+                    }
+                    covered_to = covered_to.max(to);
+                }
+            }
+        }
+        ActivitySeries {
+            chat,
+            start,
+            dau,
+            wau,
+            mau,
+        }
+    }
+}
+
+/// How the stacked breakdown graph splits the video downloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Split {
+    /// By platform (`video_details.platform`; legacy: all TikTok).
+    Platform,
+    /// By delivery surface: chat or inline.
+    Surface,
+}
+
+impl Split {
+    /// The identifier used on the command line: `platform`, `surface`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Platform => "platform",
+            Split::Surface => "surface",
+        }
+    }
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Split {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "platform" => Ok(Split::Platform),
+            "surface" => Ok(Split::Surface),
+            other => Err(format!(
+                "unknown split '{other}': expected platform or surface"
+            )),
+        }
+    }
+}
+
+/// Video downloads per UTC day of the last [`GRAPH_DAYS`] days, split by platform or
+/// surface (the stacked breakdown graph).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackedSeries {
+    /// Which chats.
+    pub chat: ChatType,
+    /// The split.
+    pub split: Split,
+    /// 00:00 UTC of the first day (Unix seconds).
+    pub start: i64,
+    /// Each part (`""` = unknown platform) with its downloads per day; the largest part
+    /// first, ties by name.
+    pub parts: Vec<(String, Vec<i64>)>,
+}
+
+impl StackedSeries {
+    /// Builds the series from sparse `(day start, part, rows)` triples.
+    pub fn from_sparse(
+        chat: ChatType,
+        split: Split,
+        start: i64,
+        rows: &[(i64, String, i64)],
+    ) -> StackedSeries {
+        let n = GRAPH_DAYS as usize;
+        let mut parts: Vec<(String, Vec<i64>)> = Vec::new();
+        for (day, part, count) in rows {
+            let Ok(i) = usize::try_from((day - start).div_euclid(DAY)) else {
+                continue;
+            };
+            if i >= n {
+                continue;
+            }
+            let slot = match parts.iter().position(|(p, _)| p == part) {
+                Some(k) => k,
+                None => {
+                    parts.push((part.clone(), vec![0; n]));
+                    parts.len() - 1
+                }
+            };
+            parts[slot].1[i] += count;
+        }
+        parts.sort_by(|a, b| {
+            let (ta, tb) = (a.1.iter().sum::<i64>(), b.1.iter().sum::<i64>());
+            tb.cmp(&ta).then_with(|| a.0.cmp(&b.0))
+        });
+        StackedSeries {
+            chat,
+            split,
+            start,
+            parts,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rolling_actives_from_day_pairs() {
+        let start = 100 * DAY;
+        // Chat 1 active on day 0 and day 10; chat 2 on day -3 (before the graph) only.
+        let pairs = [(1, start), (1, start + 10 * DAY), (2, start - 3 * DAY)];
+        let s = ActivitySeries::from_pairs(ChatType::All, start, &pairs);
+        assert_eq!(s.dau[0], 1);
+        assert_eq!(s.dau[1], 0);
+        assert_eq!(s.dau[10], 1);
+        // Chat 2 counts in the 7 days ending with days 0..=3, chat 1 in days 0..=6, 10..=16.
+        assert_eq!(&s.wau[..8], &[2, 2, 2, 2, 1, 1, 1, 0]);
+        assert_eq!(s.wau[16], 1);
+        assert_eq!(s.wau[17], 0);
+        assert_eq!(s.mau[29], 1);
+        assert_eq!(s.mau[26], 2);
+    }
+
+    #[test]
+    fn weeks_start_on_monday_utc() {
+        // 2026-03-04 13:32:15 UTC is a Wednesday; its week began Monday 2026-03-02.
+        assert_eq!(week_start(1_772_631_135), 1_772_409_600);
+        assert_eq!(week_start(1_772_409_600), 1_772_409_600);
+        assert_eq!(week_start(1_772_409_599), 1_772_409_600 - WEEK);
+        assert_eq!(week_start(0), -3 * DAY);
+    }
+
+    #[test]
+    fn no_percent_of_nothing() {
+        let c = Change {
+            current: 5,
+            previous: 0,
+        };
+        assert_eq!(c.percent(), None);
+        assert_eq!(c.delta(), 5);
+        let c = Change {
+            current: 3,
+            previous: 4,
+        };
+        assert_eq!(c.percent(), Some(-25.0));
+    }
+
+    #[test]
+    fn windows_parse_and_bound() {
+        assert_eq!("30d".parse::<Window>().unwrap(), Window::Month);
+        assert!("year".parse::<Window>().is_err());
+        assert_eq!(
+            Window::Day.bounds(100_000),
+            ((13_600, 100_000), (-72_800, 13_600))
+        );
+    }
+}
