@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DbConfig;
-use crate::domain::{Clock, Counters, QuickStats, Summary, Table};
+use crate::domain::{ChatType, Clock, Counters, QuickStats, Summary, Table};
 use crate::jobs::channel;
 use crate::stats::{self, Stats};
 use crate::telegram;
@@ -31,6 +31,10 @@ use crate::telegram;
 /// How long one read of the figures answers scrapes (seconds): several Prometheus servers,
 /// or a dashboard refreshing quickly, cost one read.
 pub const CACHE_FOR: Duration = Duration::from_secs(5);
+
+/// How long one read of the active chats answers scrapes: they are counted in the tables
+/// (seconds at 10M downloads), so they are read far less often than the counters.
+pub const ACTIVE_CACHE_FOR: Duration = Duration::from_secs(300);
 
 /// The longest a scrape waits for tt-bot's database before answering `ttstats_source_up 0`:
 /// below Prometheus' default scrape timeout of 10 seconds.
@@ -41,6 +45,11 @@ pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Every metric family the endpoint exports: name, type and help text.
 pub const FAMILIES: &[(&str, &str, &str)] = &[
+    (
+        "ttstats_active_chats",
+        "gauge",
+        "Chats with at least one download in the window ending now, as tt-stats active counts them; window day (86400 s), week (604800 s) or month (2592000 s); read at most every 5 minutes",
+    ),
     (
         "ttstats_source_up",
         "gauge",
@@ -178,6 +187,8 @@ struct State {
     last_ok: Option<i64>,
     /// Unix time the rollup last answered (at first: when the exporter started).
     rollup_at: i64,
+    /// The last read of the active chats: when, and (chat type, window, chats).
+    active: Option<(Instant, Vec<(&'static str, &'static str, i64)>)>,
 }
 
 /// The figures and health of one tt-stats process, rendered for Prometheus.
@@ -228,6 +239,7 @@ impl Exporter {
                 cache: None,
                 last_ok: None,
                 rollup_at: now,
+                active: None,
             }),
         }
     }
@@ -290,6 +302,26 @@ impl State {
             },
             _ => None,
         };
+        // Only while the database answers: a stale figure is never passed off as current.
+        if read.is_some()
+            && self
+                .active
+                .as_ref()
+                .is_none_or(|(at, _)| at.elapsed() >= ACTIVE_CACHE_FOR)
+            && let Some(stats) = self.stats().await
+        {
+            match tokio::time::timeout(READ_TIMEOUT, active(&stats)).await {
+                Ok(Ok(a)) => self.active = Some((Instant::now(), a)),
+                Ok(Err(e)) => tracing::warn!(
+                    "metrics: the active chats cannot be read: {}",
+                    crate::error_chain(&e)
+                ),
+                Err(_) => tracing::warn!(
+                    "metrics: the active chats took longer than {}s; trying again at a later scrape",
+                    READ_TIMEOUT.as_secs()
+                ),
+            }
+        }
         let took = started.elapsed().as_secs_f64();
         if let Some((r, now)) = &read {
             self.last_ok = Some(*now);
@@ -312,6 +344,10 @@ impl State {
             }
             if let Some((r, now)) = &read {
                 figures(&r.quick);
+                for (chat_type, window, n) in self.active.iter().flat_map(|(_, a)| a) {
+                    metrics::gauge!("ttstats_active_chats", "chat_type" => *chat_type, "window" => *window)
+                        .set(*n as f64);
+                }
                 for (table, rows) in &r.lag_rows {
                     metrics::gauge!("ttstats_rollup_lag_rows", "table" => *table).set(*rows as f64);
                 }
@@ -360,6 +396,22 @@ async fn read(stats: &Stats) -> Result<Read, stats::Error> {
         rollup: stats.rollup().is_some(),
         rollup_answered: after > before,
     })
+}
+
+/// Active chats of people and of groups in the day, week and month ending now.
+async fn active(stats: &Stats) -> Result<Vec<(&'static str, &'static str, i64)>, stats::Error> {
+    let (users, groups) = tokio::try_join!(
+        stats.active(ChatType::Users),
+        stats.active(ChatType::Groups)
+    )?;
+    let mut out = Vec::new();
+    for (chat_type, a) in [("users", users), ("groups", groups)] {
+        let w = &a.windows;
+        for (window, f) in [("day", w.day), ("week", w.week), ("month", w.month)] {
+            out.push((chat_type, window, f.active));
+        }
+    }
+    Ok(out)
 }
 
 /// The figure families of Quick Stats: both windows, both chat types.

@@ -17,7 +17,7 @@ use common::oracle::since;
 use common::prometheus::{Prometheus, Sample, free_port};
 use rstest::rstest;
 use sqlx::Connection as _;
-use tt_stats::domain::Period;
+use tt_stats::domain::{ChatType, Period};
 use tt_stats::source::Schema;
 
 /// `tt-stats metrics` at [`NOW`] in `dir` on `port`, reading `db_url`.
@@ -88,6 +88,16 @@ fn expected(t: &TestDb) -> BTreeMap<(String, BTreeMap<String, String>), f64> {
             }
         }
     }
+    for (chat_type, chat) in [("users", ChatType::Users), ("groups", ChatType::Groups)] {
+        let w = t.data.expected_active(chat, NOW).windows;
+        for (window, f) in [("day", w.day), ("week", w.week), ("month", w.month)] {
+            let labels = BTreeMap::from([
+                ("chat_type".to_string(), chat_type.to_string()),
+                ("window".to_string(), window.to_string()),
+            ]);
+            out.insert(("ttstats_active_chats".into(), labels), f.active as f64);
+        }
+    }
     out
 }
 
@@ -118,7 +128,7 @@ async fn prometheus_scrapes_the_report_figures(#[case] backend: Backend, #[case]
     let want = expected(&t);
     let got = by_name(
         prom.wait_for(
-            r#"{__name__=~"ttstats_(chats|downloads|unique_chats)"}"#,
+            r#"{__name__=~"ttstats_(chats|downloads|unique_chats|active_chats)"}"#,
             |s| s.len() == want.len(),
         )
         .await,
@@ -195,9 +205,14 @@ async fn promtool_accepts_the_output() {
 fn figure_lines(text: &str) -> Vec<&str> {
     text.lines()
         .filter(|l| {
-            ["ttstats_chats", "ttstats_downloads", "ttstats_unique_chats"]
-                .iter()
-                .any(|f| l.starts_with(&format!("{f}{{")))
+            [
+                "ttstats_chats",
+                "ttstats_downloads",
+                "ttstats_unique_chats",
+                "ttstats_active_chats",
+            ]
+            .iter()
+            .any(|f| l.starts_with(&format!("{f}{{")))
         })
         .collect()
 }
@@ -222,7 +237,8 @@ async fn an_unreachable_database_gives_source_up_0_and_no_figures() {
     let _tt = metrics(dir.path(), &t.url, port);
     let (_, text) = scrape(port).await;
     assert!(text.contains("ttstats_source_up 1\n"), "{text}");
-    assert_eq!(figure_lines(&text).len(), 28, "{text}");
+    // 28 figures of Quick Stats (2 windows × 2 chat types × 7) and 6 active-chat gauges.
+    assert_eq!(figure_lines(&text).len(), 34, "{text}");
     let name = t.url.rsplit('/').next().unwrap();
     let mut admin = sqlx::PgConnection::connect(&test_pg_url()).await.unwrap();
     sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))

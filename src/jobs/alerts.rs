@@ -221,8 +221,15 @@ pub async fn readings(
         |first: Option<i64>| first.is_some_and(|f| f <= now - BASELINE_DAYS as i64 * DAY - HOUR);
     let source = stats.source();
     let mut out = Vec::new();
-    if source.has_platforms().await? {
-        for (platform, counts, first) in source.half_hours_by_platform(now, HALF_HOURS).await? {
+    let platforms = if source.has_platforms().await? {
+        source.half_hours_by_platform(now, HALF_HOURS).await?
+    } else {
+        Vec::new()
+    };
+    // Per platform when the database tells platforms apart; when every video's platform
+    // is unknown (no details recorded), that one "platform" is the whole table.
+    if platforms.iter().any(|(p, _, _)| !p.is_empty()) {
+        for (platform, counts, first) in platforms {
             out.push((
                 Watched {
                     kind: GraphKind::Videos,

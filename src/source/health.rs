@@ -88,23 +88,8 @@ impl Source {
     /// # Errors
     /// [`Error::Query`] when the database fails.
     pub async fn has_platforms(&self) -> Result<bool, Error> {
-        if self.schema() != super::Schema::Current {
-            return Ok(false);
-        }
-        let sql = if self.pool.is_postgres() {
-            "SELECT CAST(CASE WHEN to_regclass('video_details') IS NULL THEN 0 ELSE 1 END AS BIGINT)"
-        } else {
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'video_details'"
-        };
-        let what = "whether video_details exists";
-        let n: i64 = on_read!(&self.pool, what, c => {
-            sqlx::query_scalar::<_, i64>(sql)
-                .persistent(false)
-                .fetch_one(&mut *c)
-                .await
-                .map_err(Error::query(what))
-        })?;
-        Ok(n > 0)
+        // One detection for every figure: the insights use the same table.
+        Ok(self.has_details())
     }
 
     /// [`Source::half_hours`] of the video downloads per platform
