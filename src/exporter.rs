@@ -187,8 +187,8 @@ struct State {
     last_ok: Option<i64>,
     /// Unix time the rollup last answered (at first: when the exporter started).
     rollup_at: i64,
-    /// The last read of the active chats: when, and (chat type, window, chats).
-    active: Option<(Instant, Vec<(&'static str, &'static str, i64)>)>,
+    /// The last read of the active chats: when, and the gauges.
+    active: Option<(Instant, Vec<ActiveGauge>)>,
 }
 
 /// The figures and health of one tt-stats process, rendered for Prometheus.
@@ -398,8 +398,11 @@ async fn read(stats: &Stats) -> Result<Read, stats::Error> {
     })
 }
 
+/// One `ttstats_active_chats` gauge: chat type, window, chats.
+type ActiveGauge = (&'static str, &'static str, i64);
+
 /// Active chats of people and of groups in the day, week and month ending now.
-async fn active(stats: &Stats) -> Result<Vec<(&'static str, &'static str, i64)>, stats::Error> {
+async fn active(stats: &Stats) -> Result<Vec<ActiveGauge>, stats::Error> {
     let (users, groups) = tokio::try_join!(
         stats.active(ChatType::Users),
         stats.active(ChatType::Groups)

@@ -37,6 +37,8 @@ fn bot(dir: &Path, db_url: &str, tg: &FakeTelegram) -> Spawned {
             ("TG_SERVER", &api),
             ("STATS_IDS", &admins),
             ("TT_STATS_NOW", &now),
+            // The figures alone, as `sample::QUICK` writes them.
+            ("SHOW_CHANGE", "false"),
         ],
     )
 }
