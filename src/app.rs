@@ -98,7 +98,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Metrics { metrics } => {
             let addr = metrics.addr().context(
-                "METRICS_ADDR is not set: `tt-stats metrics` needs the address to serve on, such as 127.0.0.1:9187",
+                "METRICS_ADDR is not set (or is `off`): `tt-stats metrics` needs the address to serve on, such as 127.0.0.1:9187",
             )?;
             let listener = exporter::bind(addr).await?;
             let exporter = Arc::new(Exporter::lazy(cli.db.clone(), clock));

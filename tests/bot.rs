@@ -456,7 +456,7 @@ async fn user_search_shows_cards_and_the_download_history(
     let reply = run.say(ADMIN, "12abc<").await;
     assert_screen(
         &reply,
-        "⚠️ '12abc&lt;' is not a user id: expected a whole number such as 123456789 or -100123\n\
+        "⚠️ '12abc&lt;' is not a user id: expected a whole number other than 0, such as 123456789 or -100123\n\
          Send another id, or /stats for the menu.",
         RETURN,
     );
@@ -465,7 +465,7 @@ async fn user_search_shows_cards_and_the_download_history(
     assert_screen(
         &reply,
         &format!(
-            "⚠️ '{}' is not a user id: expected a whole number such as 123456789 or -100123\n\
+            "⚠️ '{}' is not a user id: expected a whole number other than 0, such as 123456789 or -100123\n\
              Send another id, or /stats for the menu.",
             "x".repeat(64)
         ),

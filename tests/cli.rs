@@ -543,7 +543,7 @@ async fn bad_arguments_are_named() {
     );
     for bad in ["abc", "1.5", "99999999999999999999", "0", "12 34"] {
         let message = format!(
-            "error: '{bad}' is not a user id: expected a whole number such as 123456789 or -100123\n"
+            "error: '{bad}' is not a user id: expected a whole number other than 0, such as 123456789 or -100123\n"
         );
         fails(&tt_stats(&t.url, &["user", bad]), 1, &message, bad);
         fails(&tt_stats(&t.url, &["history", bad]), 1, &message, bad);
@@ -1104,4 +1104,48 @@ async fn unreadable_tls_files_are_named() {
             "{err}"
         );
     }
+}
+
+/// The operations settings name what is wrong with a value; `--alerts` takes `on`/`off`.
+#[test]
+fn operations_settings_name_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    for (env, message) in [
+        (
+            ("ALERT_MIN_BASELINE", "x"),
+            "'x' is not a number of downloads of 1 or more",
+        ),
+        (
+            ("ALERT_CHAT", "@channel"),
+            "'@channel' is not a chat id: a whole number such as -1001234567890",
+        ),
+        (
+            ("DIGEST_CHAT", "abc"),
+            "'abc' is not a chat id: a whole number such as -1001234567890",
+        ),
+        (("ALERTS", "maybe"), "'maybe' is neither `on` nor `off`"),
+    ] {
+        let out = run_in(dir.path(), &["bot"], &[env]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{env:?}: {err}");
+        assert!(
+            err.contains(env.0) && err.contains(message),
+            "{env:?}: {err}"
+        );
+    }
+    // `--alerts off` is taken: the bot then stops at the missing token, not at the flag.
+    let out = run_in(dir.path(), &["bot", "--alerts", "off"], &[]);
+    assert!(
+        stderr(&out).starts_with("error: invalid STATS_BOT_TOKEN"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_in(dir.path(), &["metrics"], &[("METRICS_ADDR", "off")]);
+    assert_eq!(
+        stderr(&out),
+        "error: METRICS_ADDR is not set (or is `off`): `tt-stats metrics` needs the address to \
+         serve on, such as 127.0.0.1:9187\n"
+    );
+    let out = run_in(dir.path(), &["report", "--json", "--with-change"], &[]);
+    assert!(stderr(&out).contains("'--json' cannot be used with '--with-change'"));
 }

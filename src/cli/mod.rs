@@ -134,11 +134,11 @@ pub enum Command {
         #[arg(long)]
         with_footer: bool,
         /// Print one JSON object with the counters instead of the text.
-        #[arg(long, conflicts_with_all = ["html", "with_footer"])]
+        #[arg(long, conflicts_with_all = ["html", "with_footer", "with_change"])]
         json: bool,
         /// Show each figure of the last 24 hours with its change against the 24 hours
-        /// before (Quick Stats only).
-        #[arg(long)]
+        /// before (Quick Stats only: not with --chat-type or --period).
+        #[arg(long, conflicts_with_all = ["chat_type", "period"])]
         with_change: bool,
     },
     /// Render a graph to a PNG file.

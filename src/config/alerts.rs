@@ -11,15 +11,16 @@ use clap::Args;
 #[derive(Debug, Clone, Args)]
 pub struct AlertConfig {
     /// Downloader-health alerts: `on` (the default) or `off`.
-    #[arg(long = "alerts", env = "ALERTS", default_value = "on", value_parser = parse_switch)]
+    #[arg(long = "alerts", env = "ALERTS", default_value = "on", action = clap::ArgAction::Set, value_parser = parse_switch)]
     pub alerts: bool,
 
     /// A chat that gets the alerts besides the admins (STATS_IDS); 0 = none.
     #[arg(
         long = "alert-chat",
         env = "ALERT_CHAT",
-        default_value_t = 0,
-        allow_negative_numbers = true
+        default_value = "0",
+        allow_negative_numbers = true,
+        value_parser = super::parse_chat_id
     )]
     pub alert_chat: i64,
 
@@ -32,7 +33,7 @@ pub struct AlertConfig {
     pub alert_threshold: u8,
 
     /// Hours whose usual downloads are below this many are quiet: not judged.
-    #[arg(long = "alert-min-baseline", env = "ALERT_MIN_BASELINE", default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..))]
+    #[arg(long = "alert-min-baseline", env = "ALERT_MIN_BASELINE", default_value_t = 10, value_parser = parse_min_baseline)]
     pub alert_min_baseline: i64,
 
     /// The file that keeps open incidents across restarts [default:
@@ -80,6 +81,14 @@ fn parse_switch(s: &str) -> Result<bool, String> {
         "off" | "false" | "0" | "no" => Ok(false),
         _ => Err(format!("'{s}' is neither `on` nor `off`")),
     }
+}
+
+fn parse_min_baseline(s: &str) -> Result<i64, String> {
+    s.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| format!("'{s}' is not a number of downloads of 1 or more"))
 }
 
 fn parse_percent(s: &str) -> Result<u8, String> {

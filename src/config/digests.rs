@@ -18,8 +18,9 @@ pub struct DigestConfig {
     #[arg(
         long = "digest-chat",
         env = "DIGEST_CHAT",
-        default_value_t = 0,
-        allow_negative_numbers = true
+        default_value = "0",
+        allow_negative_numbers = true,
+        value_parser = super::parse_chat_id
     )]
     pub digest_chat: i64,
 

@@ -140,6 +140,16 @@ fn state_file_name(key: &str) -> String {
     }
 }
 
+/// A Telegram chat id (0 = none): a whole number, negative for groups and channels.
+pub fn parse_chat_id(s: &str) -> Result<i64, String> {
+    s.trim().parse::<i64>().map_err(|_| {
+        format!(
+            "'{s}' is not a chat id: a whole number such as -1001234567890 (a channel's \
+             @name does not work; forward a message to @userinfobot to learn the id), 0 = none"
+        )
+    })
+}
+
 fn parse_rollup_path(s: &str) -> Result<RollupPath, String> {
     let t = s.trim();
     // `~/…` as a shell would expand it (a `.env` file or a compose file does not).

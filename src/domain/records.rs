@@ -47,7 +47,9 @@ pub struct OtherData {
 
 /// Text typed as a user id that is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not a user id: expected a whole number such as 123456789 or -100123")]
+#[error(
+    "'{0}' is not a user id: expected a whole number other than 0, such as 123456789 or -100123"
+)]
 pub struct BadUserId(pub String);
 
 /// Parses a user id typed by an operator: a non-zero whole number that fits a Telegram

@@ -84,7 +84,8 @@ pub enum BuildPolicy {
     /// benchmark).
     Inline,
     /// In a task of its own; until it is done every answer comes from the tables, so no
-    /// screen waits for a build (the bot).
+    /// screen waits for a build (the bot, `tt-stats metrics`). A source of at most
+    /// [`SMALL_SOURCE`] rows is built by the first question, as with [`BuildPolicy::WhenSmall`].
     Background,
     /// Inline for a source of at most [`SMALL_SOURCE`] rows, never otherwise: a one-shot
     /// command answers from the tables rather than wait for a build longer than the answer
@@ -254,6 +255,13 @@ fn refuse_source_file(path: &Path, source: &Source) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether `source` holds at most [`SMALL_SOURCE`] download rows (by the largest `pk_id`s).
+async fn is_small(source: &Source) -> Result<bool, Error> {
+    let rows = source.max_pk(crate::domain::Table::Videos).await?
+        + source.max_pk(crate::domain::Table::Music).await?;
+    Ok(rows <= SMALL_SOURCE)
+}
+
 /// Whether SQLite says the file is not a database, or a damaged one.
 fn is_damaged(e: &sqlx::Error) -> bool {
     e.as_database_error()
@@ -413,15 +421,13 @@ impl Rollup {
             match self.build_policy() {
                 BuildPolicy::Inline => true,
                 policy => {
-                    if !self.needs_build(source).await? {
+                    if !self.needs_build(source).await? || is_small(source).await? {
                         true
                     } else if policy == BuildPolicy::Background {
                         self.build_in_background(source);
                         false
                     } else {
-                        let rows = source.max_pk(crate::domain::Table::Videos).await?
-                            + source.max_pk(crate::domain::Table::Music).await?;
-                        rows <= SMALL_SOURCE
+                        false
                     }
                 }
             }
@@ -451,7 +457,8 @@ impl Rollup {
         if self.is_building() {
             return Ok(true);
         }
-        let missing = self.needs_build(source).await?;
+        // A small source is built by the first question, in about the time of its answer.
+        let missing = self.needs_build(source).await? && !is_small(source).await?;
         if missing {
             self.build_in_background(source);
         }
