@@ -18,7 +18,6 @@ use crate::cli::{self, Cli, Command};
 use crate::config::{AlertSettings, BotSettings, DigestSettings};
 use crate::exporter::{self, Exporter};
 use crate::jobs::{self, alerts::AlertJob, digest::DigestJob, rollup_check::RollupCheck};
-use crate::rollup::BuildPolicy;
 use crate::stats::Stats;
 use crate::telegram;
 
@@ -68,14 +67,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let Some(stats) = open_when_ready(&cli.db, clock, &stop, FIRST_RETRY).await else {
                 return Ok(());
             };
-            // No screen waits for a rollup build: it runs in the background from the start
-            // while the answers come from the tables.
-            if let Some(r) = stats.rollup() {
-                r.set_build_policy(BuildPolicy::Background);
-                if let Err(e) = r.build_if_missing(stats.source()).await {
-                    r.note_failure(&e);
-                }
-            }
+            stats.build_rollup_in_background().await;
             if let Some((exporter, _)) = &endpoint {
                 exporter.attach(stats.clone()).await;
             }

@@ -266,14 +266,8 @@ impl State {
             Figures::Waiting => None,
             Figures::Later { db, clock } => match Stats::open(db, clock.clone()).await {
                 Ok(s) => {
-                    // A long-running server, like the bot: the rollup is built in the
-                    // background while the scrapes are answered from the tables.
-                    if let Some(r) = s.rollup() {
-                        r.set_build_policy(crate::rollup::BuildPolicy::Background);
-                        if let Err(e) = r.build_if_missing(s.source()).await {
-                            r.note_failure(&e);
-                        }
-                    }
+                    // A long-running server, like the bot.
+                    s.build_rollup_in_background().await;
                     self.figures = Figures::Open(s.clone());
                     Some(s)
                 }

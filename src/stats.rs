@@ -93,6 +93,19 @@ impl Stats {
         Ok(Stats::new(source, rollup, clock))
     }
 
+    /// Switches to how a long-running process (the bot, `tt-stats metrics`) keeps its
+    /// rollup: built in the background from now on while the answers come from the tables
+    /// ([`BuildPolicy::Background`]), so no screen or scrape waits for a build. A failure to
+    /// read the state file rests the rollup (logged once).
+    pub async fn build_rollup_in_background(&self) {
+        if let Some(r) = &self.rollup {
+            r.set_build_policy(BuildPolicy::Background);
+            if let Err(e) = r.build_if_missing(&self.source).await {
+                r.note_failure(&e);
+            }
+        }
+    }
+
     /// tt-bot's database.
     pub fn source(&self) -> &Source {
         &self.source

@@ -434,22 +434,9 @@ async fn graph(
                 "<b>{title}</b>\n{} in this range",
                 labels::graph_total(kind, series.total())
             );
-            telegram::send(
-                bot.send_photo(chat, file)
-                    .caption(caption)
-                    .parse_mode(ParseMode::Html),
-            )
-            .await?;
-            edit(
-                bot,
-                chat,
-                mid,
-                &format!("📈 <b>{title}</b> ⬇️"),
-                None,
-                answer,
-            )
-            .await?;
-            say(bot, chat, &menu_text, Some(menu_keyboard)).await
+            let heading = format!("📈 <b>{title}</b> ⬇️");
+            let next = (menu_text.as_str(), menu_keyboard);
+            send_drawing(bot, chat, mid, file, caption, &heading, next, answer).await
         }
         Err(e) => {
             tracing::warn!("cannot draw {title}: {}", telegram::describe(&e));
@@ -460,6 +447,30 @@ async fn graph(
             edit(bot, chat, mid, &body, Some(menu_keyboard), answer).await
         }
     }
+}
+
+/// Sends a drawing the way every graph screen does: the PNG as a photo with its caption,
+/// the menu message turned into a heading that points down at it, and the next screen
+/// (text and buttons) as a new message below the photo.
+#[allow(clippy::too_many_arguments)]
+async fn send_drawing(
+    bot: &Bot,
+    chat: ChatId,
+    mid: MessageId,
+    file: InputFile,
+    caption: String,
+    heading: &str,
+    (text, keyboard): (&str, InlineKeyboardMarkup),
+    answer: &mut Answer,
+) -> Result {
+    telegram::send(
+        bot.send_photo(chat, file)
+            .caption(caption)
+            .parse_mode(ParseMode::Html),
+    )
+    .await?;
+    edit(bot, chat, mid, heading, None, answer).await?;
+    say(bot, chat, text, Some(keyboard)).await
 }
 
 /// Retention: like a graph, the menu message says "Generating, please wait…", the heat map
@@ -494,28 +505,10 @@ async fn retention(
                 escape(&title),
                 r.cohorts.len()
             );
-            telegram::send(
-                bot.send_photo(chat, file)
-                    .caption(caption)
-                    .parse_mode(ParseMode::Html),
-            )
-            .await?;
-            edit(
-                bot,
-                chat,
-                mid,
-                &format!("🔬 <b>{}</b> ⬇️", escape(&title)),
-                None,
-                answer,
-            )
-            .await?;
-            say(
-                bot,
-                chat,
-                &insights::retention(&r),
-                Some(insight_keyboard(screen)),
-            )
-            .await
+            let heading = format!("🔬 <b>{}</b> ⬇️", escape(&title));
+            let text = insights::retention(&r);
+            let next = (text.as_str(), insight_keyboard(screen));
+            send_drawing(bot, chat, mid, file, caption, &heading, next, answer).await
         }
         Err(e) => {
             tracing::warn!(

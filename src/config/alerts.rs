@@ -65,12 +65,10 @@ impl AlertConfig {
             interval: self.alert_interval,
             share: f64::from(self.alert_threshold) / 100.0,
             min_baseline: self.alert_min_baseline,
-            state: self.alert_state.clone().unwrap_or_else(|| {
-                super::state_dir().map_or_else(
-                    || PathBuf::from("tt-stats-alerts.json"),
-                    |d| d.join("alerts.json"),
-                )
-            }),
+            state: self
+                .alert_state
+                .clone()
+                .unwrap_or_else(|| super::job_state_file("alerts.json")),
         })
     }
 }

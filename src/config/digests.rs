@@ -95,12 +95,10 @@ impl DigestConfig {
             at: self.digest_at,
             zone: self.digest_zone.clone(),
             weekday: self.digest_weekday,
-            state: self.digest_state.clone().unwrap_or_else(|| {
-                super::state_dir().map_or_else(
-                    || PathBuf::from("tt-stats-digests.json"),
-                    |d| d.join("digests.json"),
-                )
-            }),
+            state: self
+                .digest_state
+                .clone()
+                .unwrap_or_else(|| super::job_state_file("digests.json")),
         }))
     }
 }

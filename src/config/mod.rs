@@ -94,6 +94,15 @@ pub fn state_dir() -> Option<PathBuf> {
         .map(|d| d.join("tt-stats"))
 }
 
+/// A job's state file (`alerts.json`, `digests.json`): in the state directory
+/// ([`state_dir`]), else `tt-stats-<name>` in the working directory.
+pub fn job_state_file(name: &str) -> PathBuf {
+    state_dir().map_or_else(
+        || PathBuf::from(format!("tt-stats-{name}")),
+        |d| d.join(name),
+    )
+}
+
 impl RollupPath {
     /// The state file for the database whose [`crate::source::Source::key`] is `key`,
     /// `None` when the rollup is off. Per-database names are

@@ -221,7 +221,7 @@ pub async fn readings(
         |first: Option<i64>| first.is_some_and(|f| f <= now - BASELINE_DAYS as i64 * DAY - HOUR);
     let source = stats.source();
     let mut out = Vec::new();
-    let platforms = if source.has_platforms().await? {
+    let platforms = if source.has_details() {
         source.half_hours_by_platform(now, HALF_HOURS).await?
     } else {
         Vec::new()

@@ -37,7 +37,7 @@ impl Source {
 
     /// The most downloaded video in `(from, to]` and its downloads (ties by link): by
     /// `video_details.canonical_link` where tt-bot v6 records it
-    /// ([`Source::has_platforms`]), else by the link the video was shared with; `None`
+    /// ([`Source::has_details`]), else by the link the video was shared with; `None`
     /// when there was no download.
     ///
     /// # Errors
@@ -47,7 +47,7 @@ impl Source {
         from: i64,
         to: i64,
     ) -> Result<Option<(String, i64)>, Error> {
-        let details = self.has_platforms().await?;
+        let details = self.has_details();
         self.resilient(|schema| async move {
             let sql = if details {
                 "SELECT COALESCE(d.canonical_link, v.shared_link) AS l, COUNT(*) AS n \

@@ -82,20 +82,10 @@ impl Source {
 }
 
 impl Source {
-    /// Whether the database has tt-bot v6's `video_details` table (each video's platform),
-    /// on the current schema: then the video downloads can be watched per platform.
-    ///
-    /// # Errors
-    /// [`Error::Query`] when the database fails.
-    pub async fn has_platforms(&self) -> Result<bool, Error> {
-        // One detection for every figure: the insights use the same table.
-        Ok(self.has_details())
-    }
-
     /// [`Source::half_hours`] of the video downloads per platform
     /// (`video_details.platform` through `videos.video_details_id`; `""` for videos whose
     /// platform is unknown), and the time of each platform's first download. Only on the
-    /// current schema with `video_details` ([`Source::has_platforms`]).
+    /// current schema with `video_details` ([`Source::has_details`]).
     ///
     /// # Errors
     /// [`Error::Query`] when the database fails.
