@@ -32,8 +32,9 @@ use crate::telegram;
 /// or a dashboard refreshing quickly, cost one read.
 pub const CACHE_FOR: Duration = Duration::from_secs(5);
 
-/// How long one read of the active chats answers scrapes: they are counted in the tables
-/// (seconds at 10M downloads), so they are read far less often than the counters.
+/// How long one read of the active chats answers scrapes: until the rollup is built (or
+/// while a download is dated after now) they are counted in the tables, seconds at 10M
+/// downloads, so they are read far less often than the counters.
 pub const ACTIVE_CACHE_FOR: Duration = Duration::from_secs(300);
 
 /// The longest a scrape waits for tt-bot's database before answering `ttstats_source_up 0`:

@@ -9,7 +9,7 @@ use crate::domain::{
     Active, ActivitySeries, Breakdown, BySign, COHORTS, ChatType, Clock, Cohort, Counters,
     Download, Funnel, FunnelStep, GRAPH_DAYS, GraphKind, Growth, OtherData, PerWindow, Period,
     QuickStats, Ranking, Retention, Series, Split, StackedSeries, Summary, Table, TopContent,
-    UserCard, WEEK, Window, graph_first_day, week_start,
+    UserCard, WEEK, Window, WindowFigures, graph_first_day, week_start,
 };
 use crate::rollup::{self, BuildPolicy, Downloads, Rollup};
 use crate::source::Schema;
@@ -327,21 +327,25 @@ impl Stats {
     }
 
     /// Active, new and returning chats of `chat` in the last day, week and 30 days
-    /// (`docs/figures.md#active-chats`). Read from the tables: the rollup does not keep
-    /// per-chat activity by day (yet), and its last-download times cannot tell activity in
-    /// an earlier window.
+    /// (`docs/figures.md#active-chats`): from the rollup's last download times over both
+    /// tables when it can answer exactly, the new chats by the `registered_at` index;
+    /// otherwise one statement per window on the tables.
     ///
     /// # Errors
     /// [`Error::Source`] when tt-bot's database fails.
     pub async fn active(&self, chat: ChatType) -> Result<Active, Error> {
         let at = self.now();
-        // One statement per window, run side by side on the pool's connections.
-        let fig = |w: Window| {
-            let ((lo, hi), _) = w.bounds(at);
-            self.source.window_figures(chat, lo, hi)
+        let windows = [Window::Day, Window::Week, Window::Month].map(|w| w.bounds(at).0);
+        let [day, week, month] = match self.windows_from_rollup(chat, &windows).await? {
+            Some(figures) => figures,
+            None => {
+                // One statement per window, run side by side on the pool's connections.
+                let fig = |(lo, hi): (i64, i64)| self.source.window_figures(chat, lo, hi);
+                let (day, week, month) =
+                    tokio::try_join!(fig(windows[0]), fig(windows[1]), fig(windows[2]))?;
+                [day, week, month]
+            }
         };
-        let (day, week, month) =
-            tokio::try_join!(fig(Window::Day), fig(Window::Week), fig(Window::Month))?;
         Ok(Active {
             chat,
             at,
@@ -350,7 +354,9 @@ impl Stats {
     }
 
     /// Every figure of `chat` in the `window` ending now against the window just before
-    /// it (`docs/figures.md#growth`).
+    /// it (`docs/figures.md#growth`). The current window comes from the rollup when it can
+    /// answer; the previous one always from the tables (last download times cannot tell
+    /// activity in an earlier window).
     ///
     /// # Errors
     /// [`Error::Source`] when tt-bot's database fails.
@@ -358,10 +364,68 @@ impl Stats {
         let at = self.now();
         let ((lo, hi), (plo, phi)) = window.bounds(at);
         let (cur, prev) = tokio::try_join!(
-            self.source.window_figures(chat, lo, hi),
-            self.source.window_figures(chat, plo, phi)
+            async {
+                Ok::<_, Error>(match self.windows_from_rollup(chat, &[(lo, hi)]).await? {
+                    Some([cur]) => cur,
+                    None => self.source.window_figures(chat, lo, hi).await?,
+                })
+            },
+            async { Ok::<_, Error>(self.source.window_figures(chat, plo, phi).await?) }
         )?;
         Ok(Growth::of(chat, window, at, cur, prev))
+    }
+
+    /// The [`WindowFigures`] of `chat` in each `(lower, upper]` window from the rollup,
+    /// or `None` when it cannot answer them exactly (then the caller reads the tables).
+    /// The chats registered in the widest window are read by the `registered_at` index:
+    /// new chats are counted from them, and those of them that are active are the
+    /// active chats that are not returning.
+    async fn windows_from_rollup<const N: usize>(
+        &self,
+        chat: ChatType,
+        windows: &[(i64, i64); N],
+    ) -> Result<Option<[WindowFigures; N]>, Error> {
+        let Some(r) = self.rollup.as_ref().filter(|r| r.available()) else {
+            return Ok(None);
+        };
+        let Some(widest) = windows.iter().map(|w| w.0).min() else {
+            return Ok(None);
+        };
+        let registered = self.source.registered_after(widest).await?;
+        let named: Vec<Vec<i64>> = windows
+            .iter()
+            .map(|&(lo, _)| {
+                registered
+                    .iter()
+                    .filter(|&&(_, t)| t > lo)
+                    .map(|&(id, _)| id)
+                    .collect()
+            })
+            .collect();
+        let activity = match r.window_activity(&self.source, windows, &named).await {
+            Ok(Some(a)) => a,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                r.note_failure(&e);
+                return Ok(None);
+            }
+        };
+        let figures = std::array::from_fn(|i| {
+            let (lo, hi) = windows[i];
+            let a = activity[i];
+            let new = registered
+                .iter()
+                .filter(|&&(id, t)| t > lo && t <= hi && chat.contains(id))
+                .count() as i64;
+            WindowFigures {
+                active: a.active.get(chat),
+                new,
+                returning: a.active.get(chat) - a.named_active.get(chat),
+                videos: a.videos.get(chat),
+                music: a.music.get(chat),
+            }
+        });
+        Ok(Some(figures))
     }
 
     /// Weekly retention of `chat`: the last [`COHORTS`] registration weeks (UTC, from
@@ -458,19 +522,41 @@ impl Stats {
     /// # Errors
     /// [`Error::Source`] when tt-bot's database fails.
     pub async fn funnel(&self, chat: ChatType) -> Result<Funnel, Error> {
+        const LINKS: i64 = 10;
         let at = self.now();
         let ((lo, hi), _) = Window::Week.bounds(at);
-        let rows = self.source.funnel(chat, lo, hi, 10).await?;
+        let step = |link, registered, downloaded, active_week| FunnelStep {
+            link,
+            registered,
+            downloaded,
+            active_week,
+        };
+        if let Some(r) = self.rollup.as_ref().filter(|r| r.available()) {
+            let members = self.source.funnel_members(chat, LINKS).await?;
+            let groups: Vec<Vec<i64>> = members.iter().map(|m| m.1.clone()).collect();
+            match r.group_activity(&self.source, &groups, lo, hi).await {
+                Ok(Some(activity)) => {
+                    let links = members
+                        .into_iter()
+                        .zip(activity)
+                        .map(|((link, ids), a)| {
+                            step(link, ids.len() as i64, a.downloaded, a.active)
+                        })
+                        .collect();
+                    return Ok(Funnel { chat, at, links });
+                }
+                Ok(None) => {}
+                Err(e) => r.note_failure(&e),
+            }
+        }
+        let rows = self.source.funnel(chat, lo, hi, LINKS).await?;
         Ok(Funnel {
             chat,
             at,
             links: rows
                 .into_iter()
-                .map(|(link, registered, downloaded, active_week)| FunnelStep {
-                    link,
-                    registered,
-                    downloaded,
-                    active_week,
+                .map(|(link, registered, downloaded, active_week)| {
+                    step(link, registered, downloaded, active_week)
                 })
                 .collect(),
         })

@@ -9,7 +9,9 @@ use common::NOW;
 use common::dataset::{Dataset, random_dataset};
 use common::db::{Backend, Current, Legacy, Postgres, Sqlite, TestDb};
 use rstest::rstest;
-use tt_stats::domain::{CacheRate, ChatType, DeliveryModes, Period, Window, WindowFigures};
+use tt_stats::domain::{
+    CacheRate, ChatType, Clock, DeliveryModes, Period, Table, Window, WindowFigures,
+};
 use tt_stats::source::Schema;
 use tt_stats::stats::Error;
 
@@ -123,6 +125,88 @@ async fn active_chats_at_the_window_edges(
             "{chat}"
         );
     }
+}
+
+/// The same edge rows through the rollup: active chats, the current window of growth and
+/// the funnels come from it (its last download times over both tables) with the same
+/// figures; a download timed after now makes it hand them back to the tables.
+#[rstest]
+#[tokio::test]
+async fn active_chats_growth_and_funnels_from_the_rollup(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    let mut data = edges(NOW);
+    let future = data.music.iter().position(|m| m.downloaded_at > Some(NOW));
+    let future = data
+        .music
+        .remove(future.expect("the edge rows hold a future download"));
+    let mut t = TestDb::with(backend, schema, data).await;
+    let state = tempfile::tempdir().unwrap();
+    let clock = Clock::fixed(NOW);
+    let (db, rollup) = t
+        .stats_with_rollup(&state.path().join("state.sqlite"), &clock)
+        .await;
+    let figures = async |db: &tt_stats::stats::Stats, data: &Dataset| {
+        for chat in ChatType::ALL {
+            assert_eq!(
+                db.active(chat).await.unwrap(),
+                data.expected_active(chat, NOW)
+            );
+            for w in Window::ALL {
+                assert_eq!(
+                    db.growth(chat, w).await.unwrap(),
+                    data.expected_growth(chat, w, NOW),
+                    "{chat} {w}"
+                );
+            }
+            assert_eq!(
+                db.funnel(chat).await.unwrap(),
+                data.expected_funnel(chat, NOW)
+            );
+        }
+    };
+    let users = db.active(ChatType::Users).await.unwrap();
+    assert_eq!(users.windows.day, wf(4, 1, 2, 3, 1));
+    assert_eq!(users.windows.week, wf(6, 3, 3, 4, 2));
+    assert_eq!(users.windows.month, wf(7, 4, 3, 5, 2));
+    let groups = db.active(ChatType::Groups).await.unwrap();
+    assert_eq!(groups.windows.week, wf(1, 1, 0, 2, 0));
+    let f = db.funnel(ChatType::All).await.unwrap();
+    let rows: Vec<(&str, i64, i64, i64)> = f
+        .links
+        .iter()
+        .map(|s| (s.link.as_str(), s.registered, s.downloaded, s.active_week))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![("ads", 3, 2, 2), ("friend", 2, 2, 1), ("grp", 1, 1, 1)]
+    );
+    figures(&db, &t.data).await;
+    let u = rollup.usage();
+    assert_eq!(
+        (u.answered, u.uncovered, u.failed),
+        (3 + 3 * 5, 0, 0),
+        "{u:?}"
+    );
+
+    // Chat 8's download ten seconds after now comes in: the figures stay right, read from
+    // the tables.
+    let mut late = Dataset::default();
+    late.music_pk(
+        t.data.next_pk(Table::Music),
+        future.user_id,
+        future.downloaded_at,
+    );
+    t.insert(late).await;
+    figures(&db, &t.data).await;
+    let after = rollup.usage();
+    assert_eq!(
+        (after.answered, after.uncovered, after.failed),
+        (u.answered, 3 * 5, 0),
+        "{after:?}"
+    );
+    rollup.close().await;
 }
 
 #[rstest]

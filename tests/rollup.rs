@@ -15,7 +15,7 @@ use common::db::{Backend, Current, Legacy, Postgres, Sqlite, TestDb};
 use common::expect::{self, Style};
 use common::oracle::since;
 use rstest::rstest;
-use tt_stats::domain::{ChatType, Clock, DownloadCounts, GraphKind, Period, Table};
+use tt_stats::domain::{ChatType, Clock, DownloadCounts, GraphKind, Period, Table, Window};
 use tt_stats::rollup::Rollup;
 use tt_stats::source::indexes::{INDEXES, IndexAdmin};
 use tt_stats::source::{Access, Schema};
@@ -26,6 +26,7 @@ const D: i64 = 86_400;
 /// Every counter and graph through the rollup equals the oracle's figure and the direct
 /// query's, and every answer came from the rollup.
 async fn assert_all_equal(t: &TestDb, db: &Stats, rollup: &Rollup, now: i64, what: &str) {
+    let start = rollup.usage();
     let direct = db.direct();
     for chat in ChatType::ALL {
         for period in Period::ALL {
@@ -88,9 +89,53 @@ async fn assert_all_equal(t: &TestDb, db: &Stats, rollup: &Rollup, now: i64, wha
     }
     let u = rollup.usage();
     assert_eq!(
-        (u.failed, u.uncovered),
+        (u.failed - start.failed, u.uncovered - start.uncovered),
         (0, 0),
         "{what}: every answer from the rollup: {u:?}"
+    );
+    // The Insights figures that the rollup answers: active chats, the current window of
+    // growth, referral funnels. A download timed after now leaves the last download times
+    // unable to tell activity up to now, so then every one of them reads the tables.
+    for chat in ChatType::ALL {
+        assert_eq!(
+            db.active(chat).await.unwrap(),
+            t.data.expected_active(chat, now),
+            "{what}: active {chat}"
+        );
+        for w in Window::ALL {
+            assert_eq!(
+                db.growth(chat, w).await.unwrap(),
+                t.data.expected_growth(chat, w, now),
+                "{what}: growth {chat} {w}"
+            );
+        }
+        assert_eq!(
+            db.funnel(chat).await.unwrap(),
+            t.data.expected_funnel(chat, now),
+            "{what}: funnel {chat}"
+        );
+    }
+    let future = t
+        .data
+        .videos
+        .iter()
+        .map(|v| (v.user_id, v.downloaded_at))
+        .chain(t.data.music.iter().map(|m| (m.user_id, m.downloaded_at)))
+        .any(|(id, at)| id != 0 && at.is_some_and(|at| at > now));
+    let after = rollup.usage();
+    let insights = 3 * (1 + Window::ALL.len() as u64 + 1);
+    assert_eq!(
+        (
+            after.failed - u.failed,
+            after.uncovered - u.uncovered,
+            after.answered - u.answered
+        ),
+        if future {
+            (0, insights, 0)
+        } else {
+            (0, 0, insights)
+        },
+        "{what}: Insights from the rollup unless a download is timed after now ({future}): {after:?}"
     );
 }
 

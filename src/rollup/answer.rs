@@ -4,7 +4,7 @@
 
 use sqlx::sqlite::SqliteConnection;
 
-use super::store::{Buckets, kind_id};
+use super::store::{ANY, Buckets, kind_id};
 use super::window::{Part, plan};
 use super::{Error, Rollup};
 use crate::domain::{BySign, DownloadCounts, Ranking, Table};
@@ -266,6 +266,238 @@ async fn window(
                     o.chats += n;
                 }
             }
+        }
+    }
+    Ok(out)
+}
+
+/// What the rollup knows of one window `(lower, upper]` of the Insights figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowActivity {
+    /// Chats with a `videos` or `music` row timed in the window.
+    pub active: BySign<i64>,
+    /// Of the chats the caller named for this window, those active in it.
+    pub named_active: BySign<i64>,
+    /// `videos` rows timed in the window.
+    pub videos: BySign<i64>,
+    /// `music` rows timed in the window.
+    pub music: BySign<i64>,
+}
+
+/// Of a group of chats, how many ever downloaded and how many are active in a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupActivity {
+    /// Chats of the group with a `videos` or `music` row (any time, NULL included).
+    pub downloaded: i64,
+    /// Chats of the group with a row timed in the window.
+    pub active: i64,
+}
+
+impl Rollup {
+    /// Active chats and download rows of each window `(lower, upper]` (Unix seconds), and,
+    /// per window, how many of the chats `named[i]` are active in it (the callers' new
+    /// chats), all from one refreshed snapshot. A chat is active in a window when its last
+    /// download over both tables is after `lower`, which is exact only while no chat has a
+    /// download timed after `upper` (a clock ahead of now): then, or when an edge of a
+    /// window is older than the per-second counts, the answer is `Ok(None)` and the caller
+    /// reads the tables; also when the rollup is not built yet and its
+    /// [`super::BuildPolicy`] says not to wait for it.
+    ///
+    /// # Errors
+    /// [`Error`] when the state file or the source fails.
+    pub async fn window_activity(
+        &self,
+        source: &Source,
+        windows: &[(i64, i64)],
+        named: &[Vec<i64>],
+    ) -> Result<Option<Vec<WindowActivity>>, Error> {
+        if !self.ready(source).await? {
+            return Ok(None);
+        }
+        let mut f = self.fresh(source, false).await?;
+        let err = self.err();
+        let seconds_from = f.meta.seconds_from;
+        let mut out = Some(Vec::with_capacity(windows.len()));
+        for (i, &(lower, upper)) in windows.iter().enumerate() {
+            let answer = async {
+                let (Some(after_lower), Some(after_upper), Some(parts)) = (
+                    chats_after(&mut f.tx, lower + 1, seconds_from).await?,
+                    chats_after(&mut f.tx, upper + 1, seconds_from).await?,
+                    plan(Some(lower + 1), Some(upper + 1), seconds_from),
+                ) else {
+                    return Ok(None);
+                };
+                if after_upper != BySign::default() {
+                    return Ok(None);
+                }
+                let ids = named.get(i).map_or(&[][..], Vec::as_slice);
+                Ok::<_, sqlx::Error>(Some(WindowActivity {
+                    active: after_lower,
+                    named_active: named_active(&mut f.tx, ids, lower).await?,
+                    videos: rows_in(&mut f.tx, kind_id(Table::Videos), &parts).await?,
+                    music: rows_in(&mut f.tx, kind_id(Table::Music), &parts).await?,
+                }))
+            };
+            match answer.await.map_err(&err)? {
+                Some(a) => {
+                    if let Some(v) = out.as_mut() {
+                        v.push(a);
+                    }
+                }
+                None => {
+                    out = None;
+                    break;
+                }
+            }
+        }
+        f.tx.commit().await.map_err(&err)?;
+        self.count(out.is_some());
+        Ok(out)
+    }
+
+    /// For each group of chats (the chats of a referral link), how many ever downloaded
+    /// and how many are active in `(lower, upper]`. `Ok(None)` as
+    /// [`Rollup::window_activity`].
+    ///
+    /// # Errors
+    /// [`Error`] when the state file or the source fails.
+    pub async fn group_activity(
+        &self,
+        source: &Source,
+        groups: &[Vec<i64>],
+        lower: i64,
+        upper: i64,
+    ) -> Result<Option<Vec<GroupActivity>>, Error> {
+        if !self.ready(source).await? {
+            return Ok(None);
+        }
+        let mut f = self.fresh(source, false).await?;
+        let err = self.err();
+        let seconds_from = f.meta.seconds_from;
+        let exact = chats_after(&mut f.tx, upper + 1, seconds_from)
+            .await
+            .map_err(&err)?
+            .is_some_and(|n| n == BySign::default());
+        let mut out = None;
+        if exact {
+            let mut v = Vec::with_capacity(groups.len());
+            for ids in groups {
+                let (downloaded, active): (i64, i64) = sqlx::query_as(
+                    "SELECT COUNT(*), COUNT(CASE WHEN last_t > ? THEN 1 END) FROM chats \
+                     WHERE kind = ? AND user_id IN (SELECT value FROM json_each(?))",
+                )
+                .bind(lower)
+                .bind(ANY)
+                .bind(json_ids(ids))
+                .fetch_one(&mut *f.tx)
+                .await
+                .map_err(&err)?;
+                v.push(GroupActivity { downloaded, active });
+            }
+            out = Some(v);
+        }
+        f.tx.commit().await.map_err(&err)?;
+        self.count(out.is_some());
+        Ok(out)
+    }
+}
+
+/// `[1,-2,3]`: chat ids for SQLite's `json_each`, one bound value however many there are.
+fn json_ids(ids: &[i64]) -> String {
+    let mut s = String::with_capacity(ids.len() * 12 + 2);
+    s.push('[');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&id.to_string());
+    }
+    s.push(']');
+    s
+}
+
+/// Chats of both tables whose last download is at or after `from`, from the last-time
+/// histograms; `None` when `from` is inside an hour older than the per-second counts.
+async fn chats_after(
+    tx: &mut SqliteConnection,
+    from: i64,
+    seconds_from: i64,
+) -> sqlx::Result<Option<BySign<i64>>> {
+    let Some(parts) = plan(Some(from), None, seconds_from) else {
+        return Ok(None);
+    };
+    let mut out = BySign::default();
+    for p in parts {
+        let (table, col, from, to) = match p {
+            Part::Hours { from, to } => ("last_hours", "hour", from, to),
+            Part::Seconds { from, to } => ("last_seconds", "t", from, to),
+        };
+        let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+            "SELECT sign, SUM(chats) FROM {table} WHERE kind = ? AND img = 0 AND {col} >= ? \
+             AND {col} < ? GROUP BY sign"
+        ))
+        .bind(ANY)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (sign, n) in rows {
+            *out.of_mut(sign) += n;
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Of `ids`, the chats whose last download over both tables is after `lower`, by sign.
+async fn named_active(
+    tx: &mut SqliteConnection,
+    ids: &[i64],
+    lower: i64,
+) -> sqlx::Result<BySign<i64>> {
+    let mut out = BySign::default();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT CASE WHEN user_id > 0 THEN 1 ELSE -1 END AS sign, COUNT(*) FROM chats \
+         WHERE kind = ? AND last_t > ? AND user_id IN (SELECT value FROM json_each(?)) \
+         GROUP BY sign",
+    )
+    .bind(ANY)
+    .bind(lower)
+    .bind(json_ids(ids))
+    .fetch_all(&mut *tx)
+    .await?;
+    for (sign, n) in rows {
+        *out.of_mut(sign) += n;
+    }
+    Ok(out)
+}
+
+/// Rows of one table over the planned parts of a window, by sign.
+async fn rows_in(
+    tx: &mut SqliteConnection,
+    kind: i64,
+    parts: &[Part],
+) -> sqlx::Result<BySign<i64>> {
+    let mut out = BySign::default();
+    for p in parts {
+        let (buckets, from, to) = match *p {
+            Part::Hours { from, to } => (Buckets::Hours, from, to),
+            Part::Seconds { from, to } => (Buckets::Seconds, from, to),
+        };
+        let col = buckets.column();
+        let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+            "SELECT sign, SUM(n) FROM {} WHERE kind = ? AND {col} >= ? AND {col} < ? GROUP BY sign",
+            buckets.table()
+        ))
+        .bind(kind)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (sign, n) in rows {
+            *out.of_mut(sign) += n;
         }
     }
     Ok(out)

@@ -3,7 +3,7 @@
 //! on demand by `tt-stats db check`) and rebuilt on a difference.
 
 use super::{Error, Rollup};
-use crate::domain::{BySign, DAY, DownloadCounts, Period, Table};
+use crate::domain::{BySign, ChatType, DAY, DownloadCounts, Period, Table};
 use crate::source::Source;
 
 /// The result of [`Rollup::check`].
@@ -50,7 +50,8 @@ impl Rollup {
     }
 
     /// Compares the all-time and last-24-hours download counters, the per-day counts of the
-    /// all-time graphs and Other Data's top chats with the direct queries.
+    /// all-time graphs, Other Data's top chats and the last week's active chats (over both
+    /// tables) with the direct queries.
     /// A live database may gain rows between the two reads, so a difference is confirmed by
     /// a second comparison before it is reported.
     ///
@@ -91,6 +92,36 @@ impl Rollup {
                     if mine != theirs {
                         report.mismatches.push(format!(
                             "top {TOP_CHATS} chats by videos: rollup {mine:?} but database {theirs:?}"
+                        ));
+                    }
+                }
+            }
+            // The chats active over both tables in the last week, and its rows (what the
+            // Insights figures read from the rollup).
+            let week = (now - crate::domain::WEEK, now);
+            if let Some([mine]) = self.window_activity(source, &[week], &[]).await?.as_deref() {
+                for (chat, mine_active, mine_videos, mine_music) in [
+                    (
+                        ChatType::Users,
+                        mine.active.users,
+                        mine.videos.users,
+                        mine.music.users,
+                    ),
+                    (
+                        ChatType::Groups,
+                        mine.active.groups,
+                        mine.videos.groups,
+                        mine.music.groups,
+                    ),
+                ] {
+                    let theirs = source.window_figures(chat, week.0, week.1).await?;
+                    let mine = (mine_active, mine_videos, mine_music);
+                    let theirs = (theirs.active, theirs.videos, theirs.music);
+                    if mine != theirs {
+                        report.mismatches.push(format!(
+                            "last week, {chat}: rollup {} active chats, {} videos, {} music \
+                             but database {} active chats, {} videos, {} music",
+                            mine.0, mine.1, mine.2, theirs.0, theirs.1, theirs.2
                         ));
                     }
                 }

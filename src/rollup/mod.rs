@@ -54,7 +54,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use answer::{ChatTotals, Downloads};
+pub use answer::{ChatTotals, Downloads, GroupActivity, WindowActivity};
 pub use check::CheckReport;
 pub use store::FORMAT_VERSION;
 pub use sync::{GAP_TTL, SECONDS_KEPT};
@@ -189,7 +189,7 @@ pub struct Status {
     pub music_watermark: i64,
     /// Per-second counts exist from this Unix second on.
     pub seconds_from: i64,
-    /// Chats followed (rows of `chats`, both tables).
+    /// Distinct chats with a download in either table (chat 0 aside).
     pub chats: i64,
     /// Hour buckets stored.
     pub hours: i64,
@@ -606,7 +606,15 @@ impl Rollup {
         let mut conn = self.inner.state.acquire().await.map_err(&err)?;
         let meta = store::read_meta(&mut conn).await.map_err(&err)?;
         let mut n = [0i64; 4];
-        for (i, t) in ["chats", "hours", "seconds", "gaps"].iter().enumerate() {
+        for (i, t) in [
+            &format!("chats WHERE kind = {}", store::ANY),
+            "hours",
+            "seconds",
+            "gaps",
+        ]
+        .iter()
+        .enumerate()
+        {
             n[i] = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {t}"))
                 .fetch_one(&mut *conn)
                 .await

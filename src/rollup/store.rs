@@ -12,7 +12,7 @@ use crate::source::ChatRow;
 
 /// The layout of the state file (`PRAGMA user_version`); a file of another version is
 /// emptied and rebuilt.
-pub const FORMAT_VERSION: i64 = 3;
+pub const FORMAT_VERSION: i64 = 4;
 
 /// Rows per multi-row INSERT into the state file (each binds at most 6 values). Their SQL
 /// varies with the row count, so they are not kept as prepared statements.
@@ -52,6 +52,11 @@ pub(crate) const TABLES: &[&str] = &[
     "last_seconds",
     "gaps",
 ];
+
+/// The `kind` of the rows that follow a chat over both download tables (its rows and last
+/// download time in `videos` or `music`): the active chats of the Insights figures. Only
+/// `chats`, `last_hours` and `last_seconds` hold it, without image figures.
+pub(crate) const ANY: i64 = 3;
 
 /// The `kind` column of a download table.
 pub(crate) fn kind_id(table: Table) -> i64 {
@@ -288,6 +293,81 @@ pub(crate) async fn insert_chats(
         .execute(&mut *tx)
         .await
         .map(drop)
+}
+
+/// Derives the [`ANY`] chats of a full build from the per-table chats already written,
+/// and their last-time histograms: three aggregates inside the state file, no row crosses
+/// into the process.
+pub(crate) async fn build_any(tx: &mut SqliteConnection, seconds_from: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO chats (kind, user_id, n, img, last_t, last_img_t) \
+         SELECT ?, user_id, SUM(n), 0, MAX(last_t), NULL FROM chats WHERE kind IN (?, ?) \
+         GROUP BY user_id",
+    )
+    .bind(ANY)
+    .bind(kind_id(Table::Videos))
+    .bind(kind_id(Table::Music))
+    .execute(&mut *tx)
+    .await?;
+    // The hour as `floor_to` gives it, saturating for the few seconds whose hour would
+    // fall below i64::MIN (SQLite would turn the overflow into a float).
+    let hour = format!(
+        "CASE WHEN last_t < {low} THEN {min} ELSE last_t - (((last_t % {HOUR}) + {HOUR}) % {HOUR}) END",
+        low = i64::MIN / HOUR * HOUR, // the smallest whole hour
+        min = i64::MIN,
+    );
+    let sign = "CASE WHEN user_id > 0 THEN 1 ELSE -1 END";
+    for (sql, bound) in [
+        (
+            format!(
+                "INSERT INTO last_hours (kind, img, hour, sign, chats) \
+                 SELECT kind, 0, {hour} AS h, {sign} AS s, COUNT(*) FROM chats \
+                 WHERE kind = ? AND last_t IS NOT NULL AND ? IS NOT NULL GROUP BY h, s"
+            ),
+            seconds_from,
+        ),
+        (
+            format!(
+                "INSERT INTO last_seconds (kind, img, t, sign, chats) \
+                 SELECT kind, 0, last_t, {sign} AS s, COUNT(*) FROM chats \
+                 WHERE kind = ? AND last_t >= ? GROUP BY last_t, s"
+            ),
+            seconds_from,
+        ),
+    ] {
+        sqlx::query(&sql)
+            .bind(ANY)
+            .bind(bound)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Adds a batch of one download table's new rows to the [`ANY`] chats: their rows and
+/// last times, moved in the last-time histograms (no image figures, buckets or totals).
+pub(crate) async fn apply_any(
+    tx: &mut SqliteConnection,
+    delta: &Delta,
+    seconds_from: i64,
+) -> sqlx::Result<()> {
+    let chats_only = Delta {
+        chats: delta
+            .chats
+            .iter()
+            .map(|(&id, c)| {
+                let c = super::delta::ChatDelta {
+                    rows: c.rows,
+                    image_rows: 0,
+                    last: c.last,
+                    last_image: None,
+                };
+                (id, c)
+            })
+            .collect(),
+        ..Delta::default()
+    };
+    apply(tx, ANY, &chats_only, seconds_from).await
 }
 
 /// Which bucket table: per hour or per second.

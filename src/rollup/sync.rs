@@ -131,6 +131,9 @@ impl Rollup {
                 store::apply(tx, k, &delta, meta.seconds_from)
                     .await
                     .map_err(&err)?;
+                store::apply_any(tx, &delta, meta.seconds_from)
+                    .await
+                    .map_err(&err)?;
                 // Split each gap around the rows that arrived.
                 for &(lo, hi, seen) in &gaps {
                     let inside: Vec<i64> = rows
@@ -176,6 +179,9 @@ impl Rollup {
                 delta.add(r, seconds_from);
             }
             store::apply(tx, k, &delta, seconds_from)
+                .await
+                .map_err(&err)?;
+            store::apply_any(tx, &delta, seconds_from)
                 .await
                 .map_err(&err)?;
             *wm = prev;
@@ -313,6 +319,12 @@ impl Rollup {
             );
         }
         snap.finish().await?;
+        // Chats over both tables (the active chats), from the per-table chats just written.
+        store::build_any(tx, seconds_from).await.map_err(&err)?;
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "rollup built: chats over both tables"
+        );
         store::write_meta(tx, &meta).await.map_err(&err)?;
         Ok(())
     }

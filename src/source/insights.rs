@@ -365,6 +365,65 @@ impl Source {
         })
     }
 
+    /// The chats (not 0) registered strictly after `lower`, later than now included:
+    /// `(user_id, registered_at)`, by the `registered_at` index. What the rollup's active
+    /// chats need to tell new chats from returning ones.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn registered_after(&self, lower: i64) -> Result<Vec<(i64, i64)>, Error> {
+        let what = "new chats";
+        on_read!(&self.pool, what, c => {
+            sqlx::query_as(
+                "SELECT user_id, registered_at FROM users WHERE user_id <> 0 \
+                 AND registered_at > $1",
+            )
+            .persistent(false)
+            .bind(lower)
+            .fetch_all(&mut *c)
+            .await
+            .map_err(Error::query(what))
+        })
+    }
+
+    /// The `limit` referral links of `chat` with the most registrations, most first (ties
+    /// by link), each with its registered chats: the rollup then tells which of them
+    /// downloaded and which are active.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn funnel_members(
+        &self,
+        chat: ChatType,
+        limit: i64,
+    ) -> Result<Vec<(String, Vec<i64>)>, Error> {
+        // Ranked by the database, so ties fall in its collation as in the direct query.
+        let sql = format!(
+            "SELECT r.link, u.user_id FROM \
+             (SELECT t.link, COUNT(*) AS n FROM users t WHERE {pt} AND t.link IS NOT NULL \
+              AND t.link <> '' GROUP BY t.link ORDER BY n DESC, t.link LIMIT {limit}) r \
+             JOIN users u ON u.link = r.link AND {pu} ORDER BY r.n DESC, r.link",
+            pu = chat_predicate(chat, "u"),
+            pt = chat_predicate(chat, "t"),
+        );
+        let what = "referral funnels";
+        let rows: Vec<(String, i64)> = on_read!(&self.pool, what, c => {
+            sqlx::query_as(&sql)
+                .persistent(false)
+                .fetch_all(&mut *c)
+                .await
+                .map_err(Error::query(what))
+        })?;
+        let mut out: Vec<(String, Vec<i64>)> = Vec::new();
+        for (link, id) in rows {
+            match out.last_mut() {
+                Some((l, ids)) if *l == link => ids.push(id),
+                _ => out.push((link, vec![id])),
+            }
+        }
+        Ok(out)
+    }
+
     /// Distinct `(chat, day)` pairs of `chat` with a `videos` or `music` row timed in
     /// `[from, now]`, the day as its 00:00 UTC (the activity graph).
     ///

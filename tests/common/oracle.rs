@@ -65,7 +65,7 @@ pub struct RollupSizes {
     pub music_watermark: i64,
     /// Per-second counts are kept from this second (a whole hour) on.
     pub seconds_from: i64,
-    /// Chats followed: (table, chat) pairs.
+    /// Distinct chats (not 0) with a row in either table.
     pub chats: i64,
     /// (table, UTC hour, people or groups) buckets with rows.
     pub hours: i64,
@@ -294,7 +294,7 @@ impl Dataset {
             .filter(|r| r.1 != 0)
             .collect();
         let sign = |id: i64| id > 0;
-        let chats: BTreeSet<(u8, i64)> = rows.iter().map(|r| (r.0, r.1)).collect();
+        let chats: BTreeSet<i64> = rows.iter().map(|r| r.1).collect();
         // Times before 0001-01-01 (corrupt) are kept in no hour.
         let hours: BTreeSet<(u8, i64, bool)> = rows
             .iter()
