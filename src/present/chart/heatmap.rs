@@ -138,9 +138,7 @@ pub fn render_retention_png(r: &Retention) -> Result<Vec<u8>> {
         (CELLS_LEFT + cols as f32 * cell_w, bottom),
         GRID,
     );
-    pixmap
-        .encode_png()
-        .map_err(|e| Error::Render(e.to_string()))
+    super::raster::encode_png(&pixmap)
 }
 
 #[cfg(test)]

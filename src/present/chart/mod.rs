@@ -86,9 +86,7 @@ const LABEL_GAP: f32 = 30.0;
 pub fn render_png(series: &Series) -> Result<Vec<u8>> {
     let fonts = raster::fonts()?;
     let plan = plan::Plan::new(series, fonts)?;
-    raster::paint(&plan, fonts)?
-        .encode_png()
-        .map_err(render_error)
+    raster::encode_png(&raster::paint(&plan, fonts)?)
 }
 
 fn render_error(e: impl std::fmt::Display) -> Error {

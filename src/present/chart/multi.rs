@@ -170,9 +170,7 @@ pub fn render_activity_png(a: &ActivitySeries) -> Result<Vec<u8>> {
         None => empty_frame(&mut pixmap),
     }
     draw_text(&mut pixmap, &plan, fonts);
-    pixmap
-        .encode_png()
-        .map_err(|e| Error::Render(e.to_string()))
+    super::raster::encode_png(&pixmap)
 }
 
 /// Renders video downloads per day stacked by platform or surface, the largest part at the
@@ -259,9 +257,7 @@ pub fn render_stacked_png(s: &StackedSeries) -> Result<Vec<u8>> {
         None => empty_frame(&mut pixmap),
     }
     draw_text(&mut pixmap, &plan, fonts);
-    pixmap
-        .encode_png()
-        .map_err(|e| Error::Render(e.to_string()))
+    super::raster::encode_png(&pixmap)
 }
 
 #[cfg(test)]
