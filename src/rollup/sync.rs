@@ -10,7 +10,7 @@ use super::delta::{Delta, sign_of};
 use super::store::{self, Buckets, Meta, WRITE_CHUNK, kind_id};
 use super::{Error, Refreshed, Rollup};
 use crate::domain::{HOUR, Table, floor_to};
-use crate::source::{ChatRow, Source};
+use crate::source::{ChatRow, Probe, Source};
 
 /// How far back per-second counts are kept: the longest window with a partial hour at its
 /// start is the month graph (32 days), plus a day of margin.
@@ -61,8 +61,12 @@ impl Rollup {
                 store::prune(tx, cutoff).await.map_err(&err)?;
                 meta.seconds_from = cutoff;
             }
+            let probe = source.probe().await?;
             for table in Table::DOWNLOADS {
-                match self.advance(source, tx, table, &mut meta, now).await? {
+                match self
+                    .advance(source, tx, table, &mut meta, now, probe)
+                    .await?
+                {
                     Some((new, late)) => {
                         out.new_rows += new;
                         out.late_rows += late;
@@ -110,12 +114,14 @@ impl Rollup {
         table: Table,
         meta: &mut Meta,
         now: i64,
+        probe: Probe,
     ) -> Result<Option<(u64, u64)>, Error> {
         let err = self.err();
         let k = kind_id(table);
         // Gaps are timed by the primary's commits as the source has replayed them: on a
         // standby whose replay stalls, the clock of the gaps stalls too.
-        let now = source.replay_time().await?.map_or(now, |t| t.min(now));
+        let now = probe.replay_time.map_or(now, |t| t.min(now));
+        let max_pk = probe.max_pk(table);
         // Late commits inside earlier gaps.
         let gaps = store::gaps(tx, k).await.map_err(&err)?;
         let mut late = 0u64;
@@ -161,7 +167,8 @@ impl Rollup {
         let seconds_from = meta.seconds_from;
         let wm = meta.watermark(table);
         let mut new = 0u64;
-        loop {
+        // Nothing past the watermark when the probe saw none: no statement needed.
+        while max_pk > *wm {
             let rows = source.rows_after(table, *wm, FETCH_BATCH).await?;
             if rows.is_empty() {
                 break;
@@ -189,7 +196,7 @@ impl Rollup {
                 break;
             }
         }
-        if new == 0 && *wm > 0 && source.max_pk(table).await? < *wm {
+        if new == 0 && *wm > 0 && max_pk < *wm {
             return Ok(None);
         }
         store::expire_gaps(tx, k, now - GAP_TTL, MAX_GAPS)

@@ -50,6 +50,32 @@ fn row_columns(table: Table, schema: Schema) -> String {
     )
 }
 
+/// What [`Source::probe`] read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    /// The largest `videos.pk_id` (0 when empty).
+    pub videos_max_pk: i64,
+    /// The largest `music.pk_id` (0 when empty).
+    pub music_max_pk: i64,
+    /// On a standby, the time (Unix seconds, by the primary's clock) at which the last
+    /// transaction it has replayed committed on the primary; `None` on a primary, on
+    /// SQLite, and on a standby that has replayed no transaction yet. The rollup measures
+    /// how long it watches a `pk_id` gap by this clock, so a standby whose replay stalls (a
+    /// long conflicting query, a lost connection to the primary) does not give up on rows
+    /// that committed on the primary while it was behind.
+    pub replay_time: Option<i64>,
+}
+
+impl Probe {
+    /// The largest `pk_id` of a download table.
+    pub fn max_pk(&self, table: Table) -> i64 {
+        match table {
+            Table::Music => self.music_max_pk,
+            Table::Videos | Table::Users => self.videos_max_pk,
+        }
+    }
+}
+
 impl Source {
     /// What identifies the database ([`Source::key`]) and its schema, so a state file is
     /// never applied to another database, nor to the same one after its schema changed.
@@ -123,29 +149,41 @@ impl Source {
         .await
     }
 
-    /// On a standby, the time (Unix seconds, by the primary's clock) at which the last
-    /// transaction it has replayed committed on the primary; `None` on a primary, on SQLite,
-    /// and on a standby that has replayed no transaction yet. The rollup measures how long
-    /// it watches a `pk_id` gap by this clock, so a standby whose replay stalls (a long
-    /// conflicting query, a lost connection to the primary) does not give up on rows that
-    /// committed on the primary while it was behind.
+    /// What a rollup refresh looks at first, in one statement: the largest `pk_id` of
+    /// `videos` and of `music` (0 when empty) and, on a standby, its replay time. A refresh that
+    /// finds both at its watermarks and no gap to watch reads nothing else from tt-bot's
+    /// database.
     ///
     /// # Errors
     /// [`Error::Query`] when the database fails.
-    pub async fn replay_time(&self) -> Result<Option<i64>, Error> {
-        if !self.pool.is_postgres() {
-            return Ok(None);
-        }
-        let what = "the standby's replay time";
-        on_read!(&self.pool, what, c => {
-            sqlx::query_scalar::<_, Option<i64>>(
-                "SELECT CASE WHEN pg_is_in_recovery() THEN \
-                 CAST(EXTRACT(EPOCH FROM pg_last_xact_replay_timestamp()) AS BIGINT) END",
-            )
-            .persistent(false)
-            .fetch_one(&mut *c)
-            .await
-            .map_err(Error::query(what))
+    pub async fn probe(&self) -> Result<Probe, Error> {
+        let replay = if self.pool.is_postgres() {
+            "CASE WHEN pg_is_in_recovery() THEN \
+             CAST(EXTRACT(EPOCH FROM pg_last_xact_replay_timestamp()) AS BIGINT) END"
+        } else {
+            "NULL"
+        };
+        let sql = format!(
+            "SELECT CAST((SELECT COALESCE(MAX(pk_id), 0) FROM videos) AS BIGINT), \
+             CAST((SELECT COALESCE(MAX(pk_id), 0) FROM music) AS BIGINT), \
+             CAST({replay} AS BIGINT)"
+        );
+        let what = "the rollup watermark";
+        let (videos, music, replay): (i64, i64, Option<i64>) = self
+            .resilient(|_| async {
+                on_read!(&self.pool, what, c => {
+                    sqlx::query_as(&sql)
+                        .persistent(false)
+                        .fetch_one(&mut *c)
+                        .await
+                        .map_err(Error::query(what))
+                })
+            })
+            .await?;
+        Ok(Probe {
+            videos_max_pk: videos,
+            music_max_pk: music,
+            replay_time: replay,
         })
     }
 
@@ -178,12 +216,23 @@ impl Source {
     /// [`Error::Query`] when the transaction cannot start.
     pub async fn snapshot(&self) -> Result<Snapshot, Error> {
         let what = "the rollup build";
+        let mut own = None;
         let tx = match &self.pool {
             Pool::Postgres(p) => {
-                let mut tx = p
+                // A connection of its own, outside the pool the screens share: a build
+                // holds its snapshot for tens of seconds at 10M rows, during which the
+                // screens answer from the tables and need every pooled connection.
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(super::pool::CONNECT_TIMEOUT)
+                    .connect_with((*p.connect_options()).clone())
+                    .await
+                    .map_err(Error::query(what))?;
+                let mut tx = pool
                     .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await
                     .map_err(Error::query(what))?;
+                own = Some(pool);
                 // A build reads every row once; a role's statement or idle-in-transaction
                 // limit must not cancel it half-way, so this transaction lifts both for
                 // itself (any role may: both are user settings).
@@ -203,6 +252,7 @@ impl Source {
         };
         Ok(Snapshot {
             tx,
+            own,
             schema: self.schema(),
             sql: String::new(),
         })
@@ -218,6 +268,8 @@ enum SnapshotTx {
 /// the transaction; nothing is ever written through it.
 pub struct Snapshot {
     tx: SnapshotTx,
+    /// The build's own connection on PostgreSQL, closed by [`Snapshot::finish`].
+    own: Option<sqlx::PgPool>,
     schema: Schema,
     /// The statement of the stream in progress (the stream borrows it).
     sql: String,
@@ -323,6 +375,10 @@ impl Snapshot {
     /// # Errors
     /// [`Error::Query`] when the database fails.
     pub async fn finish(self) -> Result<(), Error> {
-        on_tx!(self.tx, c => c.rollback().await.map_err(Error::query(BUILD)))
+        let ended = on_tx!(self.tx, c => c.rollback().await.map_err(Error::query(BUILD)));
+        if let Some(pool) = self.own {
+            pool.close().await;
+        }
+        ended
     }
 }

@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-pub use feed::{ChatRow, Snapshot, SourceRow};
+pub use feed::{ChatRow, Probe, Snapshot, SourceRow};
 pub use insights::{BreakdownCounts, FunnelRow};
 pub use pool::{
     Access, CONFLICT_PAUSE, CONFLICT_RETRIES, CONNECT_TIMEOUT, MAX_CONNECTIONS, conflict_retries,

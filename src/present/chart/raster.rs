@@ -83,23 +83,28 @@ pub(super) fn paint(plan: &Plan, fonts: &Fonts) -> Result<Pixmap> {
 /// for a file about twice as large (some 60 KB, nothing for Telegram). A pixel that is not opaque is un-premultiplied, so any pixmap comes
 /// out right.
 pub(super) fn encode_png(pixmap: &Pixmap) -> Result<Vec<u8>> {
-    let mut rgb = Vec::with_capacity(pixmap.width() as usize * pixmap.height() as usize * 3);
-    for p in pixmap.pixels() {
-        let c = p.demultiply();
-        rgb.extend_from_slice(&[c.red(), c.green(), c.blue()]);
-    }
+    use std::io::Write as _;
+    let fail = |e: &dyn std::fmt::Display| Error::Render(e.to_string());
+    let width = pixmap.width() as usize;
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, pixmap.width(), pixmap.height());
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
     encoder.set_compression(png::Compression::Fast);
-    let mut writer = encoder
-        .write_header()
-        .map_err(|e| Error::Render(e.to_string()))?;
-    writer
-        .write_image_data(&rgb)
-        .map_err(|e| Error::Render(e.to_string()))?;
-    writer.finish().map_err(|e| Error::Render(e.to_string()))?;
+    let mut writer = encoder.write_header().map_err(|e| fail(&e))?;
+    // Row by row: no second copy of the image is ever held.
+    let mut stream = writer.stream_writer().map_err(|e| fail(&e))?;
+    let mut row = Vec::with_capacity(width * 3);
+    for line in pixmap.pixels().chunks(width.max(1)) {
+        row.clear();
+        for p in line {
+            let c = p.demultiply();
+            row.extend_from_slice(&[c.red(), c.green(), c.blue()]);
+        }
+        stream.write_all(&row).map_err(|e| fail(&e))?;
+    }
+    stream.finish().map_err(|e| fail(&e))?;
+    writer.finish().map_err(|e| fail(&e))?;
     Ok(out)
 }
 
