@@ -335,8 +335,10 @@ impl Rollup {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT);
+        // Refreshes and answers take the write lock one at a time, so two connections
+        // serve them; each more would keep its own page cache and thread.
         let state = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(2)
             .acquire_timeout(BUSY_TIMEOUT)
             .connect_with(opts)
             .await
