@@ -1,7 +1,9 @@
 //! Insights at scale: each Insights figure as tt-stats reads it, side by side with the plain
 //! SQL an operator would write for the same figure, in one run on the same PostgreSQL
 //! database, checking that both give the same answer. Prints a Markdown table with the
-//! median times and the ratio (plain SQL ÷ tt-stats).
+//! median times and the ratio (plain SQL ÷ tt-stats). tt-stats runs as the bot does, with its
+//! rollup built first (the build time is printed); the last column says whether a figure
+//! came from the rollup or from the tables.
 //!
 //! The database must hold a dataset of the current schema made by the project's generator,
 //! with the indexes of `tt-stats db indexes`:
@@ -30,6 +32,7 @@ use tt_stats::domain::{
     DeliveryModes, Funnel, FunnelStep, Growth, PerWindow, Period, Post, Retention, TopContent,
     WEEK, Window, WindowFigures,
 };
+use tt_stats::rollup::Rollup;
 use tt_stats::source::Source;
 use tt_stats::stats::Stats;
 
@@ -354,6 +357,25 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// Awaits a pair of timings and tells where tt-stats read the figure: `rollup` when every
+/// question went to the rollup and it answered, `tables` when it could not answer.
+async fn from_rollup<T>(
+    rollup: &Rollup,
+    timed: impl std::future::Future<Output = Result<T>>,
+) -> Result<(T, &'static str)> {
+    let before = rollup.usage();
+    let out = timed.await?;
+    let after = rollup.usage();
+    let from = if after.answered > before.answered && after.uncovered == before.uncovered {
+        "rollup"
+    } else if after.answered > before.answered {
+        "rollup and tables"
+    } else {
+        "tables"
+    };
+    Ok((out, from))
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let url = std::env::var("BENCH_DB_URL")
@@ -371,7 +393,18 @@ async fn main() -> Result<()> {
         source.has_details(),
         "the database has no video_details table"
     );
-    let stats = Stats::new(source, None, Clock::fixed(now));
+    // The rollup as the bot keeps it: built first (timed), then every figure that it can
+    // answer comes from it. A state file of its own under target/.
+    let state = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/bench-insights-rollup.sqlite");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", state.display()));
+    }
+    let rollup = Rollup::open(&state, Clock::fixed(now)).await?;
+    let t = Instant::now();
+    rollup.refresh(&source).await?;
+    println!("rollup built in {:.1} s", t.elapsed().as_secs_f64());
+    let stats = Stats::new(source, Some(rollup.clone()), Clock::fixed(now));
     let p = PgPoolOptions::new()
         .max_connections(2)
         .connect(&url)
@@ -379,67 +412,88 @@ async fn main() -> Result<()> {
     let videos = scalar(&p, "SELECT COUNT(*) FROM videos").await?;
     println!("database: {videos} videos; now = {now}; {runs} runs per side, median\n");
     let rows = vec![
-        pair(
-            "active chats (day, week, 30 days; new, returning)",
-            runs,
-            async || plain_active(&p, now).await,
-            async || Ok(stats.active(ALL).await?),
+        from_rollup(
+            &rollup,
+            pair(
+                "active chats (day, week, 30 days; new, returning)",
+                runs,
+                async || plain_active(&p, now).await,
+                async || Ok(stats.active(ALL).await?),
+            ),
         )
         .await?,
-        pair(
-            "growth (week vs week before)",
-            runs,
-            async || plain_growth(&p, now).await,
-            async || Ok(stats.growth(ALL, Window::Week).await?),
+        from_rollup(
+            &rollup,
+            pair(
+                "growth (week vs week before)",
+                runs,
+                async || plain_growth(&p, now).await,
+                async || Ok(stats.growth(ALL, Window::Week).await?),
+            ),
         )
         .await?,
-        pair(
-            "retention (12 weekly cohorts)",
-            runs,
-            async || plain_retention(&p, now).await,
-            async || Ok(stats.retention(ALL).await?),
+        from_rollup(
+            &rollup,
+            pair(
+                "retention (12 weekly cohorts)",
+                runs,
+                async || plain_retention(&p, now).await,
+                async || Ok(stats.retention(ALL).await?),
+            ),
         )
         .await?,
-        pair(
-            "breakdowns + cache-hit rate (week)",
-            runs,
-            async || plain_breakdown(&p, now).await,
-            async || Ok(stats.breakdown(ALL, Period::Week).await?),
+        from_rollup(
+            &rollup,
+            pair(
+                "breakdowns + cache-hit rate (week)",
+                runs,
+                async || plain_breakdown(&p, now).await,
+                async || Ok(stats.breakdown(ALL, Period::Week).await?),
+            ),
         )
         .await?,
-        pair(
-            "top posts and creators (week)",
-            runs,
-            async || plain_top(&p, now).await,
-            async || Ok(stats.top_content(ALL, Period::Week).await?),
+        from_rollup(
+            &rollup,
+            pair(
+                "top posts and creators (week)",
+                runs,
+                async || plain_top(&p, now).await,
+                async || Ok(stats.top_content(ALL, Period::Week).await?),
+            ),
         )
         .await?,
-        pair(
-            "referral funnel",
-            runs,
-            async || plain_funnel(&p, now).await,
-            async || Ok(stats.funnel(ALL).await?),
+        from_rollup(
+            &rollup,
+            pair(
+                "referral funnel",
+                runs,
+                async || plain_funnel(&p, now).await,
+                async || Ok(stats.funnel(ALL).await?),
+            ),
         )
         .await?,
-        pair(
-            "active chats per day graph (30 days)",
-            runs,
-            async || plain_activity(&p, now).await,
-            async || Ok(stats.activity(ALL).await?),
+        from_rollup(
+            &rollup,
+            pair(
+                "active chats per day graph (30 days)",
+                runs,
+                async || plain_activity(&p, now).await,
+                async || Ok(stats.activity(ALL).await?),
+            ),
         )
         .await?,
     ];
-    println!("| figure | plain SQL | tt-stats | ratio | same answer |");
-    println!("|---|---|---|---|---|");
-    for (name, plain, ours, same) in &rows {
+    println!("| figure | plain SQL | tt-stats | ratio | same answer | tt-stats read |");
+    println!("|---|---|---|---|---|---|");
+    for ((name, plain, ours, same), from) in &rows {
         println!(
-            "| {name} | {} | {} | {:.1}× | {} |",
+            "| {name} | {} | {} | {:.1}× | {} | {from} |",
             ms(*plain),
             ms(*ours),
             plain.as_secs_f64() / ours.as_secs_f64().max(1e-9),
             if *same { "yes" } else { "NO" }
         );
     }
-    ensure!(rows.iter().all(|r| r.3), "an answer differs");
+    ensure!(rows.iter().all(|r| r.0.3), "an answer differs");
     Ok(())
 }

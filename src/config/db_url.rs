@@ -570,9 +570,12 @@ pub fn redact(text: &str) -> String {
     // The URL: from its scheme before "://" when there is one, else the whole text (a
     // mistyped URL such as `postgresql:/user:pw@host`).
     let start = match out.find("://") {
+        // After the last character that cannot be in a scheme, whatever its width.
         Some(i) => out[..i]
-            .rfind(|c: char| !is_scheme_char(c))
-            .map_or(0, |j| j + 1),
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !is_scheme_char(c))
+            .map_or(0, |(j, c)| j + c.len_utf8()),
         None => 0,
     };
     let end = out[start..]
@@ -864,6 +867,9 @@ mod tests {
             "postgres://bob:***@h/db"
         );
         assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+        // A wide character right before the scheme (found by the property test below).
+        assert_eq!(redact("𑁒://"), "𑁒://");
+        assert_eq!(redact("é postgres://bob:s@h"), "é postgres://bob:***@h");
         assert_eq!(
             redact("postgresql://127.0.0.1:1/ttbot?user=ttbot&password=S3cretPw&sslmode=require"),
             "postgresql://127.0.0.1:1/ttbot?user=ttbot&password=***&sslmode=require"

@@ -163,14 +163,21 @@ impl Source {
         } else {
             "NULL"
         };
-        let sql = format!(
-            "SELECT CAST((SELECT COALESCE(MAX(pk_id), 0) FROM videos) AS BIGINT), \
-             CAST((SELECT COALESCE(MAX(pk_id), 0) FROM music) AS BIGINT), \
-             CAST({replay} AS BIGINT)"
-        );
         let what = "the rollup watermark";
-        let (videos, music, replay): (i64, i64, Option<i64>) = self
-            .resilient(|_| async {
+        let (videos, music, replay, _): (i64, i64, Option<i64>, i64) = self
+            .resilient(|schema| async move {
+                // The columns a refresh reads, named though no row is read: a table
+                // swapped for the other schema fails here, so the schema is detected again
+                // even when no new row would have been read.
+                let sql = format!(
+                    "SELECT CAST((SELECT COALESCE(MAX(pk_id), 0) FROM videos) AS BIGINT), \
+                     CAST((SELECT COALESCE(MAX(pk_id), 0) FROM music) AS BIGINT), \
+                     CAST({replay} AS BIGINT), \
+                     CAST((SELECT COUNT(*) FROM (SELECT {videos} FROM videos LIMIT 0) v) AS BIGINT) \
+                     + CAST((SELECT COUNT(*) FROM (SELECT {music} FROM music LIMIT 0) m) AS BIGINT)",
+                    videos = row_columns(Table::Videos, schema),
+                    music = row_columns(Table::Music, schema),
+                );
                 on_read!(&self.pool, what, c => {
                     sqlx::query_as(&sql)
                         .persistent(false)
