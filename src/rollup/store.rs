@@ -261,23 +261,16 @@ async fn apply_lasts(
     Ok(())
 }
 
-/// Writes the chats of a full build (the table is empty) and their last times.
+/// Writes chats of a full build (the table is empty for `kind`); their last-time
+/// histograms are derived once all are written ([`histograms_from_chats`]).
 pub(crate) async fn insert_chats(
     tx: &mut SqliteConnection,
     kind: i64,
     rows: &[ChatRow],
-    seconds_from: i64,
 ) -> sqlx::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let mut lasts = LastDelta::new();
-    for r in rows {
-        let sign = sign_of(r.0);
-        move_last(&mut lasts, false, sign, None, r.3);
-        move_last(&mut lasts, true, sign, None, r.4);
-    }
-    apply_lasts(tx, kind, &lasts, seconds_from).await?;
     let mut q: QueryBuilder<Sqlite> =
         QueryBuilder::new("INSERT INTO chats (kind, user_id, n, img, last_t, last_img_t) ");
     q.push_values(rows, |mut b, r| {
@@ -295,53 +288,62 @@ pub(crate) async fn insert_chats(
         .map(drop)
 }
 
+/// Fills the last-time histograms of `kind` (every download, and image posts) from its
+/// chats, after a full build wrote them: one aggregate each inside the state file, whose
+/// rows go into the histograms in key order. Upserting them chat by chat instead wrote
+/// millions of rows at random places of a file far larger than SQLite's page cache.
+pub(crate) async fn histograms_from_chats(
+    tx: &mut SqliteConnection,
+    kind: i64,
+    seconds_from: i64,
+) -> sqlx::Result<()> {
+    let sign = "CASE WHEN user_id > 0 THEN 1 ELSE -1 END";
+    for (img, col) in [(0, "last_t"), (1, "last_img_t")] {
+        // The hour as `floor_to` gives it, saturating for the few seconds whose hour would
+        // fall below i64::MIN (SQLite would turn the overflow into a float).
+        let hour = format!(
+            "CASE WHEN {col} < {low} THEN {min} ELSE {col} - ((({col} % {HOUR}) + {HOUR}) % {HOUR}) END",
+            low = i64::MIN / HOUR * HOUR, // the smallest whole hour
+            min = i64::MIN,
+        );
+        for sql in [
+            format!(
+                "INSERT INTO last_hours (kind, img, hour, sign, chats) \
+                 SELECT ?1, {img}, {hour} AS h, {sign} AS s, COUNT(*) FROM chats \
+                 WHERE kind = ?1 AND {col} IS NOT NULL AND ?2 IS NOT NULL \
+                 GROUP BY h, s ORDER BY h, s"
+            ),
+            format!(
+                "INSERT INTO last_seconds (kind, img, t, sign, chats) \
+                 SELECT ?1, {img}, {col}, {sign} AS s, COUNT(*) FROM chats \
+                 WHERE kind = ?1 AND {col} >= ?2 GROUP BY {col}, s ORDER BY {col}, s"
+            ),
+        ] {
+            sqlx::query(&sql)
+                .bind(kind)
+                .bind(seconds_from)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Derives the [`ANY`] chats of a full build from the per-table chats already written,
-/// and their last-time histograms: three aggregates inside the state file, no row crosses
-/// into the process.
+/// and their last-time histograms: aggregates inside the state file, no row crosses into
+/// the process.
 pub(crate) async fn build_any(tx: &mut SqliteConnection, seconds_from: i64) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO chats (kind, user_id, n, img, last_t, last_img_t) \
          SELECT ?, user_id, SUM(n), 0, MAX(last_t), NULL FROM chats WHERE kind IN (?, ?) \
-         GROUP BY user_id",
+         GROUP BY user_id ORDER BY user_id",
     )
     .bind(ANY)
     .bind(kind_id(Table::Videos))
     .bind(kind_id(Table::Music))
     .execute(&mut *tx)
     .await?;
-    // The hour as `floor_to` gives it, saturating for the few seconds whose hour would
-    // fall below i64::MIN (SQLite would turn the overflow into a float).
-    let hour = format!(
-        "CASE WHEN last_t < {low} THEN {min} ELSE last_t - (((last_t % {HOUR}) + {HOUR}) % {HOUR}) END",
-        low = i64::MIN / HOUR * HOUR, // the smallest whole hour
-        min = i64::MIN,
-    );
-    let sign = "CASE WHEN user_id > 0 THEN 1 ELSE -1 END";
-    for (sql, bound) in [
-        (
-            format!(
-                "INSERT INTO last_hours (kind, img, hour, sign, chats) \
-                 SELECT kind, 0, {hour} AS h, {sign} AS s, COUNT(*) FROM chats \
-                 WHERE kind = ? AND last_t IS NOT NULL AND ? IS NOT NULL GROUP BY h, s"
-            ),
-            seconds_from,
-        ),
-        (
-            format!(
-                "INSERT INTO last_seconds (kind, img, t, sign, chats) \
-                 SELECT kind, 0, last_t, {sign} AS s, COUNT(*) FROM chats \
-                 WHERE kind = ? AND last_t >= ? GROUP BY last_t, s"
-            ),
-            seconds_from,
-        ),
-    ] {
-        sqlx::query(&sql)
-            .bind(ANY)
-            .bind(bound)
-            .execute(&mut *tx)
-            .await?;
-    }
-    Ok(())
+    histograms_from_chats(tx, ANY, seconds_from).await
 }
 
 /// Adds a batch of one download table's new rows to the [`ANY`] chats: their rows and

@@ -245,9 +245,7 @@ impl Rollup {
                     t[3] += i64::from(row.2 > 0);
                     buf.push(row);
                     if buf.len() >= WRITE_CHUNK {
-                        store::insert_chats(tx, k, &buf, seconds_from)
-                            .await
-                            .map_err(&err)?;
+                        store::insert_chats(tx, k, &buf).await.map_err(&err)?;
                         done += buf.len() as u64;
                         buf.clear();
                         if done.is_multiple_of(200_000) {
@@ -260,7 +258,8 @@ impl Rollup {
                     }
                 }
             }
-            store::insert_chats(tx, k, &buf, seconds_from)
+            store::insert_chats(tx, k, &buf).await.map_err(&err)?;
+            store::histograms_from_chats(tx, k, seconds_from)
                 .await
                 .map_err(&err)?;
             for (sign, t) in totals {

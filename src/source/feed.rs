@@ -317,7 +317,7 @@ impl Snapshot {
         self.sql = format!(
             "SELECT CAST(user_id AS BIGINT), COUNT(*), CAST(SUM({flag}) AS BIGINT), \
              CAST(MAX(downloaded_at) AS BIGINT), CAST(MAX({img_t}) AS BIGINT) FROM {table} \
-             WHERE user_id <> 0 AND pk_id <= $1 GROUP BY user_id",
+             WHERE user_id <> 0 AND pk_id <= $1 GROUP BY user_id ORDER BY user_id",
             flag = image_flag(table, self.schema),
             img_t = image_time(table, self.schema),
             table = table.name(),
@@ -345,7 +345,7 @@ impl Snapshot {
             "SELECT CAST(CASE WHEN {t} >= {seconds_from} THEN {t} ELSE {hour} END AS BIGINT) AS b, \
              CAST(CASE WHEN user_id > 0 THEN 1 ELSE -1 END AS BIGINT) AS sign, \
              COUNT(*), CAST(SUM({flag}) AS BIGINT) FROM {table} \
-             WHERE user_id <> 0 AND {t} >= {MIN_TIME} AND pk_id <= $1 GROUP BY 1, 2",
+             WHERE user_id <> 0 AND {t} >= {MIN_TIME} AND pk_id <= $1 GROUP BY 1, 2 ORDER BY 1, 2",
             hour = sql_floor(t, HOUR),
             flag = image_flag(table, self.schema),
             table = table.name(),
