@@ -385,7 +385,12 @@ impl Stats {
         chat: ChatType,
         windows: &[(i64, i64); N],
     ) -> Result<Option<[WindowFigures; N]>, Error> {
-        let Some(r) = self.rollup.as_ref().filter(|r| r.available()) else {
+        // While a build runs the rollup answers nothing: no need to read the new chats.
+        let Some(r) = self
+            .rollup
+            .as_ref()
+            .filter(|r| r.available() && !r.is_building())
+        else {
             return Ok(None);
         };
         let Some(widest) = windows.iter().map(|w| w.0).min() else {
