@@ -10,7 +10,7 @@ use super::delta::{Delta, sign_of};
 use super::store::{self, Buckets, Meta, WRITE_CHUNK, kind_id};
 use super::{Error, Refreshed, Rollup};
 use crate::domain::{HOUR, Table, floor_to};
-use crate::source::{ChatRow, Probe, Source};
+use crate::source::{ChatRow, Probe, Snapshot, Source};
 
 /// How far back per-second counts are kept: the longest window with a partial hour at its
 /// start is the month graph (32 days), plus a day of margin.
@@ -207,6 +207,10 @@ impl Rollup {
 
     /// Empties the state and recomputes it from one snapshot of the source (aggregated
     /// with GROUP BY there, streamed so that memory stays small).
+    ///
+    /// The snapshot is read by [`read_snapshot`] while this writes what it has read so far
+    /// into the state file: the database computes the next rows while SQLite stores the
+    /// last ones, instead of each waiting for the other.
     async fn build(
         &self,
         source: &Source,
@@ -225,106 +229,106 @@ impl Rollup {
             music_watermark: 0,
             seconds_from,
         };
-        let mut snap = source.snapshot().await?;
-        for table in Table::DOWNLOADS {
-            let k = kind_id(table);
-            let top = snap.max_pk(table).await?;
-            *meta.watermark(table) = top;
-
-            // Per chat, and the all-time totals from them.
+        let snap = source.snapshot().await?;
+        let (pieces, mut inbox) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);
+        let read = read_snapshot(snap, seconds_from, pieces);
+        let write = async {
+            let mut table = Table::Videos;
             let mut totals: HashMap<i64, [i64; 4]> = HashMap::new();
-            let mut buf: Vec<ChatRow> = Vec::new();
-            let mut done = 0u64;
-            {
-                let mut chats = snap.chats(table, top);
-                while let Some(row) = chats.try_next().await? {
-                    let t = totals.entry(sign_of(row.0)).or_default();
-                    t[0] += row.1;
-                    t[1] += row.2;
-                    t[2] += 1;
-                    t[3] += i64::from(row.2 > 0);
-                    buf.push(row);
-                    if buf.len() >= WRITE_CHUNK {
-                        store::insert_chats(tx, k, &buf).await.map_err(&err)?;
-                        done += buf.len() as u64;
-                        buf.clear();
-                        if done.is_multiple_of(200_000) {
+            let mut recent_hours: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
+            let mut chats_done = 0usize;
+            while let Some(piece) = inbox.recv().await {
+                let k = kind_id(table);
+                match piece {
+                    Piece::Top(t, top) => {
+                        table = t;
+                        *meta.watermark(t) = top;
+                        totals.clear();
+                        recent_hours.clear();
+                        chats_done = 0;
+                    }
+                    Piece::Chats(rows) => {
+                        for row in &rows {
+                            let t = totals.entry(sign_of(row.0)).or_default();
+                            t[0] += row.1;
+                            t[1] += row.2;
+                            t[2] += 1;
+                            t[3] += i64::from(row.2 > 0);
+                        }
+                        store::insert_chats(tx, k, &rows).await.map_err(&err)?;
+                        let before = chats_done;
+                        chats_done += rows.len();
+                        if chats_done / 200_000 > before / 200_000 {
                             tracing::info!(
                                 table = table.name(),
-                                chats = done,
+                                chats = chats_done,
                                 "building the rollup: chats"
                             );
                         }
                     }
-                }
-            }
-            store::insert_chats(tx, k, &buf).await.map_err(&err)?;
-            store::histograms_from_chats(tx, k, seconds_from)
-                .await
-                .map_err(&err)?;
-            for (sign, t) in totals {
-                store::add_totals(tx, k, sign, t).await.map_err(&err)?;
-            }
-
-            // Per second for the kept days and per hour before them, in one scan; the
-            // hours of the kept days are summed from their seconds here.
-            let mut recent_hours: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
-            let (mut hours, mut seconds) = (Vec::new(), Vec::new());
-            {
-                let mut buckets = snap.buckets(table, top, seconds_from);
-                while let Some(row) = buckets.try_next().await? {
-                    if row.0 >= seconds_from {
-                        let h = recent_hours
-                            .entry((floor_to(row.0, HOUR), row.1))
-                            .or_default();
-                        h.0 += row.2;
-                        h.1 += row.3;
-                        seconds.push(row);
-                        if seconds.len() >= WRITE_CHUNK {
-                            store::add_buckets(tx, Buckets::Seconds, k, &seconds)
-                                .await
-                                .map_err(&err)?;
-                            seconds.clear();
+                    Piece::ChatsEnd => {
+                        store::histograms_from_chats(tx, k, seconds_from)
+                            .await
+                            .map_err(&err)?;
+                        for (&sign, &t) in &totals {
+                            store::add_totals(tx, k, sign, t).await.map_err(&err)?;
                         }
-                    } else {
-                        hours.push(row);
-                        if hours.len() >= WRITE_CHUNK {
-                            store::add_buckets(tx, Buckets::Hours, k, &hours)
-                                .await
-                                .map_err(&err)?;
-                            hours.clear();
+                    }
+                    // Per second for the kept days and per hour before them; the hours of
+                    // the kept days are summed from their seconds here.
+                    Piece::Buckets(rows) => {
+                        let split = rows.partition_point(|r| r.0 < seconds_from);
+                        let (hours, seconds) = rows.split_at(split);
+                        for row in seconds {
+                            let h = recent_hours
+                                .entry((floor_to(row.0, HOUR), row.1))
+                                .or_default();
+                            h.0 += row.2;
+                            h.1 += row.3;
                         }
+                        store::add_buckets(tx, Buckets::Hours, k, hours)
+                            .await
+                            .map_err(&err)?;
+                        store::add_buckets(tx, Buckets::Seconds, k, seconds)
+                            .await
+                            .map_err(&err)?;
+                    }
+                    // Rows below the watermark that may still commit (recent gaps), from
+                    // the bottom of the window: ids below the first one may be in flight.
+                    Piece::Ids { low, ids } => {
+                        let hours: Vec<_> = recent_hours
+                            .iter()
+                            .map(|(&(h, s), &(n, i))| (h, s, n, i))
+                            .collect();
+                        store::add_buckets(tx, Buckets::Hours, k, &hours)
+                            .await
+                            .map_err(&err)?;
+                        let mut prev = low;
+                        for id in ids {
+                            if id > prev + 1 {
+                                store::insert_gap(tx, k, prev, id, now)
+                                    .await
+                                    .map_err(&err)?;
+                            }
+                            prev = id;
+                        }
+                        tracing::info!(
+                            table = table.name(),
+                            watermark = *meta.watermark(table),
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "rollup built"
+                        );
                     }
                 }
             }
-            store::add_buckets(tx, Buckets::Seconds, k, &seconds)
-                .await
-                .map_err(&err)?;
-            hours.extend(recent_hours.iter().map(|(&(h, s), &(n, i))| (h, s, n, i)));
-            store::add_buckets(tx, Buckets::Hours, k, &hours)
-                .await
-                .map_err(&err)?;
-
-            // Rows below the watermark that may still commit (recent gaps), from the
-            // bottom of the window: ids below the first one may be in flight too.
-            let low = (top - RECENT_IDS).max(0);
-            let mut prev = low;
-            for id in snap.ids(table, low, top).await? {
-                if id > prev + 1 {
-                    store::insert_gap(tx, k, prev, id, now)
-                        .await
-                        .map_err(&err)?;
-                }
-                prev = id;
-            }
-            tracing::info!(
-                table = table.name(),
-                watermark = top,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "rollup built"
-            );
-        }
-        snap.finish().await?;
+            Ok::<(), Error>(())
+        };
+        // The writer's error comes first: the reader stops quietly when the writer is gone.
+        // A reader's error leaves the writer with a partial state, which the caller's
+        // transaction then rolls back.
+        let (read, write) = futures_util::future::join(read, write).await;
+        write?;
+        read?;
         // Chats over both tables (the active chats), from the per-table chats just written.
         store::build_any(tx, seconds_from).await.map_err(&err)?;
         tracing::info!(
@@ -334,4 +338,83 @@ impl Rollup {
         store::write_meta(tx, &meta).await.map_err(&err)?;
         Ok(())
     }
+}
+
+/// Chunks of rows the snapshot reader may be ahead of the state-file writer: enough to
+/// keep both busy, few enough that memory stays a few hundred kilobytes.
+const PIECES_IN_FLIGHT: usize = 8;
+
+/// A bucket row of a build: `(bucket start, sign ±1, rows, image rows)`.
+type BucketRow = (i64, i64, i64, i64);
+
+/// What the snapshot reader hands the writer during a build, per table in this order:
+/// `Top`, `Chats`…, `ChatsEnd`, `Buckets`… (in bucket order), `Ids`.
+enum Piece {
+    /// The table and its watermark in the snapshot.
+    Top(Table, i64),
+    /// Up to [`WRITE_CHUNK`] chats, in `user_id` order.
+    Chats(Vec<ChatRow>),
+    /// Every chat of the table was sent.
+    ChatsEnd,
+    /// Up to [`WRITE_CHUNK`] buckets.
+    Buckets(Vec<BucketRow>),
+    /// The `pk_id`s in `(low, watermark]`, ascending: the table is done.
+    Ids { low: i64, ids: Vec<i64> },
+}
+
+/// Reads the whole build from `snap` into `out`, in chunks, then ends the snapshot. Stops
+/// early without an error when the writer is gone (it failed, and reports why).
+async fn read_snapshot(
+    mut snap: Snapshot,
+    seconds_from: i64,
+    out: tokio::sync::mpsc::Sender<Piece>,
+) -> Result<(), Error> {
+    for table in Table::DOWNLOADS {
+        let top = snap.max_pk(table).await?;
+        if out.send(Piece::Top(table, top)).await.is_err() {
+            return Ok(());
+        }
+        {
+            let chats = snap.chats(table, top);
+            if !forward(chats, &out, Piece::Chats).await? {
+                return Ok(());
+            }
+        }
+        if out.send(Piece::ChatsEnd).await.is_err() {
+            return Ok(());
+        }
+        {
+            let buckets = snap.buckets(table, top, seconds_from);
+            if !forward(buckets, &out, Piece::Buckets).await? {
+                return Ok(());
+            }
+        }
+        let low = (top - RECENT_IDS).max(0);
+        let ids = snap.ids(table, low, top).await?;
+        if out.send(Piece::Ids { low, ids }).await.is_err() {
+            return Ok(());
+        }
+    }
+    snap.finish().await?;
+    Ok(())
+}
+
+/// Sends `rows` to `out` in chunks of [`WRITE_CHUNK`], each wrapped by `piece`; `false`
+/// when the receiver is gone.
+async fn forward<T>(
+    mut rows: futures_util::stream::BoxStream<'_, Result<T, crate::source::Error>>,
+    out: &tokio::sync::mpsc::Sender<Piece>,
+    piece: fn(Vec<T>) -> Piece,
+) -> Result<bool, Error> {
+    let mut chunk = Vec::with_capacity(WRITE_CHUNK);
+    while let Some(row) = rows.try_next().await? {
+        chunk.push(row);
+        if chunk.len() == WRITE_CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(WRITE_CHUNK));
+            if out.send(piece(full)).await.is_err() {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(chunk.is_empty() || out.send(piece(chunk)).await.is_ok())
 }

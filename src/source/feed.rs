@@ -242,10 +242,13 @@ impl Source {
                 own = Some(pool);
                 // A build reads every row once; a role's statement or idle-in-transaction
                 // limit must not cancel it half-way, so this transaction lifts both for
-                // itself (any role may: both are user settings).
+                // itself (any role may: both are user settings). Its few big aggregates
+                // gain nothing from JIT compilation, which costs about a second each at
+                // 10M rows (docs/figures.md#rollup).
                 for set in [
                     "SET LOCAL statement_timeout = 0",
                     "SET LOCAL idle_in_transaction_session_timeout = 0",
+                    "SET LOCAL jit = off",
                 ] {
                     sqlx::query(set)
                         .persistent(false)
