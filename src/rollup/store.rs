@@ -17,8 +17,9 @@ pub const FORMAT_VERSION: i64 = 4;
 /// Rows per multi-row INSERT into the state file (each binds at most 6 values). A full
 /// chunk's SQL is always the same, so it is kept prepared ([`full_chunk`]): a build writes
 /// thousands of them, and parsing each again cost a tenth of the build's time at 10M rows.
-/// Shorter chunks vary in length and are not kept.
-pub(crate) const WRITE_CHUNK: usize = 1_000;
+/// Shorter chunks vary in length and are not kept. A prepared statement's size grows with
+/// its rows, and the bot keeps them for its life, so chunks stay a few hundred rows.
+pub(crate) const WRITE_CHUNK: usize = 256;
 
 pub(crate) const DDL: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, num INTEGER, txt TEXT) WITHOUT ROWID",
