@@ -945,3 +945,119 @@ async fn no_answer_waits_for_a_build(#[values(Postgres, Sqlite)] backend: Backen
     );
     assert_eq!((rollup.usage().builds, rollup.usage().answered), (1, 1));
 }
+
+/// A build cut off half-way keeps nothing of its work. Here its connection is terminated
+/// while it waits for `music` (locked by another session), after it has already written
+/// `videos` into the state file: the rebuild reports the error, the state file still holds
+/// the last complete build, and once `music` is free again the next refresh carries on from
+/// there, with new rows, to the exact figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_cut_off_half_way_keeps_the_last_complete_state() {
+    use sqlx::Connection as _;
+    let mut t = TestDb::with(Postgres, Current, rollup_users(NOW)).await;
+    let mut rng = Rng::new(23);
+    t.insert(random_downloads(
+        &mut rng,
+        Table::Videos,
+        1,
+        400,
+        NOW,
+        3 * D,
+        &[],
+    ))
+    .await;
+    t.insert(random_downloads(
+        &mut rng,
+        Table::Music,
+        1,
+        150,
+        NOW,
+        3 * D,
+        &[],
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::fixed(NOW);
+    let (db, rollup) = t
+        .stats_with_rollup(&dir.path().join("state.sqlite"), &clock)
+        .await;
+    assert!(rollup.refresh(db.source()).await.unwrap().rebuilt);
+    let built = rollup.status().await.unwrap();
+    assert_eq!(
+        (built.videos_watermark, built.music_watermark),
+        (400, 150),
+        "the first build read every row"
+    );
+    t.insert(random_downloads(
+        &mut rng,
+        Table::Videos,
+        401,
+        120,
+        NOW,
+        3 * D,
+        &[],
+    ))
+    .await;
+
+    let mut locker = sqlx::PgConnection::connect(&t.url).await.unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE music IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let rebuild = tokio::spawn({
+        let (rollup, source) = (rollup.clone(), db.source().clone());
+        async move { rollup.rebuild(&source).await }
+    });
+    // The build reaches `music` only after it has read and written all of `videos`. (Watched
+    // from a connection of its own: a transaction sees one snapshot of pg_stat_activity.)
+    let mut watcher = sqlx::PgConnection::connect(&t.url).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let waiting: Option<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock' AND query ILIKE '%FROM music%'",
+        )
+        .fetch_optional(&mut watcher)
+        .await
+        .unwrap();
+        if let Some(pid) = waiting {
+            let cut: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+                .bind(pid)
+                .fetch_one(&mut watcher)
+                .await
+                .unwrap();
+            assert!(cut, "terminating the build's connection {pid}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline && !rebuild.is_finished(),
+            "the build never waited for the locked music table"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let err = rebuild.await.unwrap().unwrap_err().to_string();
+    assert!(err.contains("the rollup build"), "{err}");
+    assert_eq!(
+        rollup.status().await.unwrap(),
+        built,
+        "the cut build left the state file as the last complete build wrote it"
+    );
+    assert_eq!(rollup.usage().builds, 1, "{:?}", rollup.usage());
+
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    assert_all_equal(&t, &db, &rollup, NOW, "after the cut build").await;
+    let status = rollup.status().await.unwrap();
+    assert_eq!(
+        (status.videos_watermark, status.music_watermark),
+        (520, 150)
+    );
+    assert_eq!(
+        rollup.usage().builds,
+        1,
+        "carried on incrementally, no new build"
+    );
+    rollup.close().await;
+}
