@@ -947,8 +947,9 @@ async fn no_answer_waits_for_a_build(#[values(Postgres, Sqlite)] backend: Backen
 }
 
 /// A build cut off half-way keeps nothing of its work. Here its connection is terminated
-/// while it waits for `music` (locked by another session), after it has already written
-/// `videos` into the state file: the rebuild reports the error, the state file still holds
+/// while it waits for `music` (locked by another session), after it has read all of
+/// `videos` (the writer stores what it read in the same, uncommitted, transaction as it
+/// comes): the rebuild reports the error, the state file still holds
 /// the last complete build, and once `music` is free again the next refresh carries on from
 /// there, with new rows, to the exact figures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1054,6 +1055,108 @@ async fn a_build_cut_off_half_way_keeps_the_last_complete_state() {
         (status.videos_watermark, status.music_watermark),
         (520, 150)
     );
+    assert_eq!(
+        rollup.usage().builds,
+        1,
+        "carried on incrementally, no new build"
+    );
+    rollup.close().await;
+}
+
+/// A build that cannot write its state file (here a trigger refuses the per-second buckets,
+/// as a full disk would refuse any write) stops at once with that error, rather than leave
+/// its reader waiting for ever on rows nobody takes, and keeps the last complete state: the
+/// next refresh, once writing works again, carries on from it to the exact figures.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_that_cannot_write_its_state_stops_and_keeps_the_last_complete_state(
+    #[values(Postgres, Sqlite)] backend: Backend,
+) {
+    use sqlx::Connection as _;
+    let mut t = TestDb::with(backend, Current, rollup_users(NOW)).await;
+    let mut rng = Rng::new(29);
+    // Thousands of distinct seconds: many more chunks of buckets than the reader may be
+    // ahead of the writer.
+    t.insert(random_downloads(
+        &mut rng,
+        Table::Videos,
+        1,
+        3000,
+        NOW,
+        3 * D,
+        &[],
+    ))
+    .await;
+    t.insert(random_downloads(
+        &mut rng,
+        Table::Music,
+        1,
+        100,
+        NOW,
+        3 * D,
+        &[],
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.sqlite");
+    let clock = Clock::fixed(NOW);
+    let (db, rollup) = t.stats_with_rollup(&state, &clock).await;
+    assert!(rollup.refresh(db.source()).await.unwrap().rebuilt);
+    let built = rollup.status().await.unwrap();
+
+    let mut file = sqlx::SqliteConnection::connect_with(
+        &sqlx::sqlite::SqliteConnectOptions::new().filename(&state),
+    )
+    .await
+    .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE INSERT ON seconds \
+         BEGIN SELECT RAISE(ABORT, 'no space left on device (test)'); END",
+    )
+    .execute(&mut file)
+    .await
+    .unwrap();
+    let failed = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        rollup.rebuild(db.source()),
+    )
+    .await
+    .expect("the build that cannot write returns instead of hanging")
+    .unwrap_err();
+    let chain: Vec<String> =
+        std::iter::successors(Some(&failed as &dyn std::error::Error), |e| e.source())
+            .map(ToString::to_string)
+            .collect();
+    assert!(
+        chain[0].starts_with("the rollup state file ")
+            && chain
+                .iter()
+                .any(|e| e.contains("no space left on device (test)")),
+        "{chain:?}"
+    );
+    assert_eq!(
+        rollup.status().await.unwrap(),
+        built,
+        "the failed build left the state file as the last complete build wrote it"
+    );
+    assert_eq!(rollup.usage().builds, 1, "{:?}", rollup.usage());
+
+    sqlx::query("DROP TRIGGER refuse")
+        .execute(&mut file)
+        .await
+        .unwrap();
+    file.close().await.unwrap();
+    t.insert(random_downloads(
+        &mut rng,
+        Table::Videos,
+        3001,
+        50,
+        NOW,
+        3 * D,
+        &[],
+    ))
+    .await;
+    assert_all_equal(&t, &db, &rollup, NOW, "after the failed build").await;
     assert_eq!(
         rollup.usage().builds,
         1,

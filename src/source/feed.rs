@@ -248,7 +248,10 @@ impl Source {
                 for set in [
                     "SET LOCAL statement_timeout = 0",
                     "SET LOCAL idle_in_transaction_session_timeout = 0",
-                    "SET LOCAL jit = off",
+                    // `jit` exists from PostgreSQL 11 on; older servers have nothing to
+                    // turn off.
+                    "SELECT set_config('jit', 'off', true) \
+                     WHERE current_setting('jit', true) IS NOT NULL",
                 ] {
                     sqlx::query(set)
                         .persistent(false)
