@@ -23,6 +23,42 @@ use tt_stats::stats::Stats;
 
 const D: i64 = 86_400;
 
+/// A database of `schema` on `backend` holding the rollup tests' users (registered up to
+/// `users_until`), `videos` and then `music` random downloads (ids from 1) over the `span`
+/// seconds before [`NOW`], and the generator that made them, to add more.
+async fn with_random_downloads(
+    backend: Backend,
+    schema: Schema,
+    users_until: i64,
+    seed: u64,
+    (videos, music): (usize, usize),
+    span: i64,
+) -> (TestDb, Rng) {
+    let mut t = TestDb::with(backend, schema, rollup_users(users_until)).await;
+    let mut rng = Rng::new(seed);
+    t.insert(random_downloads(
+        &mut rng,
+        Table::Videos,
+        1,
+        videos,
+        NOW,
+        span,
+        &[],
+    ))
+    .await;
+    t.insert(random_downloads(
+        &mut rng,
+        Table::Music,
+        1,
+        music,
+        NOW,
+        span,
+        &[],
+    ))
+    .await;
+    (t, rng)
+}
+
 /// Every counter and graph through the rollup equals the oracle's figure and the direct
 /// query's, and every answer came from the rollup.
 async fn assert_all_equal(t: &TestDb, db: &Stats, rollup: &Rollup, now: i64, what: &str) {
@@ -366,28 +402,7 @@ async fn check_finds_a_deleted_row_and_rebuild_repairs(
     #[case] backend: Backend,
     #[case] schema: Schema,
 ) {
-    let mut t = TestDb::with(backend, schema, rollup_users(NOW)).await;
-    let mut rng = Rng::new(11);
-    t.insert(random_downloads(
-        &mut rng,
-        Table::Videos,
-        1,
-        200,
-        NOW,
-        2 * D,
-        &[],
-    ))
-    .await;
-    t.insert(random_downloads(
-        &mut rng,
-        Table::Music,
-        1,
-        80,
-        NOW,
-        2 * D,
-        &[],
-    ))
-    .await;
+    let (mut t, _) = with_random_downloads(backend, schema, NOW, 11, (200, 80), 2 * D).await;
     let dir = tempfile::tempdir().unwrap();
     let clock = Clock::fixed(NOW);
     let (db, rollup) = t
@@ -583,28 +598,8 @@ async fn the_command_line_with_and_without_the_rollup(
     #[case] backend: Backend,
     #[case] schema: Schema,
 ) {
-    let mut t = TestDb::with(backend, schema, rollup_users(NOW - 3_600)).await;
-    let mut rng = Rng::new(5);
-    t.insert(random_downloads(
-        &mut rng,
-        Table::Videos,
-        1,
-        300,
-        NOW,
-        3 * D,
-        &[],
-    ))
-    .await;
-    t.insert(random_downloads(
-        &mut rng,
-        Table::Music,
-        1,
-        100,
-        NOW,
-        3 * D,
-        &[],
-    ))
-    .await;
+    let (mut t, _) =
+        with_random_downloads(backend, schema, NOW - 3_600, 5, (300, 100), 3 * D).await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("cli-state.sqlite");
     let state_arg = state.to_str().unwrap();
@@ -955,28 +950,8 @@ async fn no_answer_waits_for_a_build(#[values(Postgres, Sqlite)] backend: Backen
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_build_cut_off_half_way_keeps_the_last_complete_state() {
     use sqlx::Connection as _;
-    let mut t = TestDb::with(Postgres, Current, rollup_users(NOW)).await;
-    let mut rng = Rng::new(23);
-    t.insert(random_downloads(
-        &mut rng,
-        Table::Videos,
-        1,
-        400,
-        NOW,
-        3 * D,
-        &[],
-    ))
-    .await;
-    t.insert(random_downloads(
-        &mut rng,
-        Table::Music,
-        1,
-        150,
-        NOW,
-        3 * D,
-        &[],
-    ))
-    .await;
+    let (mut t, mut rng) =
+        with_random_downloads(Postgres, Current, NOW, 23, (400, 150), 3 * D).await;
     let dir = tempfile::tempdir().unwrap();
     let clock = Clock::fixed(NOW);
     let (db, rollup) = t
@@ -1073,30 +1048,10 @@ async fn a_build_that_cannot_write_its_state_stops_and_keeps_the_last_complete_s
     #[values(Postgres, Sqlite)] backend: Backend,
 ) {
     use sqlx::Connection as _;
-    let mut t = TestDb::with(backend, Current, rollup_users(NOW)).await;
-    let mut rng = Rng::new(29);
     // Thousands of distinct seconds: many more chunks of buckets than the reader may be
     // ahead of the writer.
-    t.insert(random_downloads(
-        &mut rng,
-        Table::Videos,
-        1,
-        3000,
-        NOW,
-        3 * D,
-        &[],
-    ))
-    .await;
-    t.insert(random_downloads(
-        &mut rng,
-        Table::Music,
-        1,
-        100,
-        NOW,
-        3 * D,
-        &[],
-    ))
-    .await;
+    let (mut t, mut rng) =
+        with_random_downloads(backend, Current, NOW, 29, (3000, 100), 3 * D).await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.sqlite");
     let clock = Clock::fixed(NOW);
