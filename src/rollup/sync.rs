@@ -236,7 +236,7 @@ impl Rollup {
             // Owned by the writer, so that when it stops on an error the channel closes
             // and the reader stops too, instead of waiting on a full channel for ever
             // (holding the state file's write lock and a snapshot without timeouts).
-            let inbox = &mut { inbox };
+            let mut inbox = inbox;
             let mut table = Table::Videos;
             let mut totals: HashMap<i64, [i64; 4]> = HashMap::new();
             let mut recent_hours: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
