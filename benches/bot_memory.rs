@@ -52,6 +52,11 @@
 //! The table is printed and written as Markdown to `target/bench-bot-memory.md`. The bot is
 //! stopped with SIGTERM at the end, and killed on any abort, panic or Ctrl-C of the run.
 
+#[path = "../tests/common/bin.rs"]
+#[allow(dead_code)]
+mod bin;
+#[path = "common/machine.rs"]
+mod machine;
 #[path = "../tests/common/telegram.rs"]
 #[allow(dead_code)]
 mod telegram;
@@ -130,25 +135,16 @@ impl Bot {
     /// Starts the binary as the tests do (`tests/common/bin.rs`): in `dir`, so no `.env` of
     /// the developer's is read, with a clean environment (PATH, HOME, XDG_STATE_HOME in
     /// `dir`) and the given settings.
-    fn start(bin: &Path, dir: &Path, env: &[(&str, String)]) -> Result<Bot> {
-        let mut cmd = Command::new(bin);
-        cmd.env_clear().current_dir(dir).arg("bot");
-        for var in ["PATH", "HOME"] {
-            if let Ok(v) = std::env::var(var) {
-                cmd.env(var, v);
-            }
-        }
-        cmd.env("XDG_STATE_HOME", dir.join("state"));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+    fn start(dir: &Path, env: &[(&str, String)]) -> Result<Bot> {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut cmd = bin::command(dir, &["bot"], &env);
         let started = Instant::now();
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
+            .with_context(|| format!("cannot start {}", env!("CARGO_BIN_EXE_tt-stats")))?;
         let pid = child.id();
         let pipe = child.stderr.take().expect("stderr is piped");
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -838,7 +834,7 @@ fn fmt_dur(d: Duration) -> String {
 const BUILDING: &str = "missing, building";
 const BUILT: &str = "built";
 
-async fn run(bin: &Path, db: &str, now: Option<i64>, rows: (i64, i64, i64)) -> Result<Run> {
+async fn run(db: &str, now: Option<i64>, rows: (i64, i64, i64)) -> Result<Run> {
     let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
     let rollup_path = dir.path().join("rollup.sqlite");
     let tg = FakeTelegram::start().await;
@@ -861,7 +857,7 @@ async fn run(bin: &Path, db: &str, now: Option<i64>, rows: (i64, i64, i64)) -> R
     if let Some(now) = now {
         env.push(("TT_STATS_NOW", now.to_string()));
     }
-    let mut bot = Bot::start(bin, dir.path(), &env)?;
+    let mut bot = Bot::start(dir.path(), &env)?;
     let mem = Memory::watch(bot.pid);
     let admin = Admin { tg: tg.clone() };
     let mut steps = Vec::new();
@@ -1106,20 +1102,6 @@ fn markdown(r: &Run, machine: &str) -> String {
     md
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cores} cores ({cpu}), PostgreSQL on the same machine")
-}
-
 /// The dataset's size and its latest download (Unix seconds).
 async fn dataset(db: &str) -> Result<((i64, i64, i64), i64)> {
     let pool = PgPoolOptions::new()
@@ -1160,11 +1142,10 @@ async fn interrupted() {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let db = std::env::var("BENCH_DB_URL").unwrap_or_else(|_| DEFAULT_DB.to_string());
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_tt-stats"));
-    let machine = machine();
+    let machine = machine::machine();
     println!(
         "tt-stats bot memory benchmark: {} on {machine}",
-        bin.display()
+        env!("CARGO_BIN_EXE_tt-stats")
     );
     let (rows, latest) = dataset(&db).await?;
     let now = match std::env::var("BENCH_NOW") {
@@ -1181,7 +1162,7 @@ async fn main() -> Result<()> {
     );
     // Interrupted, the run is dropped, and with it (killed) the bot.
     let r = tokio::select! {
-        r = run(&bin, &db, now, rows) => r?,
+        r = run(&db, now, rows) => r?,
         () = interrupted() => bail!("interrupted; the bot was killed"),
     };
     let md = markdown(&r, &machine);

@@ -31,6 +31,9 @@
 //! are appended with the generator, the rollup refresh is timed and checked against the
 //! direct queries, and the rows are deleted again.
 
+#[path = "common/machine.rs"]
+mod machine;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -1116,24 +1119,10 @@ fn markdown(reports: &[Report], machine: &str) -> String {
     md
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cores} cores ({cpu}), PostgreSQL on the same machine")
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let o = parse_args()?;
-    let machine = machine();
+    let machine = machine::machine();
     println!("tt-stats scale benchmark on {machine}");
     let mut reports = Vec::new();
     for scale in &o.scales {

@@ -9,7 +9,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The binary with a clean environment, in `dir`.
-fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+pub fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tt-stats"));
     cmd.env_clear().current_dir(dir).args(args);
     for var in ["PATH", "HOME"] {
