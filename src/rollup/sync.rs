@@ -366,32 +366,34 @@ enum Piece {
     Ids { low: i64, ids: Vec<i64> },
 }
 
-/// Reads the whole build from `snap` into `out`, in chunks, then ends the snapshot. Stops
-/// early without an error when the writer is gone (it failed, and reports why).
+/// Reads the whole build from `snap` into `out`, in chunks, then ends the snapshot (also
+/// when reading failed or stopped, so its connection is always closed). Stops early without
+/// an error when the writer is gone (it failed, and reports why).
 async fn read_snapshot(
     mut snap: Snapshot,
     seconds_from: i64,
     out: tokio::sync::mpsc::Sender<Piece>,
 ) -> Result<(), Error> {
+    let read = read_tables(&mut snap, seconds_from, &out).await;
+    drop(out);
+    let ended = snap.finish().await;
+    read.and(ended.map_err(Error::from))
+}
+
+/// The tables of a build, piece by piece; `Ok` also when the writer is gone.
+async fn read_tables(
+    snap: &mut Snapshot,
+    seconds_from: i64,
+    out: &tokio::sync::mpsc::Sender<Piece>,
+) -> Result<(), Error> {
     for table in Table::DOWNLOADS {
         let top = snap.max_pk(table).await?;
-        if out.send(Piece::Top(table, top)).await.is_err() {
-            return Ok(());
-        }
+        if out.send(Piece::Top(table, top)).await.is_err()
+            || !forward(snap.chats(table, top), out, Piece::Chats).await?
+            || out.send(Piece::ChatsEnd).await.is_err()
+            || !forward(snap.buckets(table, top, seconds_from), out, Piece::Buckets).await?
         {
-            let chats = snap.chats(table, top);
-            if !forward(chats, &out, Piece::Chats).await? {
-                return Ok(());
-            }
-        }
-        if out.send(Piece::ChatsEnd).await.is_err() {
             return Ok(());
-        }
-        {
-            let buckets = snap.buckets(table, top, seconds_from);
-            if !forward(buckets, &out, Piece::Buckets).await? {
-                return Ok(());
-            }
         }
         let low = (top - RECENT_IDS).max(0);
         let ids = snap.ids(table, low, top).await?;
@@ -399,7 +401,6 @@ async fn read_snapshot(
             return Ok(());
         }
     }
-    snap.finish().await?;
     Ok(())
 }
 

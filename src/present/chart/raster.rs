@@ -79,9 +79,9 @@ pub(super) fn paint(plan: &Plan, fonts: &Fonts) -> Result<Pixmap> {
 
 /// Encodes a chart as an 8-bit RGB PNG with the fast deflate mode of the `png` crate: a
 /// chart is opaque (white page), so the alpha channel carries nothing, and fast deflate
-/// encodes a 1200 × 600 chart in about a millisecond where the default level takes six,
-/// for a file about twice as large (some 60 KB, nothing for Telegram). A pixel that is not opaque is un-premultiplied, so any pixmap comes
-/// out right.
+/// encodes a 1200 × 600 chart in about 4 ms where the pixmap's own encoder (RGBA, default
+/// level) took 9, for a file about twice as large (some 60 KB, nothing for Telegram). A
+/// pixel that is not opaque is un-premultiplied, so any pixmap comes out right.
 pub(super) fn encode_png(pixmap: &Pixmap) -> Result<Vec<u8>> {
     use std::io::Write as _;
     let fail = |e: &dyn std::fmt::Display| Error::Render(e.to_string());
