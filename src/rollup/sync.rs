@@ -389,9 +389,9 @@ async fn read_tables(
     for table in Table::DOWNLOADS {
         let top = snap.max_pk(table).await?;
         if out.send(Piece::Top(table, top)).await.is_err()
-            || !forward(snap.chats(table, top), out, Piece::Chats).await?
+            || !forward(snap.chats(table), out, Piece::Chats).await?
             || out.send(Piece::ChatsEnd).await.is_err()
-            || !forward(snap.buckets(table, top, seconds_from), out, Piece::Buckets).await?
+            || !forward(snap.buckets(table, seconds_from), out, Piece::Buckets).await?
         {
             return Ok(());
         }
