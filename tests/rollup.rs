@@ -17,7 +17,7 @@ use common::oracle::since;
 use rstest::rstest;
 use tt_stats::domain::{ChatType, Clock, DownloadCounts, GraphKind, Period, Table, Window};
 use tt_stats::rollup::Rollup;
-use tt_stats::source::indexes::{INDEXES, IndexAdmin};
+use tt_stats::source::indexes::IndexAdmin;
 use tt_stats::source::{Access, Schema};
 use tt_stats::stats::Stats;
 
@@ -710,67 +710,174 @@ async fn the_command_line_with_and_without_the_rollup(
     }
 }
 
+/// The indexes `db indexes` makes on a current-schema database, as statements: written out
+/// here, not taken from the code, so a changed index shows up as a failing test.
+fn index_statements(backend: Backend) -> Vec<(&'static str, String)> {
+    let (create, by_user, music_by_user) = match backend {
+        Postgres => (
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS",
+            "(user_id) INCLUDE (downloaded_at, media_kind)",
+            "(user_id) INCLUDE (downloaded_at)",
+        ),
+        Sqlite => (
+            "CREATE INDEX IF NOT EXISTS",
+            "(user_id, downloaded_at, media_kind)",
+            "(user_id, downloaded_at)",
+        ),
+    };
+    [
+        (
+            "tt_stats_users_registered_at",
+            "users (registered_at)",
+            "Chats in a period, the registrations graph",
+        ),
+        (
+            "tt_stats_videos_downloaded_at",
+            "videos (downloaded_at)",
+            "video counters in a period, the videos graph",
+        ),
+        (
+            "tt_stats_music_downloaded_at",
+            "music (downloaded_at)",
+            "music counters in a period, the music graph",
+        ),
+        (
+            "tt_stats_videos_by_user",
+            &format!("videos {by_user}"),
+            "the user card, download history and the rollup's build",
+        ),
+        (
+            "tt_stats_music_by_user",
+            &format!("music {music_by_user}"),
+            "the user card and the rollup's build",
+        ),
+    ]
+    .into_iter()
+    .map(|(name, on, why)| (name, format!("{create} {name} ON {on}; -- {why}\n")))
+    .collect()
+}
+
+/// The names of the indexes of tt-bot's tables, as the database's catalog lists them.
+async fn index_names(t: &TestDb) -> Vec<String> {
+    let admin = IndexAdmin::connect(&t.db_url, Access::ReadOnly)
+        .await
+        .unwrap();
+    let mut names: Vec<String> = admin
+        .existing()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .filter(|n| n.starts_with("tt_stats_"))
+        .collect();
+    admin.close().await;
+    names.sort();
+    names
+}
+
 /// `db indexes --dry-run` prints and changes nothing; `db indexes` creates each index once.
 #[rstest]
 #[tokio::test]
 async fn db_indexes_creates_each_index_once(#[values(Postgres, Sqlite)] backend: Backend) {
     let t = TestDb::new(backend, Current).await;
     let dir = tempfile::tempdir().unwrap();
-    let indexed = || async {
-        let admin = IndexAdmin::connect(&t.db_url, Access::ReadOnly)
-            .await
-            .unwrap();
-        let have = admin.existing().await.unwrap();
-        admin.close().await;
-        INDEXES
-            .iter()
-            .filter(|s| {
-                have.iter()
-                    .any(|e| e.table == s.table && e.column == s.column)
-            })
-            .count()
-    };
+    let statements = index_statements(backend);
     let (ok, out, err) = tt_stats(&t, dir.path(), "off", &["db", "indexes", "--dry-run"]);
     assert!(ok, "{err}");
-    let create = if backend == Postgres {
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS"
-    } else {
-        "CREATE INDEX IF NOT EXISTS"
-    };
-    let mut want: String = INDEXES
-        .iter()
-        .map(|s| {
-            format!(
-                "{create} {} ON {} ({}); -- {}\n",
-                s.name, s.table, s.column, s.why
-            )
-        })
-        .collect();
+    let mut want: String = statements.iter().map(|(_, s)| s.as_str()).collect();
     want.push_str("-- dry run: nothing was changed\n");
     assert_eq!(out, want);
-    assert_eq!(indexed().await, 0, "the dry run created nothing");
+    assert!(
+        index_names(&t).await.is_empty(),
+        "the dry run created nothing"
+    );
 
     let (ok, out, err) = tt_stats(&t, dir.path(), "off", &["db", "indexes"]);
     assert!(ok, "{out}{err}");
     let mut created = want.replace("-- dry run: nothing was changed\n", "");
-    for s in INDEXES {
-        created.push_str(&format!("created {} in …s\n", s.name));
+    for (name, _) in &statements {
+        created.push_str(&format!("created {name} in …s\n"));
     }
     assert_eq!(without_elapsed(&out), created);
-    assert_eq!(indexed().await, INDEXES.len());
+    let mut names: Vec<String> = statements.iter().map(|(n, _)| n.to_string()).collect();
+    names.sort();
+    assert_eq!(index_names(&t).await, names);
 
     let (ok, out, err) = tt_stats(&t, dir.path(), "off", &["db", "indexes"]);
     assert!(ok, "{out}{err}");
-    let want: String = INDEXES
-        .iter()
-        .map(|s| {
-            format!(
-                "-- {}({}) already indexed by {}\n",
-                s.table, s.column, s.name
-            )
-        })
-        .collect();
-    assert_eq!(out, want);
+    assert_eq!(
+        out,
+        "-- users(registered_at) already indexed by tt_stats_users_registered_at\n\
+         -- videos(downloaded_at) already indexed by tt_stats_videos_downloaded_at\n\
+         -- music(downloaded_at) already indexed by tt_stats_music_downloaded_at\n\
+         -- videos(user_id, downloaded_at, media_kind) already indexed by tt_stats_videos_by_user\n\
+         -- music(user_id, downloaded_at) already indexed by tt_stats_music_by_user\n"
+    );
+}
+
+/// The single-column `user_id` indexes of earlier versions are replaced by the ones that
+/// also carry the time and image flag (the rollup build reads only the index): created
+/// first, then the old ones dropped. An index of tt-bot's own that already holds those
+/// columns is used as it is, and on the legacy schema the image flag is `is_images`.
+#[rstest]
+#[tokio::test]
+async fn db_indexes_replaces_the_older_user_id_indexes(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Current, Legacy)] schema: Schema,
+) {
+    let t = TestDb::new(backend, schema).await;
+    let dir = tempfile::tempdir().unwrap();
+    let image = match schema {
+        Current => "media_kind",
+        Legacy => "is_images",
+    };
+    t.exec("CREATE INDEX tt_stats_videos_user_id ON videos (user_id)")
+        .await;
+    t.exec("CREATE INDEX tt_stats_music_user_id ON music (user_id)")
+        .await;
+    // tt-bot's own index, already holding what the build reads (a key column serves as
+    // well as an included one).
+    t.exec("CREATE INDEX bot_music_user ON music (user_id, downloaded_at, pk_id)")
+        .await;
+    let (ok, out, err) = tt_stats(&t, dir.path(), "off", &["db", "indexes"]);
+    assert!(ok, "{out}{err}");
+    let (create, drop, videos_cols) = match backend {
+        Postgres => (
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS",
+            "DROP INDEX CONCURRENTLY IF EXISTS",
+            format!("(user_id) INCLUDE (downloaded_at, {image})"),
+        ),
+        Sqlite => (
+            "CREATE INDEX IF NOT EXISTS",
+            "DROP INDEX IF EXISTS",
+            format!("(user_id, downloaded_at, {image})"),
+        ),
+    };
+    let lines: Vec<&str> = out.lines().collect();
+    for want in [
+        format!(
+            "{create} tt_stats_videos_by_user ON videos {videos_cols}; -- the user card, download history and the rollup's build"
+        ),
+        format!("{drop} tt_stats_videos_user_id; -- replaced by tt_stats_videos_by_user"),
+        "-- music(user_id, downloaded_at, pk_id) already indexed by bot_music_user".to_string(),
+        format!("{drop} tt_stats_music_user_id; -- replaced by bot_music_user"),
+        "dropped tt_stats_videos_user_id".to_string(),
+        "dropped tt_stats_music_user_id".to_string(),
+    ] {
+        assert!(
+            lines.contains(&want.as_str()),
+            "missing {want:?} in:\n{out}"
+        );
+    }
+    assert_eq!(
+        index_names(&t).await,
+        [
+            "tt_stats_music_downloaded_at",
+            "tt_stats_users_registered_at",
+            "tt_stats_videos_by_user",
+            "tt_stats_videos_downloaded_at",
+        ]
+    );
 }
 
 /// Without `ROLLUP_PATH`, each database keeps its own state file in the state directory

@@ -89,7 +89,8 @@ pub async fn run(cfg: &DbConfig, clock: Clock, cmd: DbCommand) -> Result<()> {
 }
 
 /// `tt-stats db indexes`: prints every statement, then (unless a dry run) runs them one at
-/// a time, skipping indexes whose column already leads an index.
+/// a time: each index that no existing index serves (ordered by its column and holding the
+/// columns it includes), then the drop of each older tt-stats index it replaces.
 async fn indexes(cfg: &DbConfig, dry_run: bool) -> Result<()> {
     if let DbUrl::Sqlite(path) = &cfg.db_url {
         anyhow::ensure!(path.exists(), "the file {} does not exist", path.display());
@@ -101,27 +102,38 @@ async fn indexes(cfg: &DbConfig, dry_run: bool) -> Result<()> {
     };
     let admin = IndexAdmin::connect(&cfg.db_url, access).await?;
     let existing = admin.existing().await?;
-    let mut todo = Vec::new();
+    let mut create = Vec::new();
+    let mut drop = Vec::new();
     for spec in INDEXES {
-        let have = existing
-            .iter()
-            .find(|e| e.table == spec.table && e.column == spec.column);
-        match have {
+        let serving = existing.iter().find(|e| e.serves(spec, admin.schema()));
+        match serving {
             Some(e) => print_line(&format!(
                 "-- {}({}) already indexed by {}",
-                spec.table, spec.column, e.name
+                spec.table,
+                e.columns.join(", "),
+                e.name
             ))?,
             None => {
                 print_line(&format!("{}; -- {}", admin.create_sql(spec), spec.why))?;
-                todo.push(spec);
+                create.push(spec);
             }
+        }
+        let by = serving.map_or(spec.name, |e| e.name.as_str());
+        let superseded = spec.supersedes.filter(|old| {
+            *old != by
+                && existing
+                    .iter()
+                    .any(|e| e.table == spec.table && e.name == *old)
+        });
+        if let Some(old) = superseded {
+            print_line(&format!("{}; -- replaced by {by}", admin.drop_sql(old)))?;
+            drop.push(old);
         }
     }
     if dry_run {
         print_line("-- dry run: nothing was changed")?;
-    }
-    if !dry_run {
-        for spec in todo {
+    } else {
+        for spec in create {
             let started = std::time::Instant::now();
             admin.create(spec).await?;
             print_line(&format!(
@@ -129,6 +141,11 @@ async fn indexes(cfg: &DbConfig, dry_run: bool) -> Result<()> {
                 spec.name,
                 started.elapsed().as_secs_f64()
             ))?;
+        }
+        // Only once every replacement exists, so no figure loses its index meanwhile.
+        for old in drop {
+            admin.drop_superseded(old).await?;
+            print_line(&format!("dropped {old}"))?;
         }
     }
     admin.close().await;

@@ -64,6 +64,14 @@ impl Schema {
         }
     }
 
+    /// The `videos` column that tells an image post.
+    pub(crate) fn image_column(self) -> &'static str {
+        match self {
+            Schema::Legacy => "is_images",
+            Schema::Current => "media_kind",
+        }
+    }
+
     /// The `videos` column holding the link the chat sent.
     pub(crate) fn link_column(self) -> &'static str {
         match self {
