@@ -245,24 +245,38 @@ async fn apply_lasts(
         .filter(|e| e.1 != 0)
         .map(|((i, t, s), n)| (i, t, s, n))
         .collect();
-    for (table, col, rows) in [("last_hours", "hour", &hours), ("last_seconds", "t", &secs)] {
-        for chunk in rows.chunks(WRITE_CHUNK) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-                "INSERT INTO {table} (kind, img, {col}, sign, chats) "
-            ));
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(kind)
-                    .push_bind(i64::from(r.0))
-                    .push_bind(r.1)
-                    .push_bind(r.2)
-                    .push_bind(r.3);
-            });
-            q.push(" ON CONFLICT DO UPDATE SET chats = chats + excluded.chats");
-            q.build()
-                .persistent(full_chunk(chunk.len()))
-                .execute(&mut *tx)
-                .await?;
-        }
+    add_lasts(tx, kind, Buckets::Hours, &hours).await?;
+    add_lasts(tx, kind, Buckets::Seconds, &secs).await
+}
+
+/// Adds `(image?, hour or second, sign, chats)` to the last-time histogram of `kind` per
+/// hour or per second.
+pub(crate) async fn add_lasts(
+    tx: &mut SqliteConnection,
+    kind: i64,
+    buckets: Buckets,
+    rows: &[(bool, i64, i64, i64)],
+) -> sqlx::Result<()> {
+    let (table, col) = match buckets {
+        Buckets::Hours => ("last_hours", "hour"),
+        Buckets::Seconds => ("last_seconds", "t"),
+    };
+    for chunk in rows.chunks(WRITE_CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "INSERT INTO {table} (kind, img, {col}, sign, chats) "
+        ));
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(kind)
+                .push_bind(i64::from(r.0))
+                .push_bind(r.1)
+                .push_bind(r.2)
+                .push_bind(r.3);
+        });
+        q.push(" ON CONFLICT DO UPDATE SET chats = chats + excluded.chats");
+        q.build()
+            .persistent(full_chunk(chunk.len()))
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(())
 }
@@ -303,10 +317,15 @@ fn full_chunk(rows: usize) -> bool {
 /// chats, after a full build wrote them: one aggregate each inside the state file, whose
 /// rows go into the histograms in key order. Upserting them chat by chat instead wrote
 /// millions of rows at random places of a file far larger than SQLite's page cache.
+///
+/// With `hours` false only the per-second histogram is filled: the build counts the hours
+/// of `videos` and `music` itself as their chats stream past ([`LastHours`]), which spares
+/// SQLite sorting every chat once more.
 pub(crate) async fn histograms_from_chats(
     tx: &mut SqliteConnection,
     kind: i64,
     seconds_from: i64,
+    hours: bool,
 ) -> sqlx::Result<()> {
     let sign = "CASE WHEN user_id > 0 THEN 1 ELSE -1 END";
     for (img, col) in [(0, "last_t"), (1, "last_img_t")] {
@@ -317,19 +336,18 @@ pub(crate) async fn histograms_from_chats(
             low = i64::MIN / HOUR * HOUR, // the smallest whole hour
             min = i64::MIN,
         );
-        for sql in [
-            format!(
-                "INSERT INTO last_hours (kind, img, hour, sign, chats) \
-                 SELECT ?1, {img}, {hour} AS h, {sign} AS s, COUNT(*) FROM chats \
-                 WHERE kind = ?1 AND {col} IS NOT NULL AND ?2 IS NOT NULL \
-                 GROUP BY h, s ORDER BY h, s"
-            ),
-            format!(
-                "INSERT INTO last_seconds (kind, img, t, sign, chats) \
-                 SELECT ?1, {img}, {col}, {sign} AS s, COUNT(*) FROM chats \
-                 WHERE kind = ?1 AND {col} >= ?2 GROUP BY {col}, s ORDER BY {col}, s"
-            ),
-        ] {
+        let per_hour = format!(
+            "INSERT INTO last_hours (kind, img, hour, sign, chats) \
+             SELECT ?1, {img}, {hour} AS h, {sign} AS s, COUNT(*) FROM chats \
+             WHERE kind = ?1 AND {col} IS NOT NULL AND ?2 IS NOT NULL \
+             GROUP BY h, s ORDER BY h, s"
+        );
+        let per_second = format!(
+            "INSERT INTO last_seconds (kind, img, t, sign, chats) \
+             SELECT ?1, {img}, {col}, {sign} AS s, COUNT(*) FROM chats \
+             WHERE kind = ?1 AND {col} >= ?2 GROUP BY {col}, s ORDER BY {col}, s"
+        );
+        for sql in hours.then_some(per_hour).into_iter().chain([per_second]) {
             sqlx::query(&sql)
                 .bind(kind)
                 .bind(seconds_from)
@@ -338,6 +356,33 @@ pub(crate) async fn histograms_from_chats(
         }
     }
     Ok(())
+}
+
+/// The per-hour last-time histograms of one download table, counted while a build
+/// streams its chats: `(image?, hour, sign) → chats`. Small (one entry per hour that is
+/// some chat's last), unlike the per-second one, which stays an aggregate in SQLite.
+#[derive(Debug, Default)]
+pub(crate) struct LastHours(HashMap<(bool, i64, i64), i64>);
+
+impl LastHours {
+    /// Counts one chat's last download and last image-post download.
+    pub fn add(&mut self, chat: &ChatRow) {
+        let sign = sign_of(chat.0);
+        for (img, t) in [(false, chat.3), (true, chat.4)] {
+            if let Some(t) = t {
+                *self.0.entry((img, floor_to(t, HOUR), sign)).or_default() += 1;
+            }
+        }
+    }
+
+    /// Writes the counts into `last_hours` for `kind` (empty there before), in key order,
+    /// and forgets them.
+    pub async fn write(&mut self, tx: &mut SqliteConnection, kind: i64) -> sqlx::Result<()> {
+        let mut rows: Vec<(bool, i64, i64, i64)> =
+            self.0.drain().map(|((i, h, s), n)| (i, h, s, n)).collect();
+        rows.sort_unstable();
+        add_lasts(tx, kind, Buckets::Hours, &rows).await
+    }
 }
 
 /// Derives the [`ANY`] chats of a full build from the per-table chats already written,
@@ -354,7 +399,7 @@ pub(crate) async fn build_any(tx: &mut SqliteConnection, seconds_from: i64) -> s
     .bind(kind_id(Table::Music))
     .execute(&mut *tx)
     .await?;
-    histograms_from_chats(tx, ANY, seconds_from).await
+    histograms_from_chats(tx, ANY, seconds_from, true).await
 }
 
 /// Adds a batch of one download table's new rows to the [`ANY`] chats: their rows and

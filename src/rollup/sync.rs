@@ -7,7 +7,7 @@ use sqlx::sqlite::SqliteConnection;
 use std::collections::HashMap;
 
 use super::delta::{Delta, sign_of};
-use super::store::{self, Buckets, Meta, WRITE_CHUNK, kind_id};
+use super::store::{self, Buckets, LastHours, Meta, WRITE_CHUNK, kind_id};
 use super::{Error, Refreshed, Rollup};
 use crate::domain::{HOUR, Table, floor_to};
 use crate::source::{ChatRow, Probe, Snapshot, Source};
@@ -240,6 +240,7 @@ impl Rollup {
             let mut table = Table::Videos;
             let mut totals: HashMap<i64, [i64; 4]> = HashMap::new();
             let mut recent_hours: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
+            let mut last_hours = LastHours::default();
             let mut chats_done = 0usize;
             while let Some(piece) = inbox.recv().await {
                 let k = kind_id(table);
@@ -253,6 +254,7 @@ impl Rollup {
                     }
                     Piece::Chats(rows) => {
                         for row in &rows {
+                            last_hours.add(row);
                             let t = totals.entry(sign_of(row.0)).or_default();
                             t[0] += row.1;
                             t[1] += row.2;
@@ -271,7 +273,8 @@ impl Rollup {
                         }
                     }
                     Piece::ChatsEnd => {
-                        store::histograms_from_chats(tx, k, seconds_from)
+                        last_hours.write(tx, k).await.map_err(&err)?;
+                        store::histograms_from_chats(tx, k, seconds_from, false)
                             .await
                             .map_err(&err)?;
                         for (&sign, &t) in &totals {
