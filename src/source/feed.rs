@@ -222,46 +222,18 @@ impl Source {
     /// # Errors
     /// [`Error::Query`] when the transaction cannot start.
     pub async fn snapshot(&self) -> Result<Snapshot, Error> {
-        let what = "the rollup build";
-        let mut own = None;
-        let tx = match &self.pool {
+        let (tx, own) = match &self.pool {
             Pool::Postgres(p) => {
                 // A connection of its own, outside the pool the screens share: a build
                 // holds its snapshot for tens of seconds at 10M rows, during which the
                 // screens answer from the tables and need every pooled connection.
-                let pool = sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(1)
-                    .acquire_timeout(super::pool::CONNECT_TIMEOUT)
-                    .connect_with((*p.connect_options()).clone())
-                    .await
-                    .map_err(Error::query(what))?;
-                let mut tx = pool
-                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    .await
-                    .map_err(Error::query(what))?;
-                own = Some(pool);
-                // A build reads every row once; a role's statement or idle-in-transaction
-                // limit must not cancel it half-way, so this transaction lifts both for
-                // itself (any role may: both are user settings). Its few big aggregates
-                // gain nothing from JIT compilation, which costs about a second each at
-                // 10M rows (docs/figures.md#rollup).
-                for set in [
-                    "SET LOCAL statement_timeout = 0",
-                    "SET LOCAL idle_in_transaction_session_timeout = 0",
-                    // `jit` exists from PostgreSQL 11 on; older servers have nothing to
-                    // turn off.
-                    "SELECT set_config('jit', 'off', true) \
-                     WHERE current_setting('jit', true) IS NOT NULL",
-                ] {
-                    sqlx::query(set)
-                        .persistent(false)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(Error::query(what))?;
-                }
-                SnapshotTx::Postgres(tx)
+                let (tx, own) = pg_snapshot(&p.connect_options(), None).await?;
+                (SnapshotTx::Postgres(tx), Some(own))
             }
-            Pool::Sqlite(p) => SnapshotTx::Sqlite(p.begin().await.map_err(Error::query(what))?),
+            Pool::Sqlite(p) => (
+                SnapshotTx::Sqlite(p.begin().await.map_err(Error::query(BUILD))?),
+                None,
+            ),
         };
         Ok(Snapshot {
             tx,
@@ -271,6 +243,47 @@ impl Source {
         })
     }
 }
+
+/// Opens a connection of its own and starts a build's read-only REPEATABLE READ
+/// transaction on it: the snapshot `import`ed when given (exported by
+/// `pg_export_snapshot()` of another such transaction), a new one otherwise.
+async fn pg_snapshot(
+    options: &sqlx::postgres::PgConnectOptions,
+    import: Option<&str>,
+) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, sqlx::PgPool), Error> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(super::pool::CONNECT_TIMEOUT)
+        .connect_with(options.clone())
+        .await
+        .map_err(Error::query(BUILD))?;
+    let mut tx = pool
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(Error::query(BUILD))?;
+    let import = import.map(|id| format!("SET TRANSACTION SNAPSHOT '{id}'"));
+    // A build reads every row once; a role's statement or idle-in-transaction limit must
+    // not cancel it half-way, so this transaction lifts both for itself (any role may:
+    // both are user settings). Its few big aggregates gain nothing from JIT compilation,
+    // which costs about a second each at 10M rows (docs/figures.md#rollup).
+    let settings = [
+        "SET LOCAL statement_timeout = 0",
+        "SET LOCAL idle_in_transaction_session_timeout = 0",
+        // `jit` exists from PostgreSQL 11 on; older servers have nothing to turn off.
+        "SELECT set_config('jit', 'off', true) WHERE current_setting('jit', true) IS NOT NULL",
+    ];
+    // An imported snapshot must be the transaction's first statement.
+    for set in import.iter().map(String::as_str).chain(settings) {
+        sqlx::query(set)
+            .persistent(false)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::query(BUILD))?;
+    }
+    Ok((tx, pool))
+}
+
+const BUILD: &str = "the rollup build";
 
 enum SnapshotTx {
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
@@ -288,8 +301,6 @@ pub struct Snapshot {
     sql: String,
 }
 
-const BUILD: &str = "the rollup build";
-
 /// Runs `$body` with `$c` bound to the snapshot's connection, compiled once per driver.
 macro_rules! on_tx {
     ($tx:expr, $c:ident => $body:expr) => {
@@ -301,6 +312,48 @@ macro_rules! on_tx {
 }
 
 impl Snapshot {
+    /// A second view of exactly the same data on a connection of its own, so that a build
+    /// can have the database aggregate one statement while it streams another: on
+    /// PostgreSQL this snapshot is exported (`pg_export_snapshot()`, PostgreSQL 9.2 on,
+    /// standbys from 10 on) and imported by the sibling. `None` where that cannot be done
+    /// (SQLite, whose one writer-free file needs no second reader; a server or pooler that
+    /// refuses), and the build then reads everything through this one.
+    pub async fn sibling(&mut self) -> Option<Snapshot> {
+        let (SnapshotTx::Postgres(tx), Some(own)) = (&mut self.tx, &self.own) else {
+            return None;
+        };
+        let sibling = async {
+            let id: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+                .persistent(false)
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(Error::query(BUILD))?;
+            // The server's own token, yet spliced into a statement: only its alphabet
+            // passes (hex digits and dashes).
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                return Err(Error::query(BUILD)(sqlx::Error::Protocol(format!(
+                    "unexpected snapshot id {id:?}"
+                ))));
+            }
+            pg_snapshot(own.connect_options().as_ref(), Some(&id)).await
+        };
+        match sibling.await {
+            Ok((tx, own)) => Some(Snapshot {
+                tx: SnapshotTx::Postgres(tx),
+                own: Some(own),
+                schema: self.schema,
+                sql: String::new(),
+            }),
+            Err(e) => {
+                tracing::info!(
+                    error = %crate::error_chain(&e),
+                    "the rollup build reads through one connection (no second view of its snapshot)"
+                );
+                None
+            }
+        }
+    }
+
     /// The largest `pk_id` of `table` in the snapshot (0 when empty).
     ///
     /// # Errors
