@@ -1145,6 +1145,80 @@ async fn a_build_cut_off_half_way_keeps_the_last_complete_state() {
     rollup.close().await;
 }
 
+/// On PostgreSQL a build reads through two connections (one aggregates a table's buckets
+/// while the other streams its chats), both in the one snapshot the build started with:
+/// rows committed while it runs are in neither, so the build counts none of them and the
+/// next refresh adds each exactly once. Here the build is held on a lock of `videos` right
+/// after its snapshot was taken and shared, and `music` rows are committed meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_connections_of_a_build_read_one_snapshot() {
+    use sqlx::Connection as _;
+    let (mut t, mut rng) =
+        with_random_downloads(Postgres, Current, NOW, 29, (300, 200), 3 * D).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::fixed(NOW);
+    let (db, rollup) = t
+        .stats_with_rollup(&dir.path().join("state.sqlite"), &clock)
+        .await;
+    let mut locker = sqlx::PgConnection::connect(&t.url).await.unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE videos IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let build = tokio::spawn({
+        let (rollup, source) = (rollup.clone(), db.source().clone());
+        async move { rollup.refresh(&source).await }
+    });
+    let mut watcher = sqlx::PgConnection::connect(&t.url).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        // The reading connection waits for the lock; the second one, which imported the
+        // snapshot, waits idle in its transaction.
+        let (waiting, idle): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*) FILTER (WHERE wait_event_type = 'Lock' AND query ILIKE '%FROM videos%'), \
+             COUNT(*) FILTER (WHERE state = 'idle in transaction' AND query ILIKE '%set_config(''jit''%') \
+             FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        if waiting == 1 {
+            assert_eq!(idle, 1, "the build's second connection, set up and waiting");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline && !build.is_finished(),
+            "the build never waited for the locked videos table"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    t.insert(random_downloads(
+        &mut rng,
+        Table::Music,
+        201,
+        90,
+        NOW,
+        3 * D,
+        &[],
+    ))
+    .await;
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    assert!(build.await.unwrap().unwrap().rebuilt);
+    let status = rollup.status().await.unwrap();
+    assert_eq!(
+        (status.videos_watermark, status.music_watermark),
+        (300, 200),
+        "the build saw only the rows of its snapshot"
+    );
+    assert_all_equal(&t, &db, &rollup, NOW, "after the build and one refresh").await;
+    assert_eq!(rollup.status().await.unwrap().music_watermark, 290);
+    assert_eq!(rollup.usage().builds, 1, "{:?}", rollup.usage());
+    rollup.close().await;
+}
+
 /// A build that cannot write its state file (here a trigger refuses the per-second buckets,
 /// as a full disk would refuse any write) stops at once with that error, rather than leave
 /// its reader waiting for ever on rows nobody takes, and keeps the last complete state: the

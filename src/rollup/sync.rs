@@ -2,7 +2,7 @@
 //! watermarks (and late rows inside remembered `pk_id` gaps), or build everything afresh
 //! from one snapshot when the state belongs to another database or the ids went backwards.
 
-use futures_util::TryStreamExt as _;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use sqlx::sqlite::SqliteConnection;
 use std::collections::HashMap;
 
@@ -370,32 +370,61 @@ enum Piece {
 }
 
 /// Reads the whole build from `snap` into `out`, in chunks, then ends the snapshot (also
-/// when reading failed or stopped, so its connection is always closed). Stops early without
-/// an error when the writer is gone (it failed, and reports why).
+/// when reading failed or stopped, so its connections are always closed). Stops early
+/// without an error when the writer is gone (it failed, and reports why).
 async fn read_snapshot(
     mut snap: Snapshot,
     seconds_from: i64,
     out: tokio::sync::mpsc::Sender<Piece>,
 ) -> Result<(), Error> {
-    let read = read_tables(&mut snap, seconds_from, &out).await;
+    let mut side = snap.sibling().await;
+    let read = read_tables(&mut snap, side.as_mut(), seconds_from, &out).await;
     drop(out);
-    let ended = snap.finish().await;
+    let side_ended = match side {
+        Some(side) => side.finish().await,
+        None => Ok(()),
+    };
+    let ended = snap.finish().await.and(side_ended);
     read.and(ended.map_err(Error::from))
 }
 
 /// The tables of a build, piece by piece; `Ok` also when the writer is gone.
+///
+/// With a `side` view of the same snapshot, each table's buckets are aggregated there
+/// while its chats stream from `snap`: their first row (ready once the database has
+/// grouped the whole table) waits until the chats are sent, so the writer still gets
+/// every piece in order.
 async fn read_tables(
     snap: &mut Snapshot,
+    mut side: Option<&mut Snapshot>,
     seconds_from: i64,
     out: &tokio::sync::mpsc::Sender<Piece>,
 ) -> Result<(), Error> {
     for table in Table::DOWNLOADS {
         let top = snap.max_pk(table).await?;
-        if out.send(Piece::Top(table, top)).await.is_err()
-            || !forward(snap.chats(table), out, Piece::Chats).await?
-            || out.send(Piece::ChatsEnd).await.is_err()
-            || !forward(snap.buckets(table, seconds_from), out, Piece::Buckets).await?
-        {
+        if out.send(Piece::Top(table, top)).await.is_err() {
+            return Ok(());
+        }
+        let sent = match side.as_deref_mut() {
+            Some(side) => {
+                let mut buckets = side.buckets(table, seconds_from);
+                let chats = async {
+                    Ok(forward(snap.chats(table), out, Piece::Chats).await?
+                        && out.send(Piece::ChatsEnd).await.is_ok())
+                };
+                let (sent, first) = futures_util::try_join!(chats, async {
+                    buckets.try_next().await.map_err(Error::from)
+                })?;
+                let rest = futures_util::stream::iter(first.map(Ok)).chain(buckets);
+                sent && forward(rest.boxed(), out, Piece::Buckets).await?
+            }
+            None => {
+                forward(snap.chats(table), out, Piece::Chats).await?
+                    && out.send(Piece::ChatsEnd).await.is_ok()
+                    && forward(snap.buckets(table, seconds_from), out, Piece::Buckets).await?
+            }
+        };
+        if !sent {
             return Ok(());
         }
         let low = (top - RECENT_IDS).max(0);
