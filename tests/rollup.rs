@@ -1219,6 +1219,73 @@ async fn both_connections_of_a_build_read_one_snapshot() {
     rollup.close().await;
 }
 
+/// A build stands aside while answers are read from the tables through the source's
+/// shared pool (on PostgreSQL): here a screen's query waits for a lock on `users` for a
+/// while, and the build, which never reads `users`, still does not finish before it; once
+/// the screen is answered the build completes, exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_stands_aside_while_a_screen_reads_the_tables() {
+    use sqlx::Connection as _;
+    // Thousands of distinct seconds: the reader hands the writer many chunks of buckets.
+    let (t, _) = with_random_downloads(Postgres, Current, NOW, 37, (3000, 600), 3 * D).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::fixed(NOW);
+    let (db, rollup) = t
+        .stats_with_rollup(&dir.path().join("state.sqlite"), &clock)
+        .await;
+    // A screen answered from the tables, on the same pool as the rollup's source.
+    let direct = Stats::new(db.source().clone(), None, clock.clone());
+    let mut locker = sqlx::PgConnection::connect(&t.url).await.unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let screen = tokio::spawn(async move { direct.summary(None).await });
+    let mut watcher = sqlx::PgConnection::connect(&t.url).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !db.source().answering() || {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock' AND query ILIKE '%FROM users%'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        waiting == 0
+    } {
+        assert!(
+            std::time::Instant::now() < deadline && !screen.is_finished(),
+            "the screen never waited for the locked users table"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let build = tokio::spawn({
+        let (rollup, source) = (rollup.clone(), db.source().clone());
+        async move { rollup.refresh(&source).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(
+        !build.is_finished(),
+        "the build went on beside the screen: {:?}",
+        build.await
+    );
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let summary = screen.await.unwrap().unwrap();
+    let chats =
+        |keep: fn(i64) -> bool| t.data.users.iter().filter(|u| keep(u.user_id)).count() as i64;
+    assert_eq!(
+        (summary.users.chats, summary.groups.chats),
+        (chats(|id| id > 0), chats(|id| id < 0)),
+        "the screen's answer"
+    );
+    assert!(build.await.unwrap().unwrap().rebuilt);
+    assert_all_equal(&t, &db, &rollup, NOW, "after the build that stood aside").await;
+    rollup.close().await;
+}
+
 /// A build that cannot write its state file (here a trigger refuses the per-second buckets,
 /// as a full disk would refuse any write) stops at once with that error, rather than leave
 /// its reader waiting for ever on rows nobody takes, and keeps the last complete state: the

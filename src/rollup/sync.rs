@@ -231,7 +231,7 @@ impl Rollup {
         };
         let snap = source.snapshot().await?;
         let (pieces, inbox) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);
-        let read = read_snapshot(snap, seconds_from, pieces);
+        let read = read_snapshot(source, snap, seconds_from, pieces);
         let write = async {
             // Owned by the writer, so that when it stops on an error the channel closes
             // and the reader stops too, instead of waiting on a full channel for ever
@@ -373,12 +373,20 @@ enum Piece {
 /// when reading failed or stopped, so its connections are always closed). Stops early
 /// without an error when the writer is gone (it failed, and reports why).
 async fn read_snapshot(
+    source: &Source,
     mut snap: Snapshot,
     seconds_from: i64,
     out: tokio::sync::mpsc::Sender<Piece>,
 ) -> Result<(), Error> {
     let mut side = snap.sibling().await;
-    let read = read_tables(&mut snap, side.as_mut(), seconds_from, &out).await;
+    let mut aside = StandAside::new(source);
+    let read = read_tables(&mut snap, side.as_mut(), seconds_from, &out, &mut aside).await;
+    if !aside.paused.is_zero() {
+        tracing::info!(
+            paused_ms = aside.paused.as_millis() as u64,
+            "the rollup build stood aside while answers were read from the tables"
+        );
+    }
     drop(out);
     let side_ended = match side {
         Some(side) => side.finish().await,
@@ -399,8 +407,12 @@ async fn read_tables(
     mut side: Option<&mut Snapshot>,
     seconds_from: i64,
     out: &tokio::sync::mpsc::Sender<Piece>,
+    aside: &mut StandAside<'_>,
 ) -> Result<(), Error> {
     for table in Table::DOWNLOADS {
+        // Before a table's aggregates start too: the one on the second connection cannot
+        // be held back once it runs.
+        aside.wait().await;
         let top = snap.max_pk(table).await?;
         if out.send(Piece::Top(table, top)).await.is_err() {
             return Ok(());
@@ -409,19 +421,25 @@ async fn read_tables(
             Some(side) => {
                 let mut buckets = side.buckets(table, seconds_from);
                 let chats = async {
-                    Ok(forward(snap.chats(table), out, Piece::Chats).await?
+                    Ok(forward(snap.chats(table), out, Piece::Chats, aside).await?
                         && out.send(Piece::ChatsEnd).await.is_ok())
                 };
                 let (sent, first) = futures_util::try_join!(chats, async {
                     buckets.try_next().await.map_err(Error::from)
                 })?;
                 let rest = futures_util::stream::iter(first.map(Ok)).chain(buckets);
-                sent && forward(rest.boxed(), out, Piece::Buckets).await?
+                sent && forward(rest.boxed(), out, Piece::Buckets, aside).await?
             }
             None => {
-                forward(snap.chats(table), out, Piece::Chats).await?
+                forward(snap.chats(table), out, Piece::Chats, aside).await?
                     && out.send(Piece::ChatsEnd).await.is_ok()
-                    && forward(snap.buckets(table, seconds_from), out, Piece::Buckets).await?
+                    && forward(
+                        snap.buckets(table, seconds_from),
+                        out,
+                        Piece::Buckets,
+                        aside,
+                    )
+                    .await?
             }
         };
         if !sent {
@@ -436,17 +454,61 @@ async fn read_tables(
     Ok(())
 }
 
-/// Sends `rows` to `out` in chunks of [`WRITE_CHUNK`], each wrapped by `piece`; `false`
-/// when the receiver is gone.
+/// How long in all a build's reading may stand aside for answers read from the tables
+/// ([`StandAside`]): enough for the first screens after a start, bounded so that a steady
+/// stream of such answers cannot hold the build (and with it the fast answers) off for ever.
+const STAND_ASIDE_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How often a build that stands aside looks whether the answers are done.
+const STAND_ASIDE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// A build gives way to answers read from the tables. While the rollup is built, screens,
+/// channel messages and scrapes are answered by the direct queries on the source's shared
+/// pool ([`Source::answering`]); on 2 cores a build beside them made Quick Stats take 3–4
+/// times as long. Before each chunk the reader waits until no such query is in flight:
+/// the database's streaming statement then blocks and the state-file writer idles, which
+/// leaves the cores to the answer (an aggregate already running on the build's second
+/// connection carries on).
+struct StandAside<'a> {
+    source: &'a Source,
+    /// Still to spend of [`STAND_ASIDE_BUDGET`].
+    left: std::time::Duration,
+    /// Spent so far.
+    paused: std::time::Duration,
+}
+
+impl<'a> StandAside<'a> {
+    fn new(source: &'a Source) -> StandAside<'a> {
+        StandAside {
+            source,
+            left: STAND_ASIDE_BUDGET,
+            paused: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Returns once no answer is read from the tables, or the budget is spent.
+    async fn wait(&mut self) {
+        while !self.left.is_zero() && self.source.answering() {
+            tokio::time::sleep(STAND_ASIDE_POLL).await;
+            self.left = self.left.saturating_sub(STAND_ASIDE_POLL);
+            self.paused += STAND_ASIDE_POLL;
+        }
+    }
+}
+
+/// Sends `rows` to `out` in chunks of [`WRITE_CHUNK`], each wrapped by `piece`, standing
+/// `aside` before each; `false` when the receiver is gone.
 async fn forward<T>(
     mut rows: futures_util::stream::BoxStream<'_, Result<T, crate::source::Error>>,
     out: &tokio::sync::mpsc::Sender<Piece>,
     piece: fn(Vec<T>) -> Piece,
+    aside: &mut StandAside<'_>,
 ) -> Result<bool, Error> {
     let mut chunk = Vec::with_capacity(WRITE_CHUNK);
     while let Some(row) = rows.try_next().await? {
         chunk.push(row);
         if chunk.len() == WRITE_CHUNK {
+            aside.wait().await;
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(WRITE_CHUNK));
             if out.send(piece(full)).await.is_err() {
                 return Ok(false);

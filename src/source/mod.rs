@@ -256,6 +256,18 @@ impl Source {
         }
     }
 
+    /// Whether a query of the shared pool is in flight: a screen, a channel message or a
+    /// scrape being answered from the tables. A rollup build reads through connections of
+    /// its own and stands aside meanwhile (`src/rollup/sync.rs`). Always false on SQLite,
+    /// where the build's read transaction holds a pooled connection itself (and a tt-bot
+    /// SQLite file is small enough for a build not to be in anyone's way).
+    pub fn answering(&self) -> bool {
+        match &self.pool {
+            Pool::Postgres(p) => p.size() > u32::try_from(p.num_idle()).unwrap_or(u32::MAX),
+            Pool::Sqlite(_) => false,
+        }
+    }
+
     /// What identifies the database whichever way it is reached (directly, through a pooler,
     /// by another host name, or on a standby of the same primary): on PostgreSQL the
     /// server's system identifier and the database name, on SQLite the file's canonical
