@@ -222,65 +222,141 @@ impl Source {
     /// # Errors
     /// [`Error::Query`] when the transaction cannot start.
     pub async fn snapshot(&self) -> Result<Snapshot, Error> {
-        let (tx, own) = match &self.pool {
+        let (tx, own, exported) = match &self.pool {
             Pool::Postgres(p) => {
                 // A connection of its own, outside the pool the screens share: a build
                 // holds its snapshot for tens of seconds at 10M rows, during which the
                 // screens answer from the tables and need every pooled connection.
-                let (tx, own) = pg_snapshot(&p.connect_options(), None).await?;
-                (SnapshotTx::Postgres(tx), Some(own))
+                let options = p.connect_options();
+                let (mut tx, own) = pg_snapshot(&options, View::First).await?;
+                let exported = match export(&mut tx).await {
+                    Ok(id) => Some(id),
+                    Err(e) => {
+                        tracing::info!(
+                            error = %crate::error_chain(&e),
+                            "the rollup build reads through one connection (its snapshot cannot be shared)"
+                        );
+                        None
+                    }
+                };
+                let (tx, own) = if exported.is_some() {
+                    (tx, own)
+                } else {
+                    // A refused export aborts the transaction; nothing was read yet, so a
+                    // fresh one serves.
+                    drop(tx.rollback().await);
+                    own.close().await;
+                    pg_snapshot(&options, View::First).await?
+                };
+                (SnapshotTx::Postgres(tx), Some(own), exported)
             }
             Pool::Sqlite(p) => (
                 SnapshotTx::Sqlite(p.begin().await.map_err(Error::query(BUILD))?),
+                None,
                 None,
             ),
         };
         Ok(Snapshot {
             tx,
             own,
+            exported,
             schema: self.schema(),
             sql: String::new(),
         })
     }
 }
 
+/// Which of a build's views of tt-bot's tables a connection opens.
+#[derive(Clone, Copy)]
+enum View<'a> {
+    /// The first: a new snapshot.
+    First,
+    /// A second one, importing the snapshot the first exported.
+    Second(&'a str),
+}
+
+/// How long the second view of a build may wait to connect or for its lock: past that the
+/// build reads through the first alone.
+const SECOND_VIEW_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Opens a connection of its own and starts a build's read-only REPEATABLE READ
-/// transaction on it: the snapshot `import`ed when given (exported by
-/// `pg_export_snapshot()` of another such transaction), a new one otherwise.
+/// transaction on it, holding `ACCESS SHARE` locks on `videos` and `music` from the start.
+///
+/// The locks are what keeps two views from a deadlock nobody sees: were the second view to
+/// ask for its lock only when it first reads a table, a schema change queued in between
+/// (waiting for the first view's transaction) would make it wait behind that change, while
+/// the build waits for the second view, with every timeout off. So the first view takes its
+/// locks before its snapshot is shared, and the second takes them at once, giving up after
+/// [`SECOND_VIEW_WAIT`].
 async fn pg_snapshot(
     options: &sqlx::postgres::PgConnectOptions,
-    import: Option<&str>,
+    view: View<'_>,
 ) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, sqlx::PgPool), Error> {
+    let wait = match view {
+        View::First => super::pool::CONNECT_TIMEOUT,
+        View::Second(_) => SECOND_VIEW_WAIT,
+    };
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
-        .acquire_timeout(super::pool::CONNECT_TIMEOUT)
+        .acquire_timeout(wait)
         .connect_with(options.clone())
         .await
         .map_err(Error::query(BUILD))?;
-    let mut tx = pool
-        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    let begun = async {
+        let mut tx = pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await?;
+        // An imported snapshot must be the transaction's first statement.
+        if let View::Second(id) = view {
+            sqlx::query(&format!("SET TRANSACTION SNAPSHOT '{id}'"))
+                .persistent(false)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // A build reads every row once; a role's statement or idle-in-transaction limit
+        // must not cancel it half-way, so this transaction lifts both for itself (any role
+        // may: both are user settings). Its few big aggregates gain nothing from JIT
+        // compilation, which costs about a second each at 10M rows (docs/figures.md#rollup).
+        let lock_timeout = match view {
+            View::First => "SET LOCAL lock_timeout = 0".to_string(),
+            View::Second(_) => format!("SET LOCAL lock_timeout = {}", SECOND_VIEW_WAIT.as_millis()),
+        };
+        for set in [
+            "SET LOCAL statement_timeout = 0",
+            "SET LOCAL idle_in_transaction_session_timeout = 0",
+            // `jit` exists from PostgreSQL 11 on; older servers have nothing to turn off.
+            "SELECT set_config('jit', 'off', true) WHERE current_setting('jit', true) IS NOT NULL",
+            &lock_timeout,
+            "LOCK TABLE videos, music IN ACCESS SHARE MODE",
+        ] {
+            sqlx::query(set).persistent(false).execute(&mut *tx).await?;
+        }
+        Ok::<_, sqlx::Error>(tx)
+    };
+    match begun.await {
+        Ok(tx) => Ok((tx, pool)),
+        Err(e) => {
+            pool.close().await;
+            Err(Error::query(BUILD)(e))
+        }
+    }
+}
+
+/// Exports the snapshot of a build's first view (`pg_export_snapshot()`) for a second one.
+async fn export(tx: &mut sqlx::Transaction<'static, sqlx::Postgres>) -> Result<String, Error> {
+    let id: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+        .persistent(false)
+        .fetch_one(&mut **tx)
         .await
         .map_err(Error::query(BUILD))?;
-    let import = import.map(|id| format!("SET TRANSACTION SNAPSHOT '{id}'"));
-    // A build reads every row once; a role's statement or idle-in-transaction limit must
-    // not cancel it half-way, so this transaction lifts both for itself (any role may:
-    // both are user settings). Its few big aggregates gain nothing from JIT compilation,
-    // which costs about a second each at 10M rows (docs/figures.md#rollup).
-    let settings = [
-        "SET LOCAL statement_timeout = 0",
-        "SET LOCAL idle_in_transaction_session_timeout = 0",
-        // `jit` exists from PostgreSQL 11 on; older servers have nothing to turn off.
-        "SELECT set_config('jit', 'off', true) WHERE current_setting('jit', true) IS NOT NULL",
-    ];
-    // An imported snapshot must be the transaction's first statement.
-    for set in import.iter().map(String::as_str).chain(settings) {
-        sqlx::query(set)
-            .persistent(false)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::query(BUILD))?;
+    // The server's own token, yet spliced into a statement: only its alphabet passes (hex
+    // digits and dashes).
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(Error::query(BUILD)(sqlx::Error::Protocol(format!(
+            "unexpected snapshot id {id:?}"
+        ))));
     }
-    Ok((tx, pool))
+    Ok(id)
 }
 
 const BUILD: &str = "the rollup build";
@@ -296,6 +372,8 @@ pub struct Snapshot {
     tx: SnapshotTx,
     /// The build's own connection on PostgreSQL, closed by [`Snapshot::finish`].
     own: Option<sqlx::PgPool>,
+    /// The id under which a second view may import this snapshot ([`Snapshot::sibling`]).
+    exported: Option<String>,
     schema: Schema,
     /// The statement of the stream in progress (the stream borrows it).
     sql: String,
@@ -314,33 +392,20 @@ macro_rules! on_tx {
 impl Snapshot {
     /// A second view of exactly the same data on a connection of its own, so that a build
     /// can have the database aggregate one statement while it streams another: on
-    /// PostgreSQL this snapshot is exported (`pg_export_snapshot()`, PostgreSQL 9.2 on,
-    /// standbys from 10 on) and imported by the sibling. `None` where that cannot be done
-    /// (SQLite, whose one writer-free file needs no second reader; a server or pooler that
-    /// refuses), and the build then reads everything through this one.
+    /// PostgreSQL the snapshot [`Source::snapshot`] exported (`pg_export_snapshot()`,
+    /// PostgreSQL 9.2 on, standbys from 10 on) is imported by the sibling. `None` where
+    /// that cannot be done (SQLite; a server or pooler that refused the export or the
+    /// import; a lock or a connection not had within a few seconds), and the build then
+    /// reads everything through this one.
     pub async fn sibling(&mut self) -> Option<Snapshot> {
-        let (SnapshotTx::Postgres(tx), Some(own)) = (&mut self.tx, &self.own) else {
+        let (Some(id), Some(own)) = (&self.exported, &self.own) else {
             return None;
         };
-        let sibling = async {
-            let id: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
-                .persistent(false)
-                .fetch_one(&mut **tx)
-                .await
-                .map_err(Error::query(BUILD))?;
-            // The server's own token, yet spliced into a statement: only its alphabet
-            // passes (hex digits and dashes).
-            if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-                return Err(Error::query(BUILD)(sqlx::Error::Protocol(format!(
-                    "unexpected snapshot id {id:?}"
-                ))));
-            }
-            pg_snapshot(own.connect_options().as_ref(), Some(&id)).await
-        };
-        match sibling.await {
+        match pg_snapshot(own.connect_options().as_ref(), View::Second(id)).await {
             Ok((tx, own)) => Some(Snapshot {
                 tx: SnapshotTx::Postgres(tx),
                 own: Some(own),
+                exported: None,
                 schema: self.schema,
                 sql: String::new(),
             }),
