@@ -1055,6 +1055,34 @@ async fn no_answer_waits_for_a_build(#[values(Postgres, Sqlite)] backend: Backen
     assert_eq!((rollup.usage().builds, rollup.usage().answered), (1, 1));
 }
 
+/// Waits until a session of `t`'s database waits for a lock in a statement whose text
+/// matches `pattern` (ILIKE) and returns its pid; fails after 60 s, or as soon as `ended()`
+/// says the work that should wait has ended without. Watched from a connection of its own:
+/// a transaction sees one snapshot of pg_stat_activity.
+async fn lock_waiter(t: &TestDb, pattern: &str, ended: impl Fn() -> bool, what: &str) -> i32 {
+    use sqlx::Connection as _;
+    let mut watcher = sqlx::PgConnection::connect(&t.url).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let waiting: Option<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock' AND query ILIKE $1",
+        )
+        .bind(pattern)
+        .fetch_optional(&mut watcher)
+        .await
+        .unwrap();
+        if let Some(pid) = waiting {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline && !ended(),
+            "{what} never waited for its lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// A build cut off keeps nothing of its work. Here its connection is terminated while it
 /// waits for its lock on `music` (locked by another session; a build takes its locks on
 /// both tables before it reads, see `src/source/feed.rs`): the rebuild reports the error,
@@ -1098,33 +1126,20 @@ async fn a_build_cut_off_keeps_the_last_complete_state() {
         let (rollup, source) = (rollup.clone(), db.source().clone());
         async move { rollup.rebuild(&source).await }
     });
-    // Watched from a connection of its own: a transaction sees one snapshot of
-    // pg_stat_activity.
-    let mut watcher = sqlx::PgConnection::connect(&t.url).await.unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let waiting: Option<i32> = sqlx::query_scalar(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
-             AND wait_event_type = 'Lock' AND query ILIKE 'LOCK TABLE videos, music%'",
-        )
-        .fetch_optional(&mut watcher)
+    let pid = lock_waiter(
+        &t,
+        "LOCK TABLE videos, music%",
+        || rebuild.is_finished(),
+        "the build",
+    )
+    .await;
+    let mut killer = sqlx::PgConnection::connect(&t.url).await.unwrap();
+    let cut: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(&mut killer)
         .await
         .unwrap();
-        if let Some(pid) = waiting {
-            let cut: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
-                .bind(pid)
-                .fetch_one(&mut watcher)
-                .await
-                .unwrap();
-            assert!(cut, "terminating the build's connection {pid}");
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline && !rebuild.is_finished(),
-            "the build never waited for the locked music table"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    assert!(cut, "terminating the build's connection {pid}");
     let err = rebuild.await.unwrap().unwrap_err().to_string();
     assert!(err.contains("the rollup build"), "{err}");
     assert_eq!(
@@ -1200,25 +1215,13 @@ async fn both_connections_of_a_build_read_one_snapshot() {
         let (rollup, source) = (rollup.clone(), db.source().clone());
         async move { rollup.refresh(&source).await }
     });
-    let mut watcher = sqlx::PgConnection::connect(&t.url).await.unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
-             AND wait_event_type = 'Lock' AND query ILIKE 'LOCK TABLE videos, music%'",
-        )
-        .fetch_one(&mut watcher)
-        .await
-        .unwrap();
-        if waiting == 1 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline && !build.is_finished(),
-            "the build never waited for the locked videos table"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    lock_waiter(
+        &t,
+        "LOCK TABLE videos, music%",
+        || build.is_finished(),
+        "the build",
+    )
+    .await;
     // Committed after the build's snapshot was taken, while it waits for its locks.
     t.insert(random_downloads(
         &mut rng,
@@ -1277,25 +1280,13 @@ async fn a_schema_change_queued_behind_a_build_does_not_hold_it() {
                 .map(drop)
         }
     });
-    let mut watcher = sqlx::PgConnection::connect(&t.url).await.unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
-             AND wait_event_type = 'Lock' AND query ILIKE 'ALTER TABLE music%'",
-        )
-        .fetch_one(&mut watcher)
-        .await
-        .unwrap();
-        if waiting == 1 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the ALTER never queued"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    lock_waiter(
+        &t,
+        "ALTER TABLE music%",
+        || alter.is_finished(),
+        "the ALTER",
+    )
+    .await;
     let started = std::time::Instant::now();
     assert!(
         first.sibling().await.is_none(),
@@ -1334,24 +1325,11 @@ async fn a_build_stands_aside_while_a_screen_reads_the_tables() {
         .await
         .unwrap();
     let screen = tokio::spawn(async move { direct.summary(None).await });
-    let mut watcher = sqlx::PgConnection::connect(&t.url).await.unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !db.source().answering() || {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
-             AND wait_event_type = 'Lock' AND query ILIKE '%FROM users%'",
-        )
-        .fetch_one(&mut watcher)
-        .await
-        .unwrap();
-        waiting == 0
-    } {
-        assert!(
-            std::time::Instant::now() < deadline && !screen.is_finished(),
-            "the screen never waited for the locked users table"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    lock_waiter(&t, "%FROM users%", || screen.is_finished(), "the screen").await;
+    assert!(
+        db.source().answering(),
+        "the screen holds a pooled connection"
+    );
     let build = tokio::spawn({
         let (rollup, source) = (rollup.clone(), db.source().clone());
         async move { rollup.refresh(&source).await }
