@@ -1055,6 +1055,20 @@ async fn no_answer_waits_for_a_build(#[values(Postgres, Sqlite)] backend: Backen
     assert_eq!((rollup.usage().builds, rollup.usage().answered), (1, 1));
 }
 
+/// A session of its own holding `table` of `t`'s database in ACCESS EXCLUSIVE mode until
+/// it runs `ROLLBACK`.
+async fn lock_table(t: &TestDb, table: &str) -> sqlx::PgConnection {
+    use sqlx::Connection as _;
+    let mut locker = sqlx::PgConnection::connect(&t.url).await.unwrap();
+    sqlx::raw_sql(&format!(
+        "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+    ))
+    .execute(&mut locker)
+    .await
+    .unwrap();
+    locker
+}
+
 /// Waits until a session of `t`'s database waits for a lock in a statement whose text
 /// matches `pattern` (ILIKE) and returns its pid; fails after 60 s, or as soon as `ended()`
 /// says the work that should wait has ended without. Watched from a connection of its own:
@@ -1117,11 +1131,7 @@ async fn a_build_cut_off_keeps_the_last_complete_state() {
     ))
     .await;
 
-    let mut locker = sqlx::PgConnection::connect(&t.url).await.unwrap();
-    sqlx::raw_sql("BEGIN; LOCK TABLE music IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut locker)
-        .await
-        .unwrap();
+    let mut locker = lock_table(&t, "music").await;
     let rebuild = tokio::spawn({
         let (rollup, source) = (rollup.clone(), db.source().clone());
         async move { rollup.rebuild(&source).await }
@@ -1175,7 +1185,6 @@ async fn a_build_cut_off_keeps_the_last_complete_state() {
 /// snapshot was taken, and `music` rows are committed meanwhile).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_connections_of_a_build_read_one_snapshot() {
-    use sqlx::Connection as _;
     let (mut t, mut rng) =
         with_random_downloads(Postgres, Current, NOW, 29, (300, 200), 3 * D).await;
     let dir = tempfile::tempdir().unwrap();
@@ -1206,11 +1215,7 @@ async fn both_connections_of_a_build_read_one_snapshot() {
     second.finish().await.unwrap();
     first.finish().await.unwrap();
 
-    let mut locker = sqlx::PgConnection::connect(&t.url).await.unwrap();
-    sqlx::raw_sql("BEGIN; LOCK TABLE videos IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut locker)
-        .await
-        .unwrap();
+    let mut locker = lock_table(&t, "videos").await;
     let build = tokio::spawn({
         let (rollup, source) = (rollup.clone(), db.source().clone());
         async move { rollup.refresh(&source).await }
@@ -1262,14 +1267,10 @@ async fn both_connections_of_a_build_read_one_snapshot() {
 async fn a_schema_change_queued_behind_a_build_does_not_hold_it() {
     use sqlx::Connection as _;
     let (t, _) = with_random_downloads(Postgres, Current, NOW, 41, (300, 200), 3 * D).await;
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Clock::fixed(NOW);
-    let (db, rollup) = t
-        .stats_with_rollup(&dir.path().join("state.sqlite"), &clock)
-        .await;
+    let source = t.source().await;
     // The first view locks the tables, then the change queues behind it, then the second
     // view asks: the order of the deadlock the locks taken up front rule out.
-    let mut first = db.source().snapshot().await.unwrap();
+    let mut first = source.snapshot().await.unwrap();
     let alter = tokio::spawn({
         let url = t.url.clone();
         async move {
@@ -1300,7 +1301,7 @@ async fn a_schema_change_queued_behind_a_build_does_not_hold_it() {
     assert_eq!(first.max_pk(Table::Music).await.unwrap(), 200);
     first.finish().await.unwrap();
     alter.await.unwrap().unwrap();
-    rollup.close().await;
+    source.close().await;
 }
 
 /// A build stands aside while answers are read from the tables through the source's
@@ -1309,7 +1310,6 @@ async fn a_schema_change_queued_behind_a_build_does_not_hold_it() {
 /// the screen is answered the build completes, exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_build_stands_aside_while_a_screen_reads_the_tables() {
-    use sqlx::Connection as _;
     // Thousands of distinct seconds: the reader hands the writer many chunks of buckets.
     let (t, _) = with_random_downloads(Postgres, Current, NOW, 37, (3000, 600), 3 * D).await;
     let dir = tempfile::tempdir().unwrap();
@@ -1319,11 +1319,7 @@ async fn a_build_stands_aside_while_a_screen_reads_the_tables() {
         .await;
     // A screen answered from the tables, on the same pool as the rollup's source.
     let direct = Stats::new(db.source().clone(), None, clock.clone());
-    let mut locker = sqlx::PgConnection::connect(&t.url).await.unwrap();
-    sqlx::raw_sql("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut locker)
-        .await
-        .unwrap();
+    let mut locker = lock_table(&t, "users").await;
     let screen = tokio::spawn(async move { direct.summary(None).await });
     lock_waiter(&t, "%FROM users%", || screen.is_finished(), "the screen").await;
     assert!(

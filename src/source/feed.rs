@@ -313,14 +313,16 @@ async fn pg_snapshot(
                 .execute(&mut *tx)
                 .await?;
         }
-        // A build reads every row once; a role's statement or idle-in-transaction limit
-        // must not cancel it half-way, so this transaction lifts both for itself (any role
-        // may: both are user settings). Its few big aggregates gain nothing from JIT
-        // compilation, which costs about a second each at 10M rows (docs/figures.md#rollup).
+        // The first view waits for its locks as long as a build waits for anything; the
+        // second gives up soon (see above).
         let lock_timeout = match view {
             View::First => "SET LOCAL lock_timeout = 0".to_string(),
             View::Second(_) => format!("SET LOCAL lock_timeout = {}", SECOND_VIEW_WAIT.as_millis()),
         };
+        // A build reads every row once; a role's statement or idle-in-transaction limit
+        // must not cancel it half-way, so this transaction lifts both for itself (any role
+        // may: both are user settings). Its few big aggregates gain nothing from JIT
+        // compilation, which costs about a second each at 10M rows (docs/figures.md#rollup).
         for set in [
             "SET LOCAL statement_timeout = 0",
             "SET LOCAL idle_in_transaction_session_timeout = 0",
@@ -397,7 +399,7 @@ impl Snapshot {
     /// that cannot be done (SQLite; a server or pooler that refused the export or the
     /// import; a lock or a connection not had within a few seconds), and the build then
     /// reads everything through this one.
-    pub async fn sibling(&mut self) -> Option<Snapshot> {
+    pub async fn sibling(&self) -> Option<Snapshot> {
         let (Some(id), Some(own)) = (&self.exported, &self.own) else {
             return None;
         };
