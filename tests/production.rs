@@ -179,8 +179,9 @@ impl LimitedRole {
 }
 
 /// Under the role's limits a direct full scan is cancelled, and the error names the limit
-/// and the way out; the rollup build lifts the limits for its own transaction, so with the
-/// rollup every figure arrives, run after run, on the server and through a pooler.
+/// and the way out; the rollup's build and its reads of edge hours lift the limits for their
+/// own transactions, so with the rollup every figure arrives, run after run, on the server
+/// and through a pooler.
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_with_limits_gets_its_figures_through_the_rollup(

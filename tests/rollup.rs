@@ -230,7 +230,8 @@ async fn the_rollup_equals_the_direct_queries_as_rows_arrive_and_time_passes(
     t.insert(music).await;
     assert_all_equal(&t, &db, &rollup, NOW, "after late and old rows").await;
 
-    // Time passes: per-second counts are pruned and the windows move.
+    // Time passes: the windows move, their edges' seconds are read as they are needed,
+    // and an edge no answer used for a day is forgotten.
     for (i, step) in [3 * D + 1_800, 20 * D, 30 * D].into_iter().enumerate() {
         let now = NOW + step;
         clock.set(now);
@@ -238,11 +239,24 @@ async fn the_rollup_equals_the_direct_queries_as_rows_arrive_and_time_passes(
         let more = random_downloads(&mut rng, Table::Videos, first, 60, now, 2 * D, &[]);
         t.insert(more).await;
         assert_all_equal(&t, &db, &rollup, now, &format!("{step}s later")).await;
+        // One more refresh, so the hours the last answers left behind can be forgotten.
+        rollup.refresh(db.source()).await.unwrap();
+        let kept = kept_second_hours(&state.path().join("state.sqlite")).await;
+        assert!(!kept.is_empty(), "{kept:?}");
+        for &(hour, used_at) in &kept {
+            assert!(hour % 3_600 == 0, "{hour} is not an hour start");
+            assert!(
+                used_at >= now - D,
+                "hour {hour} last used at {used_at}, now {now}"
+            );
+        }
+        let hours: Vec<i64> = kept.iter().map(|k| k.0).collect();
+        let sizes = t.data.expected_rollup_sizes(&hours);
         let status = rollup.status().await.unwrap();
         assert_eq!(
-            status.seconds_from,
-            (now - 33 * D).div_euclid(3_600) * 3_600,
-            "seconds kept from 33 days back, on a whole hour"
+            (status.second_hours, status.seconds),
+            (sizes.second_hours, sizes.seconds),
+            "the kept hours hold exactly their rows' seconds"
         );
     }
     let status = rollup.status().await.unwrap();
@@ -670,7 +684,16 @@ async fn the_command_line_with_and_without_the_rollup(
         )
     );
 
-    let sizes = t.data.expected_rollup_sizes(NOW);
+    // `db check` asked for the last day's counters and the last week's activity: the
+    // seconds of the hours those windows start in, and of the current hour, are kept.
+    let hour = |t: i64| t.div_euclid(3_600) * 3_600;
+    let edges = [NOW + 1 - D, NOW + 1 - 7 * D, NOW + 1];
+    let kept: Vec<i64> = edges
+        .iter()
+        .filter(|&&t| t % 3_600 != 0)
+        .map(|&t| hour(t))
+        .collect();
+    let sizes = t.data.expected_rollup_sizes(&kept);
     let status = format!(
         "rollup file:     {path}\n\
          database:        {}\n\
@@ -678,7 +701,7 @@ async fn the_command_line_with_and_without_the_rollup(
          watermarks:      videos.pk_id {}, music.pk_id {}\n\
          chats:           {}\n\
          hour buckets:    {}\n\
-         second buckets:  {} (since {})\n\
+         second buckets:  {} (in {} edge hours)\n\
          pk gaps watched: {}\n",
         identity(&t).await,
         sizes.videos_watermark,
@@ -686,7 +709,7 @@ async fn the_command_line_with_and_without_the_rollup(
         sizes.chats,
         sizes.hours,
         sizes.seconds,
-        sizes.seconds_from,
+        sizes.second_hours,
         sizes.gaps
     );
     let (ok, out, err) = tt_stats(&t, dir.path(), state_arg, &["db", "status"]);
@@ -1353,7 +1376,7 @@ async fn a_build_stands_aside_while_a_screen_reads_the_tables() {
     rollup.close().await;
 }
 
-/// A build that cannot write its state file (here a trigger refuses the per-second buckets,
+/// A build that cannot write its state file (here a trigger refuses the per-hour buckets,
 /// as a full disk would refuse any write) stops at once with that error, rather than leave
 /// its reader waiting for ever on rows nobody takes, and keeps the last complete state: the
 /// next refresh, once writing works again, carries on from it to the exact figures.
@@ -1363,10 +1386,10 @@ async fn a_build_that_cannot_write_its_state_stops_and_keeps_the_last_complete_s
     #[values(Postgres, Sqlite)] backend: Backend,
 ) {
     use sqlx::Connection as _;
-    // Thousands of distinct seconds: many more chunks of buckets than the reader may be
+    // Thousands of distinct hours: many more chunks of buckets than the reader may be
     // ahead of the writer.
     let (mut t, mut rng) =
-        with_random_downloads(backend, Current, NOW, 29, (3000, 100), 3 * D).await;
+        with_random_downloads(backend, Current, NOW, 29, (3000, 100), 400 * D).await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.sqlite");
     let clock = Clock::fixed(NOW);
@@ -1380,7 +1403,7 @@ async fn a_build_that_cannot_write_its_state_stops_and_keeps_the_last_complete_s
     .await
     .unwrap();
     sqlx::query(
-        "CREATE TRIGGER refuse BEFORE INSERT ON seconds \
+        "CREATE TRIGGER refuse BEFORE INSERT ON hours \
          BEGIN SELECT RAISE(ABORT, 'no space left on device (test)'); END",
     )
     .execute(&mut file)
@@ -1433,4 +1456,23 @@ async fn a_build_that_cannot_write_its_state_stops_and_keeps_the_last_complete_s
         "carried on incrementally, no new build"
     );
     rollup.close().await;
+}
+
+/// The hours whose per-second counts a state file keeps, with when an answer last used
+/// each: `(hour start, used_at)`, read from the file itself.
+async fn kept_second_hours(state: &Path) -> Vec<(i64, i64)> {
+    use sqlx::Connection as _;
+    let mut file = sqlx::SqliteConnection::connect_with(
+        &sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(state)
+            .read_only(true),
+    )
+    .await
+    .unwrap();
+    let kept = sqlx::query_as("SELECT hour, used_at FROM second_hours ORDER BY hour")
+        .fetch_all(&mut file)
+        .await
+        .unwrap();
+    file.close().await.unwrap();
+    kept
 }

@@ -80,7 +80,10 @@ pub async fn run(cfg: &DbConfig, clock: Clock, cmd: DbCommand) -> Result<()> {
                 ),
                 format!("chats:           {}", s.chats),
                 format!("hour buckets:    {}", s.hours),
-                format!("second buckets:  {} (since {})", s.seconds, s.seconds_from),
+                format!(
+                    "second buckets:  {} (in {} edge hours)",
+                    s.seconds, s.second_hours
+                ),
                 format!("pk gaps watched: {}", s.gaps),
             ];
             print_line(&lines.join("\n"))

@@ -2,13 +2,71 @@
 //! both planned by [`super::window::plan`] and read in the refresh's own transaction, so
 //! every answer is one consistent snapshot.
 
+use std::collections::BTreeSet;
+
 use sqlx::sqlite::SqliteConnection;
 
-use super::store::{ANY, Buckets, kind_id};
+use super::store::{self, ANY, Buckets, kind_id};
 use super::window::{Part, plan};
-use super::{Error, Rollup};
+use super::{Error, Fresh, Rollup};
 use crate::domain::{BySign, DownloadCounts, Ranking, Table};
 use crate::source::Source;
+
+/// At most this many hours whose per-second counts are not kept yet are read from
+/// tt-bot's tables for one answer (a few milliseconds each at 10M downloads with the
+/// `downloaded_at` indexes). The standard windows need one or two; a graph of daily
+/// buckets over months in a zone off the whole hour needs one per day, and is answered by
+/// the direct queries instead.
+pub const MAX_NEW_SECOND_HOURS: usize = 48;
+
+impl Rollup {
+    /// Makes sure the state file holds the per-second counts of every hour `parts` need,
+    /// reading the hours it does not keep yet from tt-bot's tables: exactly the rows the
+    /// rollup has counted (at or below the watermarks, outside the `pk_id` gaps it still
+    /// watches), so the answer stays one snapshot. `false` when more than
+    /// [`MAX_NEW_SECOND_HOURS`] are missing.
+    async fn keep_seconds(
+        &self,
+        source: &Source,
+        f: &mut Fresh<'_>,
+        parts: &[Part],
+    ) -> Result<bool, Error> {
+        let need: BTreeSet<i64> = parts.iter().filter_map(Part::hour).collect();
+        if need.is_empty() {
+            return Ok(true);
+        }
+        let err = self.err();
+        let kept = store::second_hours(&mut f.tx).await.map_err(&err)?;
+        let missing: Vec<i64> = need.difference(&kept.0).copied().collect();
+        if missing.len() > MAX_NEW_SECOND_HOURS {
+            return Ok(false);
+        }
+        let now = self.inner.clock.now();
+        if !missing.is_empty() {
+            let mut rows = Vec::with_capacity(Table::DOWNLOADS.len());
+            for table in Table::DOWNLOADS {
+                let gaps = store::gaps(&mut f.tx, kind_id(table)).await.map_err(&err)?;
+                let mut r = source
+                    .rows_in_hours(table, &missing, *f.meta.watermark(table))
+                    .await?;
+                // Gaps are ascending and apart: only the last one starting below a row
+                // can hold it.
+                r.retain(|row| {
+                    let i = gaps.partition_point(|g| g.0 < row.0);
+                    i == 0 || row.0 >= gaps[i - 1].1
+                });
+                rows.push((table, r));
+            }
+            store::keep_second_hours(&mut f.tx, &missing, &rows, now)
+                .await
+                .map_err(&err)?;
+        }
+        store::touch_second_hours(&mut f.tx, &need, now)
+            .await
+            .map_err(&err)?;
+        Ok(true)
+    }
+}
 
 /// The download counters of both tables for one window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,9 +79,8 @@ pub struct Downloads {
 
 impl Rollup {
     /// The download counters with time strictly after `since` (all time, NULL times
-    /// included, when `None`), refreshed first. `Ok(None)` when `since` is older than the
-    /// per-second counts and not on an hour boundary, or when the rollup is not built yet
-    /// and its [`super::BuildPolicy`] says not to wait for it.
+    /// included, when `None`), refreshed first. `Ok(None)` when the rollup is not built
+    /// yet and its [`super::BuildPolicy`] says not to wait for it.
     ///
     /// # Errors
     /// [`Error`] when the state file or the source fails.
@@ -39,10 +96,10 @@ impl Rollup {
         let err = self.err();
         let mut out = None;
         let parts = match since {
-            None => Some(Vec::new()),
-            Some(s) => plan(Some(s + 1), None, f.meta.seconds_from),
+            None => Vec::new(),
+            Some(s) => plan(Some(s + 1), None),
         };
-        if let Some(parts) = parts {
+        if self.keep_seconds(source, &mut f, &parts).await? {
             let mut d = Downloads::default();
             for table in Table::DOWNLOADS {
                 let counts = match since {
@@ -64,9 +121,8 @@ impl Rollup {
 
     /// Rows of a download table per UTC bucket of `bucket` seconds with time in
     /// `(lower, now]` (every timed row up to `now` when `lower` is `None`), as sparse
-    /// `(bucket start, rows)` pairs, refreshed first. `Ok(None)` when an edge of the range
-    /// is older than the per-second counts, or when the rollup is not built yet and its
-    /// [`super::BuildPolicy`] says not to wait for it.
+    /// `(bucket start, rows)` pairs, refreshed first. `Ok(None)` when the rollup is not
+    /// built yet and its [`super::BuildPolicy`] says not to wait for it.
     ///
     /// # Errors
     /// [`Error`] when the state file or the source fails.
@@ -83,9 +139,9 @@ impl Rollup {
         }
         let mut f = self.fresh(source, false).await?;
         let err = self.err();
-        let parts = plan(lower.map(|l| l + 1), Some(now + 1), f.meta.seconds_from);
+        let parts = plan(lower.map(|l| l + 1), Some(now + 1));
         let mut out = None;
-        if let Some(parts) = parts {
+        if self.keep_seconds(source, &mut f, &parts).await? {
             let mut sparse = Vec::new();
             for p in parts {
                 let (buckets, from, to) = match p {
@@ -298,9 +354,8 @@ impl Rollup {
     /// per window, how many of the chats `named[i]` are active in it (the callers' new
     /// chats), all from one refreshed snapshot. A chat is active in a window when its last
     /// download over both tables is after `lower`, which is exact only while no chat has a
-    /// download timed after `upper` (a clock ahead of now): then, or when an edge of a
-    /// window is older than the per-second counts, the answer is `Ok(None)` and the caller
-    /// reads the tables; also when the rollup is not built yet and its
+    /// download timed after `upper` (a clock ahead of now): then the answer is `Ok(None)`
+    /// and the caller reads the tables; also when the rollup is not built yet and its
     /// [`super::BuildPolicy`] says not to wait for it.
     ///
     /// # Errors
@@ -316,17 +371,28 @@ impl Rollup {
         }
         let mut f = self.fresh(source, false).await?;
         let err = self.err();
-        let seconds_from = f.meta.seconds_from;
-        let mut out = Some(Vec::with_capacity(windows.len()));
+        let edges: Vec<Part> = windows
+            .iter()
+            .flat_map(|&(lower, upper)| {
+                let after = |from: i64| plan(Some(from), None);
+                [
+                    after(lower + 1),
+                    after(upper + 1),
+                    plan(Some(lower + 1), Some(upper + 1)),
+                ]
+            })
+            .flatten()
+            .collect();
+        let mut out = self
+            .keep_seconds(source, &mut f, &edges)
+            .await?
+            .then(|| Vec::with_capacity(windows.len()));
+        let windows = if out.is_some() { windows } else { &[] };
         for (i, &(lower, upper)) in windows.iter().enumerate() {
             let answer = async {
-                let (Some(after_lower), Some(after_upper), Some(parts)) = (
-                    chats_after(&mut f.tx, lower + 1, seconds_from).await?,
-                    chats_after(&mut f.tx, upper + 1, seconds_from).await?,
-                    plan(Some(lower + 1), Some(upper + 1), seconds_from),
-                ) else {
-                    return Ok(None);
-                };
+                let after_lower = chats_after(&mut f.tx, lower + 1).await?;
+                let after_upper = chats_after(&mut f.tx, upper + 1).await?;
+                let parts = plan(Some(lower + 1), Some(upper + 1));
                 if after_upper != BySign::default() {
                     return Ok(None);
                 }
@@ -373,11 +439,10 @@ impl Rollup {
         }
         let mut f = self.fresh(source, false).await?;
         let err = self.err();
-        let seconds_from = f.meta.seconds_from;
-        let exact = chats_after(&mut f.tx, upper + 1, seconds_from)
-            .await
-            .map_err(&err)?
-            .is_some_and(|n| n == BySign::default());
+        let exact = self
+            .keep_seconds(source, &mut f, &plan(Some(upper + 1), None))
+            .await?
+            && chats_after(&mut f.tx, upper + 1).await.map_err(&err)? == BySign::default();
         let mut out = None;
         if exact {
             let mut v = Vec::with_capacity(groups.len());
@@ -417,17 +482,10 @@ fn json_ids(ids: &[i64]) -> String {
 }
 
 /// Chats of both tables whose last download is at or after `from`, from the last-time
-/// histograms; `None` when `from` is inside an hour older than the per-second counts.
-async fn chats_after(
-    tx: &mut SqliteConnection,
-    from: i64,
-    seconds_from: i64,
-) -> sqlx::Result<Option<BySign<i64>>> {
-    let Some(parts) = plan(Some(from), None, seconds_from) else {
-        return Ok(None);
-    };
+/// histograms (the seconds of `from`'s hour must be kept: [`Rollup::keep_seconds`]).
+async fn chats_after(tx: &mut SqliteConnection, from: i64) -> sqlx::Result<BySign<i64>> {
     let mut out = BySign::default();
-    for p in parts {
+    for p in plan(Some(from), None) {
         let (table, col, from, to) = match p {
             Part::Hours { from, to } => ("last_hours", "hour", from, to),
             Part::Seconds { from, to } => ("last_seconds", "t", from, to),
@@ -445,7 +503,7 @@ async fn chats_after(
             *out.of_mut(sign) += n;
         }
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 /// Of `ids`, the chats whose last download over both tables is after `lower`, by sign.

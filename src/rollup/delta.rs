@@ -2,7 +2,7 @@
 //! per chat, per hour and per second, and the moves of chats' last download times that keep
 //! the "active since" histograms exact.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::domain::{HOUR, MIN_TIME, floor_to};
 use crate::source::SourceRow;
@@ -10,6 +10,19 @@ use crate::source::SourceRow;
 /// `+1` for people (`user_id > 0`), `-1` for groups: how the state file stores the sign.
 pub(crate) fn sign_of(user_id: i64) -> i64 {
     if user_id > 0 { 1 } else { -1 }
+}
+
+/// The hours whose per-second counts the state file holds: the partial hours at the edges
+/// of windows asked for lately (`docs/figures.md#what-the-rollup-stores`). A refresh keeps
+/// exactly these hours' seconds up to date.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SecondHours(pub BTreeSet<i64>);
+
+impl SecondHours {
+    /// Whether the second `t` lies in a kept hour.
+    pub fn holds(&self, t: i64) -> bool {
+        self.0.contains(&floor_to(t, HOUR))
+    }
 }
 
 /// Rows and image-post rows.
@@ -43,7 +56,7 @@ pub(crate) struct Delta {
     pub chats: HashMap<i64, ChatDelta>,
     /// (hour start, sign) → sums
     pub hours: HashMap<(i64, i64), Sum>,
-    /// (second, sign) → sums, only for seconds at or after the batch's `seconds_from`
+    /// (second, sign) → sums, only for seconds in the kept [`SecondHours`]
     pub seconds: HashMap<(i64, i64), Sum>,
     /// sign → sums over every row, NULL times included
     pub totals: HashMap<i64, Sum>,
@@ -51,7 +64,7 @@ pub(crate) struct Delta {
 
 impl Delta {
     /// Adds one row; rows of chat 0 are not chats and are skipped.
-    pub fn add(&mut self, row: &SourceRow, seconds_from: i64) {
+    pub fn add(&mut self, row: &SourceRow, kept: &SecondHours) {
         let &(_, user_id, t, image) = row;
         if user_id == 0 {
             return;
@@ -70,7 +83,7 @@ impl Delta {
                 .entry((floor_to(t, HOUR), sign))
                 .or_default()
                 .add(image);
-            if t >= seconds_from {
+            if kept.holds(t) {
                 self.seconds.entry((t, sign)).or_default().add(image);
             }
         }
@@ -120,7 +133,7 @@ mod tests {
             (3, -7, None, 1),
             (4, 0, Some(3), 0),
         ] {
-            d.add(&row, HOUR);
+            d.add(&row, &SecondHours([HOUR].into()));
         }
         assert_eq!(
             d.chats[&5],
@@ -134,7 +147,7 @@ mod tests {
         assert_eq!(d.chats[&-7].last, None);
         assert!(!d.chats.contains_key(&0));
         assert_eq!(d.hours[&(0, 1)].rows, 1);
-        assert_eq!(d.seconds.len(), 1, "only seconds from HOUR on are kept");
+        assert_eq!(d.seconds.len(), 1, "only the seconds of the kept hour");
         assert_eq!(
             d.totals[&-1],
             Sum {

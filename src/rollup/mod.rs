@@ -18,11 +18,17 @@
 //!   (NULL times included, as in the direct queries).
 //! * `hours`: rows per UTC hour (NULL times excluded): the full hours of a window and every
 //!   graph bucket.
-//! * `seconds`: rows per second, only for the last [`SECONDS_KEPT`]: the partial hours at the
-//!   edges of a window, so window counts are exact to the second ([`window::plan`]).
+//! * `seconds` / `last_seconds`: rows, and chats' last downloads, per second, only for the
+//!   hours in `second_hours`: the partial hours at the edges of the windows asked for lately,
+//!   so window counts are exact to the second ([`window::plan`]). The first answer that needs
+//!   an hour's seconds reads that hour's rows from tt-bot's tables (by the `downloaded_at`
+//!   index `tt-stats db indexes` makes); refreshes then keep it up to date, and an hour no
+//!   answer used for [`SECOND_HOURS_IDLE`] is forgotten. A build therefore writes no
+//!   per-second row at all.
 //!
 //! Every answer is the same number the direct query gives; a question the rollup cannot
-//! answer exactly (a window older than the per-second data) returns `None` and
+//! answer exactly (one whose edges fall in more than [`MAX_NEW_SECOND_HOURS`] hours not
+//! kept yet, a graph of daily buckets in a zone off the whole hour for example) returns `None` and
 //! [`crate::stats::Stats`] asks the database directly. A refresh runs in one
 //! `BEGIN IMMEDIATE` transaction that re-reads the watermark, so several processes sharing
 //! the file never double-count, and the answer is read in that same transaction, so it is
@@ -57,7 +63,7 @@ use sqlx::sqlite::{
 pub use answer::{ChatTotals, Downloads, GroupActivity, WindowActivity};
 pub use check::CheckReport;
 pub use store::FORMAT_VERSION;
-pub use sync::{GAP_TTL, SECONDS_KEPT};
+pub use sync::{GAP_TTL, SECOND_HOURS_IDLE};
 
 use crate::domain::Clock;
 use crate::source::Source;
@@ -187,8 +193,8 @@ pub struct Status {
     pub videos_watermark: i64,
     /// The largest `music.pk_id` read.
     pub music_watermark: i64,
-    /// Per-second counts exist from this Unix second on.
-    pub seconds_from: i64,
+    /// Hours whose per-second counts are kept (the edges of recent answers).
+    pub second_hours: i64,
     /// Distinct chats with a download in either table (chat 0 aside).
     pub chats: i64,
     /// Hour buckets stored.
@@ -218,7 +224,7 @@ struct Inner {
     path: PathBuf,
     /// Serialises this process's refreshes (other processes wait on the SQLite lock).
     lock: tokio::sync::Mutex<()>,
-    /// Decides which per-second counts are kept and when gaps expire.
+    /// Decides when kept per-second counts and gaps expire.
     clock: Clock,
     usage: UsageCounters,
     pause: std::sync::Mutex<Pause>,
@@ -607,12 +613,13 @@ impl Rollup {
         let err = self.err();
         let mut conn = self.inner.state.acquire().await.map_err(&err)?;
         let meta = store::read_meta(&mut conn).await.map_err(&err)?;
-        let mut n = [0i64; 4];
+        let mut n = [0i64; 5];
         for (i, t) in [
             &format!("chats WHERE kind = {}", store::ANY),
             "hours",
             "seconds",
             "gaps",
+            "second_hours",
         ]
         .iter()
         .enumerate()
@@ -627,7 +634,7 @@ impl Rollup {
             source: meta.source,
             videos_watermark: meta.videos_watermark,
             music_watermark: meta.music_watermark,
-            seconds_from: meta.seconds_from,
+            second_hours: n[4],
             chats: n[0],
             hours: n[1],
             seconds: n[2],

@@ -1,18 +1,18 @@
 //! The state file's layout and every write to it. All of it is tt-stats' own SQLite file;
 //! nothing here touches tt-bot's database.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::delta::{Delta, LastDelta, move_last, sign_of};
-use crate::domain::{HOUR, Table, floor_to};
-use crate::source::ChatRow;
+use super::delta::{Delta, LastDelta, SecondHours, Sum, move_last, sign_of};
+use crate::domain::{HOUR, MIN_TIME, Table, floor_to};
+use crate::source::{ChatRow, SourceRow};
 
 /// The layout of the state file (`PRAGMA user_version`); a file of another version is
 /// emptied and rebuilt.
-pub const FORMAT_VERSION: i64 = 4;
+pub const FORMAT_VERSION: i64 = 5;
 
 /// Rows per multi-row INSERT into the state file (each binds at most 6 values). A full
 /// chunk's SQL is always the same, so it is kept prepared ([`full_chunk`]): a build writes
@@ -43,6 +43,8 @@ pub(crate) const DDL: &[&str] = &[
      PRIMARY KEY (kind, t, sign)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS gaps (kind INTEGER NOT NULL, lo INTEGER NOT NULL, \
      hi INTEGER NOT NULL, seen_at INTEGER NOT NULL, PRIMARY KEY (kind, lo)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS second_hours (hour INTEGER PRIMARY KEY, used_at INTEGER NOT NULL) \
+     WITHOUT ROWID",
 ];
 
 pub(crate) const TABLES: &[&str] = &[
@@ -54,6 +56,7 @@ pub(crate) const TABLES: &[&str] = &[
     "last_hours",
     "last_seconds",
     "gaps",
+    "second_hours",
 ];
 
 /// The `kind` of the rows that follow a chat over both download tables (its rows and last
@@ -81,8 +84,6 @@ pub(crate) struct Meta {
     pub videos_watermark: i64,
     /// The largest `music.pk_id` read.
     pub music_watermark: i64,
-    /// Per-second counts exist from this second (an hour boundary) on.
-    pub seconds_from: i64,
 }
 
 impl Meta {
@@ -104,7 +105,6 @@ pub(crate) async fn read_meta(tx: &mut SqliteConnection) -> sqlx::Result<Meta> {
         built: false,
         videos_watermark: 0,
         music_watermark: 0,
-        seconds_from: 0,
     };
     for (key, num, txt) in rows {
         match (key.as_str(), num) {
@@ -112,7 +112,6 @@ pub(crate) async fn read_meta(tx: &mut SqliteConnection) -> sqlx::Result<Meta> {
             ("built", Some(n)) => meta.built = n != 0,
             ("wm_videos", Some(n)) => meta.videos_watermark = n,
             ("wm_music", Some(n)) => meta.music_watermark = n,
-            ("secs_from", Some(n)) => meta.seconds_from = n,
             _ => {}
         }
     }
@@ -127,7 +126,6 @@ pub(crate) async fn write_meta(tx: &mut SqliteConnection, meta: &Meta) -> sqlx::
         ("built", Some(i64::from(meta.built)), None),
         ("wm_videos", Some(meta.videos_watermark), None),
         ("wm_music", Some(meta.music_watermark), None),
-        ("secs_from", Some(meta.seconds_from), None),
     ] {
         sqlx::query(set)
             .bind(key)
@@ -149,14 +147,130 @@ pub(crate) async fn clear(tx: &mut SqliteConnection) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Drops per-second counts older than `cutoff`, and histogram rows that are zero.
-pub(crate) async fn prune(tx: &mut SqliteConnection, cutoff: i64) -> sqlx::Result<()> {
+/// Forgets the per-second counts of the hours no answer used since `idle_before`, and
+/// then also the histogram rows that are zero (about once an hour while answers come).
+pub(crate) async fn prune(tx: &mut SqliteConnection, idle_before: i64) -> sqlx::Result<()> {
+    let idle: Vec<i64> = sqlx::query_scalar("SELECT hour FROM second_hours WHERE used_at < ?")
+        .bind(idle_before)
+        .fetch_all(&mut *tx)
+        .await?;
+    if idle.is_empty() {
+        return Ok(());
+    }
+    for hour in idle {
+        for sql in [
+            "DELETE FROM seconds WHERE t >= ?1 AND t < ?1 + 3600",
+            "DELETE FROM last_seconds WHERE t >= ?1 AND t < ?1 + 3600",
+            "DELETE FROM second_hours WHERE hour = ?1",
+        ] {
+            sqlx::query(sql).bind(hour).execute(&mut *tx).await?;
+        }
+    }
     for sql in [
-        "DELETE FROM seconds WHERE t < ?",
-        "DELETE FROM last_seconds WHERE t < ? OR chats = 0",
-        "DELETE FROM last_hours WHERE chats = 0 AND ? IS NOT NULL",
+        "DELETE FROM last_seconds WHERE chats = 0",
+        "DELETE FROM last_hours WHERE chats = 0",
     ] {
-        sqlx::query(sql).bind(cutoff).execute(&mut *tx).await?;
+        sqlx::query(sql).execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// The hours whose per-second counts the state file holds.
+pub(crate) async fn second_hours(tx: &mut SqliteConnection) -> sqlx::Result<SecondHours> {
+    let hours: Vec<i64> = sqlx::query_scalar("SELECT hour FROM second_hours")
+        .fetch_all(&mut *tx)
+        .await?;
+    Ok(SecondHours(hours.into_iter().collect()))
+}
+
+/// Marks kept `hours` as used at `now`, so [`prune`] keeps them a while longer.
+pub(crate) async fn touch_second_hours(
+    tx: &mut SqliteConnection,
+    hours: &BTreeSet<i64>,
+    now: i64,
+) -> sqlx::Result<()> {
+    let list: Vec<String> = hours.iter().map(i64::to_string).collect();
+    sqlx::query(
+        "UPDATE second_hours SET used_at = ?1 WHERE used_at < ?1 \
+         AND hour IN (SELECT value FROM json_each(?2))",
+    )
+    .bind(now)
+    .bind(format!("[{}]", list.join(",")))
+    .execute(&mut *tx)
+    .await
+    .map(drop)
+}
+
+/// Starts keeping the per-second counts of `hours` (none of them kept yet), from `rows`:
+/// per download table, every row timed in those hours that the rollup has counted (at or
+/// below its watermark, outside the `pk_id` gaps it still watches). Rows per second come
+/// from the rows; chats whose last download falls in one of the hours are among the chats
+/// of those rows (that download is one of them), so only their last times are looked up.
+pub(crate) async fn keep_second_hours(
+    tx: &mut SqliteConnection,
+    hours: &[i64],
+    rows: &[(Table, Vec<SourceRow>)],
+    now: i64,
+) -> sqlx::Result<()> {
+    let kept = SecondHours(hours.iter().copied().collect());
+    let mut candidates = BTreeSet::new();
+    for (table, rows) in rows {
+        let mut seconds: HashMap<(i64, i64), Sum> = HashMap::new();
+        for &(_, user_id, t, image) in rows {
+            let Some(t) = t.filter(|&t| user_id != 0 && kept.holds(t)) else {
+                continue;
+            };
+            candidates.insert(user_id);
+            if t >= MIN_TIME {
+                let s = seconds.entry((t, sign_of(user_id))).or_default();
+                s.rows += 1;
+                s.image_rows += image;
+            }
+        }
+        let mut seconds: Vec<(i64, i64, i64, i64)> = seconds
+            .into_iter()
+            .map(|((t, sign), s)| (t, sign, s.rows, s.image_rows))
+            .collect();
+        seconds.sort_unstable();
+        add_buckets(tx, Buckets::Seconds, kind_id(*table), &seconds).await?;
+    }
+    let ids: Vec<String> = candidates.iter().map(i64::to_string).collect();
+    let lasts: Vec<(i64, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT kind, user_id, last_t, last_img_t FROM chats \
+         WHERE kind IN (?, ?, ?) AND user_id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(kind_id(Table::Videos))
+    .bind(kind_id(Table::Music))
+    .bind(ANY)
+    .bind(format!("[{}]", ids.join(",")))
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut per_kind: HashMap<i64, LastDelta> = HashMap::new();
+    for (kind, user_id, last, last_image) in lasts {
+        for (img, t) in [(false, last), (true, last_image)] {
+            if let Some(t) = t.filter(|&t| kept.holds(t)) {
+                *per_kind
+                    .entry(kind)
+                    .or_default()
+                    .entry((img, t, sign_of(user_id)))
+                    .or_default() += 1;
+            }
+        }
+    }
+    for (kind, lasts) in per_kind {
+        let mut rows: Vec<(bool, i64, i64, i64)> = lasts
+            .into_iter()
+            .map(|((i, t, s), n)| (i, t, s, n))
+            .collect();
+        rows.sort_unstable();
+        add_lasts(tx, kind, Buckets::Seconds, &rows).await?;
+    }
+    for &hour in hours {
+        sqlx::query("INSERT INTO second_hours (hour, used_at) VALUES (?, ?)")
+            .bind(hour)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(())
 }
@@ -222,12 +336,12 @@ pub(crate) async fn expire_gaps(
 }
 
 /// Adds `h` to the per-hour histogram of last times, and to the per-second one for the
-/// kept seconds.
+/// kept hours.
 async fn apply_lasts(
     tx: &mut SqliteConnection,
     kind: i64,
     h: &LastDelta,
-    seconds_from: i64,
+    kept: &SecondHours,
 ) -> sqlx::Result<()> {
     let mut hours: HashMap<(bool, i64, i64), i64> = HashMap::new();
     let mut secs = Vec::new();
@@ -236,7 +350,7 @@ async fn apply_lasts(
             continue;
         }
         *hours.entry((img, floor_to(t, HOUR), sign)).or_default() += n;
-        if t >= seconds_from {
+        if kept.holds(t) {
             secs.push((img, t, sign, n));
         }
     }
@@ -313,20 +427,13 @@ fn full_chunk(rows: usize) -> bool {
     rows == WRITE_CHUNK
 }
 
-/// Fills the last-time histograms of `kind` (every download, and image posts) from its
-/// chats, after a full build wrote them: one aggregate each inside the state file, whose
-/// rows go into the histograms in key order. Upserting them chat by chat instead wrote
-/// millions of rows at random places of a file far larger than SQLite's page cache.
-///
-/// With `hours` false only the per-second histogram is filled: the build counts the hours
-/// of `videos` and `music` itself as their chats stream past ([`LastHours`]), which spares
-/// SQLite sorting every chat once more.
-pub(crate) async fn histograms_from_chats(
-    tx: &mut SqliteConnection,
-    kind: i64,
-    seconds_from: i64,
-    hours: bool,
-) -> sqlx::Result<()> {
+/// Fills the per-hour last-time histograms of `kind` (every download, and image posts)
+/// from its chats, after a full build wrote them: one aggregate each inside the state
+/// file, whose rows go into the histograms in key order. Upserting them chat by chat
+/// instead wrote millions of rows at random places of a file far larger than SQLite's
+/// page cache. (The build counts the hours of `videos` and `music` itself as their chats
+/// stream past, [`LastHours`]; this serves the chats over both tables.)
+async fn histograms_from_chats(tx: &mut SqliteConnection, kind: i64) -> sqlx::Result<()> {
     let sign = "CASE WHEN user_id > 0 THEN 1 ELSE -1 END";
     for (img, col) in [(0, "last_t"), (1, "last_img_t")] {
         // The hour as `floor_to` gives it, saturating for the few seconds whose hour would
@@ -339,28 +446,16 @@ pub(crate) async fn histograms_from_chats(
         let per_hour = format!(
             "INSERT INTO last_hours (kind, img, hour, sign, chats) \
              SELECT ?1, {img}, {hour} AS h, {sign} AS s, COUNT(*) FROM chats \
-             WHERE kind = ?1 AND {col} IS NOT NULL AND ?2 IS NOT NULL \
-             GROUP BY h, s ORDER BY h, s"
+             WHERE kind = ?1 AND {col} IS NOT NULL GROUP BY h, s ORDER BY h, s"
         );
-        let per_second = format!(
-            "INSERT INTO last_seconds (kind, img, t, sign, chats) \
-             SELECT ?1, {img}, {col}, {sign} AS s, COUNT(*) FROM chats \
-             WHERE kind = ?1 AND {col} >= ?2 GROUP BY {col}, s ORDER BY {col}, s"
-        );
-        for sql in hours.then_some(per_hour).into_iter().chain([per_second]) {
-            sqlx::query(&sql)
-                .bind(kind)
-                .bind(seconds_from)
-                .execute(&mut *tx)
-                .await?;
-        }
+        sqlx::query(&per_hour).bind(kind).execute(&mut *tx).await?;
     }
     Ok(())
 }
 
 /// The per-hour last-time histograms of one download table, counted while a build
-/// streams its chats: `(image?, hour, sign) → chats`. Small (one entry per hour that is
-/// some chat's last), unlike the per-second one, which stays an aggregate in SQLite.
+/// streams its chats: `(image?, hour, sign) → chats`. Small: one entry per hour that is
+/// some chat's last.
 #[derive(Debug, Default)]
 pub(crate) struct LastHours(HashMap<(bool, i64, i64), i64>);
 
@@ -388,7 +483,7 @@ impl LastHours {
 /// Derives the [`ANY`] chats of a full build from the per-table chats already written,
 /// and their last-time histograms: aggregates inside the state file, no row crosses into
 /// the process.
-pub(crate) async fn build_any(tx: &mut SqliteConnection, seconds_from: i64) -> sqlx::Result<()> {
+pub(crate) async fn build_any(tx: &mut SqliteConnection) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO chats (kind, user_id, n, img, last_t, last_img_t) \
          SELECT ?, user_id, SUM(n), 0, MAX(last_t), NULL FROM chats WHERE kind IN (?, ?) \
@@ -399,7 +494,7 @@ pub(crate) async fn build_any(tx: &mut SqliteConnection, seconds_from: i64) -> s
     .bind(kind_id(Table::Music))
     .execute(&mut *tx)
     .await?;
-    histograms_from_chats(tx, ANY, seconds_from, true).await
+    histograms_from_chats(tx, ANY).await
 }
 
 /// Adds a batch of one download table's new rows to the [`ANY`] chats: their rows and
@@ -407,7 +502,7 @@ pub(crate) async fn build_any(tx: &mut SqliteConnection, seconds_from: i64) -> s
 pub(crate) async fn apply_any(
     tx: &mut SqliteConnection,
     delta: &Delta,
-    seconds_from: i64,
+    kept: &SecondHours,
 ) -> sqlx::Result<()> {
     let chats_only = Delta {
         chats: delta
@@ -425,7 +520,7 @@ pub(crate) async fn apply_any(
             .collect(),
         ..Delta::default()
     };
-    apply(tx, ANY, &chats_only, seconds_from).await
+    apply(tx, ANY, &chats_only, kept).await
 }
 
 /// Which bucket table: per hour or per second.
@@ -508,7 +603,7 @@ pub(crate) async fn apply(
     tx: &mut SqliteConnection,
     kind: i64,
     delta: &Delta,
-    seconds_from: i64,
+    kept: &SecondHours,
 ) -> sqlx::Result<()> {
     if delta.is_empty() {
         return Ok(());
@@ -571,7 +666,7 @@ pub(crate) async fn apply(
             .execute(&mut *tx)
             .await?;
     }
-    apply_lasts(tx, kind, &lasts, seconds_from).await?;
+    apply_lasts(tx, kind, &lasts, kept).await?;
     for (&sign, sum) in &delta.totals {
         let (chats, image_chats) = new_chats.get(&sign).copied().unwrap_or_default();
         add_totals(

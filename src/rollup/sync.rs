@@ -6,15 +6,16 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use sqlx::sqlite::SqliteConnection;
 use std::collections::HashMap;
 
-use super::delta::{Delta, sign_of};
+use super::delta::{Delta, SecondHours, sign_of};
 use super::store::{self, Buckets, LastHours, Meta, WRITE_CHUNK, kind_id};
 use super::{Error, Refreshed, Rollup};
-use crate::domain::{HOUR, Table, floor_to};
+use crate::domain::Table;
 use crate::source::{ChatRow, Probe, Snapshot, Source};
 
-/// How far back per-second counts are kept: the longest window with a partial hour at its
-/// start is the month graph (32 days), plus a day of margin.
-pub const SECONDS_KEPT: i64 = 33 * crate::domain::DAY;
+/// How long the per-second counts of an hour are kept after the last answer that used
+/// them: the edges of the standard windows move on by the hour, so an hour no answer asked
+/// for in a day is not likely to be asked for again.
+pub const SECOND_HOURS_IDLE: i64 = crate::domain::DAY;
 
 /// How long a `pk_id` gap is re-checked for a row that committed late.
 pub const GAP_TTL: i64 = 15 * 60;
@@ -56,15 +57,14 @@ impl Rollup {
         };
         let mut out = Refreshed::default();
         if reason.is_none() {
-            let cutoff = floor_to(now - SECONDS_KEPT, HOUR);
-            if cutoff > meta.seconds_from {
-                store::prune(tx, cutoff).await.map_err(&err)?;
-                meta.seconds_from = cutoff;
-            }
+            store::prune(tx, now - SECOND_HOURS_IDLE)
+                .await
+                .map_err(&err)?;
+            let kept = store::second_hours(tx).await.map_err(&err)?;
             let probe = source.probe().await?;
             for table in Table::DOWNLOADS {
                 match self
-                    .advance(source, tx, table, &mut meta, now, probe)
+                    .advance(source, tx, table, &mut meta, &kept, now, probe)
                     .await?
                 {
                     Some((new, late)) => {
@@ -107,12 +107,14 @@ impl Rollup {
     /// Reads the rows of `table` added since the watermark (and late rows in remembered
     /// gaps) into the rollup: `(new rows, late rows)`. `None` when the source's `pk_id`s
     /// went backwards.
+    #[allow(clippy::too_many_arguments)]
     async fn advance(
         &self,
         source: &Source,
         tx: &mut SqliteConnection,
         table: Table,
         meta: &mut Meta,
+        kept: &SecondHours,
         now: i64,
         probe: Probe,
     ) -> Result<Option<(u64, u64)>, Error> {
@@ -132,14 +134,10 @@ impl Rollup {
                 late = rows.len() as u64;
                 let mut delta = Delta::default();
                 for r in &rows {
-                    delta.add(r, meta.seconds_from);
+                    delta.add(r, kept);
                 }
-                store::apply(tx, k, &delta, meta.seconds_from)
-                    .await
-                    .map_err(&err)?;
-                store::apply_any(tx, &delta, meta.seconds_from)
-                    .await
-                    .map_err(&err)?;
+                store::apply(tx, k, &delta, kept).await.map_err(&err)?;
+                store::apply_any(tx, &delta, kept).await.map_err(&err)?;
                 // Split each gap around the rows that arrived.
                 for &(lo, hi, seen) in &gaps {
                     let inside: Vec<i64> = rows
@@ -164,7 +162,6 @@ impl Rollup {
             }
         }
         // New rows past the watermark.
-        let seconds_from = meta.seconds_from;
         let wm = meta.watermark(table);
         let mut new = 0u64;
         // Nothing past the watermark when the probe saw none: no statement needed.
@@ -183,14 +180,10 @@ impl Rollup {
                         .map_err(&err)?;
                 }
                 prev = r.0;
-                delta.add(r, seconds_from);
+                delta.add(r, kept);
             }
-            store::apply(tx, k, &delta, seconds_from)
-                .await
-                .map_err(&err)?;
-            store::apply_any(tx, &delta, seconds_from)
-                .await
-                .map_err(&err)?;
+            store::apply(tx, k, &delta, kept).await.map_err(&err)?;
+            store::apply_any(tx, &delta, kept).await.map_err(&err)?;
             *wm = prev;
             if (rows.len() as i64) < FETCH_BATCH {
                 break;
@@ -220,18 +213,16 @@ impl Rollup {
     ) -> Result<(), Error> {
         let err = self.err();
         store::clear(tx).await.map_err(&err)?;
-        let seconds_from = floor_to(now - SECONDS_KEPT, HOUR);
         let started = std::time::Instant::now();
         let mut meta = Meta {
             source: Some(identity.to_string()),
             built: true,
             videos_watermark: 0,
             music_watermark: 0,
-            seconds_from,
         };
         let snap = source.snapshot().await?;
         let (pieces, inbox) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);
-        let read = read_snapshot(source, snap, seconds_from, pieces);
+        let read = read_snapshot(source, snap, pieces);
         let write = async {
             // Owned by the writer, so that when it stops on an error the channel closes
             // and the reader stops too, instead of waiting on a full channel for ever
@@ -239,7 +230,6 @@ impl Rollup {
             let mut inbox = inbox;
             let mut table = Table::Videos;
             let mut totals: HashMap<i64, [i64; 4]> = HashMap::new();
-            let mut recent_hours: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
             let mut last_hours = LastHours::default();
             let mut chats_done = 0usize;
             while let Some(piece) = inbox.recv().await {
@@ -249,7 +239,6 @@ impl Rollup {
                         table = t;
                         *meta.watermark(t) = top;
                         totals.clear();
-                        recent_hours.clear();
                         chats_done = 0;
                     }
                     Piece::Chats(rows) => {
@@ -274,42 +263,20 @@ impl Rollup {
                     }
                     Piece::ChatsEnd => {
                         last_hours.write(tx, k).await.map_err(&err)?;
-                        store::histograms_from_chats(tx, k, seconds_from, false)
-                            .await
-                            .map_err(&err)?;
                         for (&sign, &t) in &totals {
                             store::add_totals(tx, k, sign, t).await.map_err(&err)?;
                         }
                     }
-                    // Per second for the kept days and per hour before them; the hours of
-                    // the kept days are summed from their seconds here.
+                    // Per hour only: the seconds of an hour are read when an answer
+                    // first needs them (`docs/figures.md#what-the-rollup-stores`).
                     Piece::Buckets(rows) => {
-                        let split = rows.partition_point(|r| r.0 < seconds_from);
-                        let (hours, seconds) = rows.split_at(split);
-                        for row in seconds {
-                            let h = recent_hours
-                                .entry((floor_to(row.0, HOUR), row.1))
-                                .or_default();
-                            h.0 += row.2;
-                            h.1 += row.3;
-                        }
-                        store::add_buckets(tx, Buckets::Hours, k, hours)
-                            .await
-                            .map_err(&err)?;
-                        store::add_buckets(tx, Buckets::Seconds, k, seconds)
+                        store::add_buckets(tx, Buckets::Hours, k, &rows)
                             .await
                             .map_err(&err)?;
                     }
                     // Rows below the watermark that may still commit (recent gaps), from
                     // the bottom of the window: ids below the first one may be in flight.
                     Piece::Ids { low, ids } => {
-                        let hours: Vec<_> = recent_hours
-                            .iter()
-                            .map(|(&(h, s), &(n, i))| (h, s, n, i))
-                            .collect();
-                        store::add_buckets(tx, Buckets::Hours, k, &hours)
-                            .await
-                            .map_err(&err)?;
                         let mut prev = low;
                         for id in ids {
                             if id > prev + 1 {
@@ -337,7 +304,7 @@ impl Rollup {
         write?;
         read?;
         // Chats over both tables (the active chats), from the per-table chats just written.
-        store::build_any(tx, seconds_from).await.map_err(&err)?;
+        store::build_any(tx).await.map_err(&err)?;
         tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "rollup built: chats over both tables"
@@ -375,12 +342,11 @@ enum Piece {
 async fn read_snapshot(
     source: &Source,
     mut snap: Snapshot,
-    seconds_from: i64,
     out: tokio::sync::mpsc::Sender<Piece>,
 ) -> Result<(), Error> {
     let mut side = snap.sibling().await;
     let mut aside = StandAside::new(source);
-    let read = read_tables(&mut snap, side.as_mut(), seconds_from, &out, &mut aside).await;
+    let read = read_tables(&mut snap, side.as_mut(), &out, &mut aside).await;
     if !aside.paused.is_zero() {
         tracing::info!(
             paused_ms = aside.paused.as_millis() as u64,
@@ -405,7 +371,6 @@ async fn read_snapshot(
 async fn read_tables(
     snap: &mut Snapshot,
     mut side: Option<&mut Snapshot>,
-    seconds_from: i64,
     out: &tokio::sync::mpsc::Sender<Piece>,
     aside: &mut StandAside<'_>,
 ) -> Result<(), Error> {
@@ -419,7 +384,7 @@ async fn read_tables(
         }
         let sent = match side.as_deref_mut() {
             Some(side) => {
-                let mut buckets = side.buckets(table, seconds_from);
+                let mut buckets = side.buckets(table);
                 let chats = async {
                     Ok(forward(snap.chats(table), out, Piece::Chats, aside).await?
                         && out.send(Piece::ChatsEnd).await.is_ok())
@@ -433,13 +398,7 @@ async fn read_tables(
             None => {
                 forward(snap.chats(table), out, Piece::Chats, aside).await?
                     && out.send(Piece::ChatsEnd).await.is_ok()
-                    && forward(
-                        snap.buckets(table, seconds_from),
-                        out,
-                        Piece::Buckets,
-                        aside,
-                    )
-                    .await?
+                    && forward(snap.buckets(table), out, Piece::Buckets, aside).await?
             }
         };
         if !sent {

@@ -1,7 +1,8 @@
 //! The one rule for answering a time window from the rollup: full UTC hours from the
-//! per-hour counts, the partial hours at the edges from the per-second counts, which exist
-//! only from `seconds_from` on. Pure arithmetic, shared by the counters and the graphs,
-//! and checked against a brute-force count in the tests below.
+//! per-hour counts, the partial hours at the edges from the per-second counts of those
+//! hours (which the rollup reads from tt-bot's tables the first time an hour is an edge).
+//! Pure arithmetic, shared by the counters and the graphs, and checked against a
+//! brute-force count in the tests below.
 
 use crate::domain::{HOUR, ceil_to, floor_to};
 
@@ -26,10 +27,9 @@ pub enum Part {
 
 /// Splits the window `[lo, hi)` (`None` = unbounded on that side) into parts whose sums
 /// add up to exactly the rows with `lo <= t < hi`, given per-hour counts of every row and
-/// per-second counts of rows with `t >= seconds_from` (an hour boundary). `None` when a
-/// partial hour at an edge is older than `seconds_from`, so the window cannot be answered
-/// exactly.
-pub fn plan(lo: Option<i64>, hi: Option<i64>, seconds_from: i64) -> Option<Vec<Part>> {
+/// per-second counts of the partial hours at the edges. Each [`Part::Seconds`] lies inside
+/// one hour ([`Part::hour`]); there are at most two.
+pub fn plan(lo: Option<i64>, hi: Option<i64>) -> Vec<Part> {
     let mut parts = Vec::with_capacity(3);
     match (lo, hi) {
         (Some(l), Some(h)) if ceil_to(l, HOUR) > floor_to(h, HOUR) => {
@@ -60,11 +60,17 @@ pub fn plan(lo: Option<i64>, hi: Option<i64>, seconds_from: i64) -> Option<Vec<P
     parts.retain(|p| match *p {
         Part::Hours { from, to } | Part::Seconds { from, to } => from < to,
     });
-    let covered = parts.iter().all(|p| match *p {
-        Part::Seconds { from, .. } => from >= seconds_from,
-        Part::Hours { .. } => true,
-    });
-    covered.then_some(parts)
+    parts
+}
+
+impl Part {
+    /// The hour whose per-second counts a [`Part::Seconds`] needs; `None` for hours.
+    pub fn hour(&self) -> Option<i64> {
+        match *self {
+            Part::Seconds { from, .. } => Some(floor_to(from, HOUR)),
+            Part::Hours { .. } => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -75,25 +81,23 @@ mod tests {
 
     use super::*;
 
-    /// The rollup's two histograms of a set of row times.
+    /// The rollup's two histograms of a set of row times: every hour, and the seconds of
+    /// the hours a plan asks for (as the rollup reads them from the tables).
     struct Store {
         hours: BTreeMap<i64, i64>,
-        seconds: BTreeMap<i64, i64>,
+        times: Vec<i64>,
     }
 
     impl Store {
-        fn new(times: &[i64], seconds_from: i64) -> Store {
-            let mut s = Store {
-                hours: BTreeMap::new(),
-                seconds: BTreeMap::new(),
-            };
+        fn new(times: &[i64]) -> Store {
+            let mut hours = BTreeMap::new();
             for &t in times {
-                *s.hours.entry(floor_to(t, HOUR)).or_default() += 1;
-                if t >= seconds_from {
-                    *s.seconds.entry(t).or_default() += 1;
-                }
+                *hours.entry(floor_to(t, HOUR)).or_default() += 1;
             }
-            s
+            Store {
+                hours,
+                times: times.to_vec(),
+            }
         }
 
         fn sum(&self, parts: &[Part]) -> i64 {
@@ -102,7 +106,12 @@ mod tests {
                 .map(|p| match *p {
                     Part::Hours { from, to } => self.hours.range(from..to).map(|(_, n)| n).sum(),
                     Part::Seconds { from, to } => {
-                        self.seconds.range(from..to).map(|(_, n)| n).sum::<i64>()
+                        let hour = p.hour().unwrap();
+                        assert!(to <= hour + HOUR, "{p:?} spans more than its hour");
+                        self.times
+                            .iter()
+                            .filter(|&&t| floor_to(t, HOUR) == hour && t >= from && t < to)
+                            .count() as i64
                     }
                 })
                 .sum()
@@ -116,19 +125,6 @@ mod tests {
             .count() as i64
     }
 
-    /// Whether the per-second counts can answer the partial hours at the edges.
-    fn answerable(lo: Option<i64>, hi: Option<i64>, seconds_from: i64) -> bool {
-        let edge_ok = |t: i64, base: i64| t % HOUR == 0 || base >= seconds_from;
-        let within_one_hour =
-            matches!((lo, hi), (Some(l), Some(h)) if ceil_to(l, HOUR) > floor_to(h, HOUR));
-        match (lo, hi) {
-            (Some(l), Some(h)) if within_one_hour => l >= h || l >= seconds_from,
-            _ => {
-                lo.is_none_or(|l| edge_ok(l, l)) && hi.is_none_or(|h| edge_ok(h, floor_to(h, HOUR)))
-            }
-        }
-    }
-
     const SPAN: i64 = 10 * 24 * HOUR;
 
     proptest! {
@@ -137,17 +133,14 @@ mod tests {
             times in prop::collection::vec(-SPAN..SPAN, 0..200),
             lo in prop::option::of(-SPAN - HOUR..SPAN + HOUR),
             len in prop::option::of(0..SPAN),
-            seconds_hours in -300i64..300,
             align_lo in any::<bool>(),
         ) {
-            let seconds_from = seconds_hours * HOUR;
             let lo = lo.map(|l| if align_lo { floor_to(l, HOUR) } else { l });
             let hi = len.map(|n| lo.unwrap_or(-SPAN) + n);
-            let store = Store::new(&times, seconds_from);
-            match plan(lo, hi, seconds_from) {
-                Some(parts) => prop_assert_eq!(store.sum(&parts), brute(&times, lo, hi)),
-                None => prop_assert!(!answerable(lo, hi, seconds_from), "refused {lo:?}..{hi:?} from {seconds_from}"),
-            }
+            let store = Store::new(&times);
+            let parts = plan(lo, hi);
+            prop_assert!(parts.iter().filter(|p| p.hour().is_some()).count() <= 2);
+            prop_assert_eq!(store.sum(&parts), brute(&times, lo, hi));
         }
     }
 
@@ -155,8 +148,8 @@ mod tests {
     fn edges_split_into_seconds_and_hours() {
         let h = HOUR;
         assert_eq!(
-            plan(Some(h + 10), Some(3 * h + 5), 0),
-            Some(vec![
+            plan(Some(h + 10), Some(3 * h + 5)),
+            vec![
                 Part::Seconds {
                     from: h + 10,
                     to: 2 * h
@@ -169,17 +162,27 @@ mod tests {
                     from: 3 * h,
                     to: 3 * h + 5
                 },
-            ])
+            ]
         );
-        // An aligned edge needs no seconds, however old.
+        // An aligned edge needs no seconds.
         assert_eq!(
-            plan(Some(-5 * h), None, 0),
-            Some(vec![Part::Hours {
+            plan(Some(-5 * h), None),
+            vec![Part::Hours {
                 from: -5 * h,
                 to: i64::MAX
-            }])
+            }]
         );
-        // A partial hour older than the seconds kept cannot be answered.
-        assert_eq!(plan(Some(-5 * h + 1), None, 0), None);
+        // Inside one hour: its seconds only.
+        assert_eq!(
+            plan(Some(-5 * h + 1), Some(-5 * h + 9)),
+            vec![Part::Seconds {
+                from: -5 * h + 1,
+                to: -5 * h + 9
+            }]
+        );
+        assert_eq!(
+            plan(Some(-5 * h + 1), Some(-5 * h + 9))[0].hour(),
+            Some(-5 * h)
+        );
     }
 }

@@ -149,6 +149,62 @@ impl Source {
         .await
     }
 
+    /// The rows of `table` timed in any of the UTC `hours` (each the start of an hour),
+    /// with `pk_id <= top` and a chat other than 0, in no particular order: the partial
+    /// hours at the edges of the windows the rollup answers. Read through
+    /// `tt_stats_{videos,music}_downloaded_at` when `tt-stats db indexes` made it.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn rows_in_hours(
+        &self,
+        table: Table,
+        hours: &[i64],
+        top: i64,
+    ) -> Result<Vec<SourceRow>, Error> {
+        self.resilient(|schema| async move {
+            if hours.is_empty() {
+                return Ok(Vec::new());
+            }
+            let cond: Vec<String> = hours
+                .iter()
+                .map(|h| {
+                    format!(
+                        "(downloaded_at >= {h} AND downloaded_at < {})",
+                        h.saturating_add(HOUR)
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "SELECT {} FROM {} WHERE ({}) AND pk_id <= $1 AND user_id <> 0",
+                row_columns(table, schema),
+                table.name(),
+                cond.join(" OR ")
+            );
+            let what = "the edge hours of a window for the rollup";
+            let postgres = self.pool.is_postgres();
+            on_read!(&self.pool, what, c => {
+                // Bounded upkeep of the rollup, like its build: a role's statement limit,
+                // meant for runaway scans, must not cancel it (without the `downloaded_at`
+                // index it is one scan of the table).
+                if postgres {
+                    sqlx::query("SET LOCAL statement_timeout = 0")
+                        .persistent(false)
+                        .execute(&mut *c)
+                        .await
+                        .map_err(Error::query(what))?;
+                }
+                sqlx::query_as::<_, SourceRow>(&sql)
+                    .persistent(false)
+                    .bind(top)
+                    .fetch_all(&mut *c)
+                    .await
+                    .map_err(Error::query(what))
+            })
+        })
+        .await
+    }
+
     /// What a rollup refresh looks at first, in one statement: the largest `pk_id` of
     /// `videos` and of `music` (0 when empty) and, on a standby, its replay time. A refresh that
     /// finds both at its watermarks and no gap to watch reads nothing else from tt-bot's
@@ -460,17 +516,12 @@ impl Snapshot {
             .boxed())
     }
 
-    /// Timed rows of `table` (from [`MIN_TIME`] on) counted per second
-    /// from `seconds_from` on and per UTC hour before it, by chat sign: `(bucket start, sign ±1, rows, image
-    /// rows)`, streamed, in one scan.
-    pub fn buckets(
-        &mut self,
-        table: Table,
-        seconds_from: i64,
-    ) -> BoxStream<'_, Result<(i64, i64, i64, i64), Error>> {
+    /// Timed rows of `table` (from [`MIN_TIME`] on) counted per UTC hour, by chat sign:
+    /// `(hour start, sign ±1, rows, image rows)`, streamed, in one scan.
+    pub fn buckets(&mut self, table: Table) -> BoxStream<'_, Result<(i64, i64, i64, i64), Error>> {
         let t = "downloaded_at";
         self.sql = format!(
-            "SELECT CAST(CASE WHEN {t} >= {seconds_from} THEN {t} ELSE {hour} END AS BIGINT) AS b, \
+            "SELECT CAST({hour} AS BIGINT) AS b, \
              CAST(CASE WHEN user_id > 0 THEN 1 ELSE -1 END AS BIGINT) AS sign, \
              COUNT(*), CAST(SUM({flag}) AS BIGINT) FROM {table} \
              WHERE user_id <> 0 AND {t} >= {MIN_TIME} GROUP BY 1, 2 ORDER BY 1, 2",

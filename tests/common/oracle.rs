@@ -63,13 +63,13 @@ pub struct RollupSizes {
     /// Highest `pk_id` of `videos` and of `music`.
     pub videos_watermark: i64,
     pub music_watermark: i64,
-    /// Per-second counts are kept from this second (a whole hour) on.
-    pub seconds_from: i64,
+    /// Hours whose per-second counts are kept.
+    pub second_hours: i64,
     /// Distinct chats (not 0) with a row in either table.
     pub chats: i64,
     /// (table, UTC hour, people or groups) buckets with rows.
     pub hours: i64,
-    /// (table, second, people or groups) buckets with rows, from `seconds_from` on.
+    /// (table, second, people or groups) buckets with rows in the kept hours.
     pub seconds: i64,
     /// Missing `pk_id`s (runs of them) among the last 10 000 below each watermark.
     pub gaps: i64,
@@ -282,9 +282,9 @@ impl Dataset {
         ids
     }
 
-    /// What a rollup built at `now` from these rows holds.
-    pub fn expected_rollup_sizes(&self, now: i64) -> RollupSizes {
-        let seconds_from = floor(now - 33 * DAY, HOUR);
+    /// What a rollup built from these rows holds once answers asked for the seconds of
+    /// `kept_hours` (hour starts).
+    pub fn expected_rollup_sizes(&self, kept_hours: &[i64]) -> RollupSizes {
         // (table, chat id, time) of every row but chat 0's.
         let rows: Vec<(u8, i64, Option<i64>)> = self
             .videos
@@ -306,7 +306,7 @@ impl Dataset {
         let seconds: BTreeSet<(u8, i64, bool)> = rows
             .iter()
             .filter_map(|r| r.2.map(|t| (r.0, t, sign(r.1))))
-            .filter(|s| s.1 >= seconds_from)
+            .filter(|s| kept_hours.iter().any(|&h| s.1 >= h && s.1 - h < HOUR))
             .collect();
         let gaps = |pks: Vec<i64>| -> (i64, i64) {
             let top = pks.iter().copied().max().unwrap_or(0);
@@ -327,7 +327,7 @@ impl Dataset {
         RollupSizes {
             videos_watermark,
             music_watermark,
-            seconds_from,
+            second_hours: kept_hours.len() as i64,
             chats: chats.len() as i64,
             hours: hours.len() as i64,
             seconds: seconds.len() as i64,
