@@ -518,13 +518,25 @@ impl Snapshot {
 
     /// Timed rows of `table` (from [`MIN_TIME`] on) counted per UTC hour, by chat sign:
     /// `(hour start, sign ±1, rows, image rows)`, streamed, in one scan.
+    ///
+    /// On PostgreSQL the hour is computed in a fenced subquery (`OFFSET 0`): grouping by an
+    /// expression of `downloaded_at`, the planner takes the column's millions of distinct
+    /// values for the number of groups and sorts every row on disk, in parallel workers
+    /// that take both cores from the rest of the build. Behind the fence it expects a few
+    /// hundred groups and hashes them in one process (there are about 24 a day): 2.7 s
+    /// instead of 3.3 s at 10M rows, and a third of the CPU.
     pub fn buckets(&mut self, table: Table) -> BoxStream<'_, Result<(i64, i64, i64, i64), Error>> {
         let t = "downloaded_at";
+        let fence = match self.tx {
+            SnapshotTx::Postgres(_) => " OFFSET 0",
+            SnapshotTx::Sqlite(_) => "",
+        };
         self.sql = format!(
-            "SELECT CAST({hour} AS BIGINT) AS b, \
-             CAST(CASE WHEN user_id > 0 THEN 1 ELSE -1 END AS BIGINT) AS sign, \
-             COUNT(*), CAST(SUM({flag}) AS BIGINT) FROM {table} \
-             WHERE user_id <> 0 AND {t} >= {MIN_TIME} GROUP BY 1, 2 ORDER BY 1, 2",
+            "SELECT b, sign, COUNT(*), CAST(SUM(img) AS BIGINT) FROM \
+             (SELECT CAST({hour} AS BIGINT) AS b, \
+             CAST(CASE WHEN user_id > 0 THEN 1 ELSE -1 END AS BIGINT) AS sign, {flag} AS img \
+             FROM {table} WHERE user_id <> 0 AND {t} >= {MIN_TIME}{fence}) r \
+             GROUP BY b, sign ORDER BY b, sign",
             hour = sql_floor(t, HOUR),
             flag = image_flag(table, self.schema),
             table = table.name(),
