@@ -175,6 +175,53 @@ async fn assert_all_equal(t: &TestDb, db: &Stats, rollup: &Rollup, now: i64, wha
     );
 }
 
+/// The chats over both tables come out of a build as the direct queries count them:
+/// thousands of chats with only music between two chats with videos (and more after the
+/// last), chats with both, NULL times, groups and people.
+#[rstest]
+#[tokio::test]
+async fn the_chats_over_both_tables_survive_long_runs_of_music_only_chats(
+    #[values(Postgres, Sqlite)] backend: Backend,
+) {
+    let mut d = rollup_users(NOW);
+    // Music only: groups, then people 1..=2_600 (more than two pieces), then 9_001..=10_200.
+    for i in 0..300 {
+        d.music(-1_000_000 - i, Some(NOW - 50 * i));
+    }
+    for u in 1..=2_600 {
+        d.music(u, Some(NOW - 7 * u));
+    }
+    // Videos: chat 1 (with music too), chat 2_000 (with music, later video), chat 5_000
+    // (videos only), chat 9_500 (music too, video NULL-timed), a group with both.
+    d.video(1, Some(NOW - 30 * D), false);
+    d.video(2_000, Some(NOW - 10), true);
+    d.video(5_000, Some(NOW - 3 * D), false);
+    d.video(9_500, None, false);
+    d.video(-1_000_000 - 7, Some(NOW - 1), false);
+    for u in 9_001..=10_200 {
+        d.music(u, Some(NOW - 11 * (u - 9_000)));
+    }
+    let t = TestDb::with(backend, Current, d).await;
+    let state = tempfile::tempdir().unwrap();
+    let clock = Clock::fixed(NOW);
+    let (db, rollup) = t
+        .stats_with_rollup(&state.path().join("state.sqlite"), &clock)
+        .await;
+    assert!(rollup.refresh(db.source()).await.unwrap().rebuilt);
+    assert_all_equal(&t, &db, &rollup, NOW, "after the build").await;
+    let status = rollup.status().await.unwrap();
+    let chats: std::collections::BTreeSet<i64> = t
+        .data
+        .videos
+        .iter()
+        .map(|v| v.user_id)
+        .chain(t.data.music.iter().map(|m| m.user_id))
+        .filter(|&id| id != 0)
+        .collect();
+    assert_eq!(status.chats, chats.len() as i64);
+    rollup.close().await;
+}
+
 /// Build, new rows, late commits into gaps, old/future/NULL times, time passing.
 #[rstest]
 #[tokio::test]
