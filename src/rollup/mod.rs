@@ -340,7 +340,13 @@ impl Rollup {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // 1 MiB of page cache per connection instead of SQLite's 2 MB: an answer that
+            // reads an edge hour looks up the last downloads of thousands of chats spread
+            // over the whole file, which filled a second full cache and took the bot's
+            // memory over its 30 MiB line (benches/README.md). The tables an answer sums
+            // (the hours of a kind) still fit.
+            .pragma("cache_size", "-1024");
         // Refreshes and answers take the write lock one at a time, so two connections
         // serve them; each more would keep its own page cache and thread.
         let state = SqlitePoolOptions::new()
