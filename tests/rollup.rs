@@ -783,22 +783,24 @@ async fn the_command_line_with_and_without_the_rollup(
 /// The indexes `db indexes` makes on a current-schema database, as statements: written out
 /// here, not taken from the code, so a changed index shows up as a failing test.
 fn index_statements(backend: Backend) -> Vec<(&'static str, String)> {
-    let (create, by_user, music_by_user) = match backend {
+    let (create, by_registration, by_user, music_by_user) = match backend {
         Postgres => (
             "CREATE INDEX CONCURRENTLY IF NOT EXISTS",
+            "(registered_at) INCLUDE (user_id)",
             "(user_id) INCLUDE (downloaded_at, media_kind)",
             "(user_id) INCLUDE (downloaded_at)",
         ),
         Sqlite => (
             "CREATE INDEX IF NOT EXISTS",
+            "(registered_at, user_id)",
             "(user_id, downloaded_at, media_kind)",
             "(user_id, downloaded_at)",
         ),
     };
     [
         (
-            "tt_stats_users_registered_at",
-            "users (registered_at)",
+            "tt_stats_users_by_registration",
+            format!("users {by_registration}").as_str(),
             "Chats in a period, the registrations graph",
         ),
         (
@@ -877,7 +879,7 @@ async fn db_indexes_creates_each_index_once(#[values(Postgres, Sqlite)] backend:
     assert!(ok, "{out}{err}");
     assert_eq!(
         out,
-        "-- users(registered_at) already indexed by tt_stats_users_registered_at\n\
+        "-- users(registered_at, user_id) already indexed by tt_stats_users_by_registration\n\
          -- videos(downloaded_at) already indexed by tt_stats_videos_downloaded_at\n\
          -- music(downloaded_at) already indexed by tt_stats_music_downloaded_at\n\
          -- videos(user_id, downloaded_at, media_kind) already indexed by tt_stats_videos_by_user\n\
@@ -885,9 +887,9 @@ async fn db_indexes_creates_each_index_once(#[values(Postgres, Sqlite)] backend:
     );
 }
 
-/// The single-column `user_id` indexes of earlier versions are replaced by the ones that
-/// also carry the time and image flag (the rollup build reads only the index): created
-/// first, then the old ones dropped. An index of tt-bot's own that already holds those
+/// The single-column `user_id` and `registered_at` indexes of earlier versions are replaced
+/// by the ones that also carry the time and image flag (the rollup build reads only the
+/// index), or the chat id: created first, then the old ones dropped. An index of tt-bot's own that already holds those
 /// columns is used as it is, and on the legacy schema the image flag is `is_images`.
 #[rstest]
 #[tokio::test]
@@ -902,6 +904,8 @@ async fn db_indexes_replaces_the_older_user_id_indexes(
         Legacy => "is_images",
     };
     t.exec("CREATE INDEX tt_stats_videos_user_id ON videos (user_id)")
+        .await;
+    t.exec("CREATE INDEX tt_stats_users_registered_at ON users (registered_at)")
         .await;
     t.exec("CREATE INDEX tt_stats_music_user_id ON music (user_id)")
         .await;
@@ -936,6 +940,10 @@ async fn db_indexes_replaces_the_older_user_id_indexes(
             "{create} tt_stats_videos_by_user ON videos {videos_cols}; -- the user card, download history and the rollup's build"
         ),
         format!("{drop} tt_stats_videos_user_id; -- replaced by tt_stats_videos_by_user"),
+        format!(
+            "{drop} tt_stats_users_registered_at; -- replaced by tt_stats_users_by_registration"
+        ),
+        "dropped tt_stats_users_registered_at".to_string(),
         "-- music(user_id, downloaded_at, pk_id) already indexed by bot_music_user".to_string(),
         format!("{drop} tt_stats_music_user_id; -- replaced by bot_music_user"),
         "dropped tt_stats_videos_user_id".to_string(),
@@ -950,7 +958,7 @@ async fn db_indexes_replaces_the_older_user_id_indexes(
         index_names(&t).await,
         [
             "tt_stats_music_downloaded_at",
-            "tt_stats_users_registered_at",
+            "tt_stats_users_by_registration",
             "tt_stats_videos_by_user",
             "tt_stats_videos_downloaded_at",
         ]
