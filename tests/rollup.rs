@@ -286,15 +286,15 @@ async fn the_rollup_equals_the_direct_queries_as_rows_arrive_and_time_passes(
         let more = random_downloads(&mut rng, Table::Videos, first, 60, now, 2 * D, &[]);
         t.insert(more).await;
         assert_all_equal(&t, &db, &rollup, now, &format!("{step}s later")).await;
-        // One more refresh, so the hours the last answers left behind can be forgotten.
-        rollup.refresh(db.source()).await.unwrap();
-        let kept = kept_second_hours(&state.path().join("state.sqlite")).await;
+        // Every step is days after the last: the hours its answers did not use again were
+        // forgotten by the first refresh of this step.
+        let state_file = state.path().join("state.sqlite");
+        let kept = kept_second_hours(&state_file).await;
         assert!(!kept.is_empty(), "{kept:?}");
         for &(hour, used_at) in &kept {
-            assert!(hour % 3_600 == 0, "{hour} is not an hour start");
-            assert!(
-                used_at >= now - D,
-                "hour {hour} last used at {used_at}, now {now}"
+            assert_eq!(
+                used_at, now,
+                "hour {hour} is kept but was not used at {now}"
             );
         }
         let hours: Vec<i64> = kept.iter().map(|k| k.0).collect();
@@ -304,6 +304,39 @@ async fn the_rollup_equals_the_direct_queries_as_rows_arrive_and_time_passes(
             (status.second_hours, status.seconds),
             (sizes.second_hours, sizes.seconds),
             "the kept hours hold exactly their rows' seconds"
+        );
+        // What they hold: every row of those hours, and every chat whose last download
+        // over both tables falls in one of them.
+        let in_kept =
+            |t: Option<i64>| t.is_some_and(|t| hours.iter().any(|&h| t >= h && t - h < 3_600));
+        let rows = t
+            .data
+            .videos
+            .iter()
+            .filter(|v| v.user_id != 0 && in_kept(v.downloaded_at))
+            .count()
+            + t.data
+                .music
+                .iter()
+                .filter(|m| m.user_id != 0 && in_kept(m.downloaded_at))
+                .count();
+        let mut last: std::collections::BTreeMap<i64, Option<i64>> = Default::default();
+        for (id, at) in t
+            .data
+            .videos
+            .iter()
+            .map(|v| (v.user_id, v.downloaded_at))
+            .chain(t.data.music.iter().map(|m| (m.user_id, m.downloaded_at)))
+            .filter(|r| r.0 != 0)
+        {
+            let l = last.entry(id).or_default();
+            *l = (*l).max(at);
+        }
+        let chats = last.values().filter(|&&l| in_kept(l)).count();
+        assert_eq!(
+            kept_second_sums(&state_file).await,
+            (rows as i64, chats as i64),
+            "rows in the kept hours, and chats with their last download there"
         );
     }
     let status = rollup.status().await.unwrap();
@@ -732,13 +765,16 @@ async fn the_command_line_with_and_without_the_rollup(
     );
 
     // `db check` asked for the last day's counters and the last week's activity: the
-    // seconds of the hours those windows start in, and of the current hour, are kept.
+    // seconds of the hours those windows start in, and of the current hour, are kept,
+    // each with the three hours after it.
     let hour = |t: i64| t.div_euclid(3_600) * 3_600;
     let edges = [NOW + 1 - D, NOW + 1 - 7 * D, NOW + 1];
     let kept: Vec<i64> = edges
         .iter()
         .filter(|&&t| t % 3_600 != 0)
-        .map(|&t| hour(t))
+        .flat_map(|&t| (0..4).map(move |i| hour(t) + i * 3_600))
+        .collect::<std::collections::BTreeSet<i64>>()
+        .into_iter()
         .collect();
     let sizes = t.data.expected_rollup_sizes(&kept);
     let status = format!(
@@ -1511,6 +1547,28 @@ async fn a_build_that_cannot_write_its_state_stops_and_keeps_the_last_complete_s
         "carried on incrementally, no new build"
     );
     rollup.close().await;
+}
+
+/// The rows the per-second counts of a state file hold (both tables), and the chats its
+/// per-second histogram of last downloads over both tables holds, read from the file.
+async fn kept_second_sums(state: &Path) -> (i64, i64) {
+    use sqlx::Connection as _;
+    let mut file = sqlx::SqliteConnection::connect_with(
+        &sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(state)
+            .read_only(true),
+    )
+    .await
+    .unwrap();
+    let sums = sqlx::query_as(
+        "SELECT (SELECT COALESCE(SUM(n), 0) FROM seconds WHERE kind IN (0, 1)), \
+         (SELECT COALESCE(SUM(chats), 0) FROM last_seconds WHERE kind = 3 AND img = 0)",
+    )
+    .fetch_one(&mut file)
+    .await
+    .unwrap();
+    file.close().await.unwrap();
+    sums
 }
 
 /// The hours whose per-second counts a state file keeps, with when an answer last used

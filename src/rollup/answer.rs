@@ -9,22 +9,30 @@ use sqlx::sqlite::SqliteConnection;
 use super::store::{self, ANY, Buckets, kind_id};
 use super::window::{Part, plan};
 use super::{Error, Fresh, Rollup};
-use crate::domain::{BySign, DownloadCounts, Ranking, Table};
+use crate::domain::{BySign, DownloadCounts, HOUR, Ranking, Table};
 use crate::source::Source;
 
 /// At most this many hours whose per-second counts are not kept yet are read from
 /// tt-bot's tables for one answer (a few milliseconds each at 10M downloads with the
-/// `downloaded_at` indexes). The standard windows need one or two; a graph of daily
-/// buckets over months in a zone off the whole hour needs one per day, and is answered by
-/// the direct queries instead.
+/// `downloaded_at` indexes); beyond it the answer comes from the direct queries. A bound,
+/// not a case the screens meet: each window has two edges, and one answer asks for at most
+/// three windows.
 pub const MAX_NEW_SECOND_HOURS: usize = 48;
+
+/// When an edge hour is read, the hours after it are read with it (in the same statement):
+/// a window's edge moves on by an hour each hour, so the next answers find their edge kept
+/// instead of reading the tables again (without the `downloaded_at` indexes each read is a
+/// scan of the tables). Hours not used within [`super::SECOND_HOURS_IDLE`] are forgotten.
+const HOURS_AHEAD: i64 = 3;
 
 impl Rollup {
     /// Makes sure the state file holds the per-second counts of every hour `parts` need,
-    /// reading the hours it does not keep yet from tt-bot's tables: exactly the rows the
-    /// rollup has counted (at or below the watermarks, outside the `pk_id` gaps it still
-    /// watches), so the answer stays one snapshot. `false` when more than
-    /// [`MAX_NEW_SECOND_HOURS`] are missing.
+    /// reading the hours it does not keep yet (and [`HOURS_AHEAD`] after each) from
+    /// tt-bot's tables: the rows at or below the watermarks, outside the `pk_id` gaps the
+    /// rollup still watches, which are the rows it has counted (but for the limits in the
+    /// module docs: a row committed after its gap expired, a row changed in place), so the
+    /// answer stays one snapshot. `false` when more than [`MAX_NEW_SECOND_HOURS`] are
+    /// missing.
     async fn keep_seconds(
         &self,
         source: &Source,
@@ -37,10 +45,17 @@ impl Rollup {
         }
         let err = self.err();
         let kept = store::second_hours(&mut f.tx).await.map_err(&err)?;
-        let missing: Vec<i64> = need.difference(&kept.0).copied().collect();
+        let missing: BTreeSet<i64> = need.difference(&kept.0).copied().collect();
         if missing.len() > MAX_NEW_SECOND_HOURS {
             return Ok(false);
         }
+        let missing: Vec<i64> = missing
+            .iter()
+            .flat_map(|&h| (0..=HOURS_AHEAD).filter_map(move |i| h.checked_add(i * HOUR)))
+            .filter(|h| !kept.0.contains(h))
+            .collect::<BTreeSet<i64>>()
+            .into_iter()
+            .collect();
         let now = self.inner.clock.now();
         if !missing.is_empty() {
             let mut rows = Vec::with_capacity(Table::DOWNLOADS.len());

@@ -11,7 +11,7 @@
 //!   the last P" is the number of chats whose last time is after `now - P`, which is exact
 //!   because `max(t) > s` holds exactly when some row has `t > s`.
 //! * `last_hours` / `last_seconds`: how many chats have their last (image) download in each
-//!   hour, and in each second of the kept days, moved as a chat's last time moves. Counting
+//!   hour, and in each second of the edge hours (below), moved as a chat's last time moves. Counting
 //!   the chats active after `s` is then a sum over a few hundred buckets, not a scan of the
 //!   active chats (hundreds of thousands on a busy day).
 //! * `totals`: all-time rows, image rows, chats and image chats per kind and chat sign
@@ -28,7 +28,7 @@
 //!
 //! Every answer is the same number the direct query gives; a question the rollup cannot
 //! answer exactly (one whose edges fall in more than [`MAX_NEW_SECOND_HOURS`] hours not
-//! kept yet, a graph of daily buckets in a zone off the whole hour for example) returns `None` and
+//! kept yet, a bound no screen reaches) returns `None` and
 //! [`crate::stats::Stats`] asks the database directly. A refresh runs in one
 //! `BEGIN IMMEDIATE` transaction that re-reads the watermark, so several processes sharing
 //! the file never double-count, and the answer is read in that same transaction, so it is
@@ -37,7 +37,10 @@
 //! Limits, by design: rows deleted or updated in place in the source are not seen (the
 //! consistency check [`Rollup::check`] finds the difference and a rebuild fixes it); rows
 //! that commit with a `pk_id` below one already seen are caught by re-checking the gaps for
-//! [`GAP_TTL`] seconds after they were seen. See `docs/figures.md#rollup`.
+//! [`GAP_TTL`] seconds after they were seen. An edge hour is read from the tables as they
+//! are then, so such a row (committed after its gap expired, or changed in place) can be
+//! in the seconds of an edge hour but not in the hours and chats: the check finds that
+//! too. See `docs/figures.md#rollup`.
 //!
 //! Layout: [`store`] (the file's tables and writes), [`delta`] (pure batch algebra),
 //! [`window`] (the pure window planner), `sync` (refresh and build), `answer` (reads),
@@ -60,7 +63,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use answer::{ChatTotals, Downloads, GroupActivity, WindowActivity};
+pub use answer::{ChatTotals, Downloads, GroupActivity, MAX_NEW_SECOND_HOURS, WindowActivity};
 pub use check::CheckReport;
 pub use store::FORMAT_VERSION;
 pub use sync::{GAP_TTL, SECOND_HOURS_IDLE};

@@ -157,20 +157,44 @@ pub(crate) async fn prune(tx: &mut SqliteConnection, idle_before: i64) -> sqlx::
     if idle.is_empty() {
         return Ok(());
     }
-    for hour in idle {
-        for sql in [
-            "DELETE FROM seconds WHERE t >= ?1 AND t < ?1 + 3600",
-            "DELETE FROM last_seconds WHERE t >= ?1 AND t < ?1 + 3600",
-            "DELETE FROM second_hours WHERE hour = ?1",
-        ] {
-            sqlx::query(sql).bind(hour).execute(&mut *tx).await?;
-        }
-    }
+    forget_seconds(tx, &idle).await?;
+    sqlx::query("DELETE FROM second_hours WHERE used_at < ?")
+        .bind(idle_before)
+        .execute(&mut *tx)
+        .await?;
     for sql in [
         "DELETE FROM last_seconds WHERE chats = 0",
         "DELETE FROM last_hours WHERE chats = 0",
     ] {
         sqlx::query(sql).execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Deletes the per-second rows of `hours`, by primary key (a range of seconds per kind).
+async fn forget_seconds(tx: &mut SqliteConnection, hours: &[i64]) -> sqlx::Result<()> {
+    let kinds = [kind_id(Table::Videos), kind_id(Table::Music), ANY];
+    for &hour in hours {
+        let end = hour.saturating_add(HOUR);
+        for &kind in &kinds {
+            sqlx::query("DELETE FROM seconds WHERE kind = ? AND t >= ? AND t < ?")
+                .bind(kind)
+                .bind(hour)
+                .bind(end)
+                .execute(&mut *tx)
+                .await?;
+            for img in [0, 1] {
+                sqlx::query(
+                    "DELETE FROM last_seconds WHERE kind = ? AND img = ? AND t >= ? AND t < ?",
+                )
+                .bind(kind)
+                .bind(img)
+                .bind(hour)
+                .bind(end)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
     }
     Ok(())
 }
@@ -212,6 +236,9 @@ pub(crate) async fn keep_second_hours(
     rows: &[(Table, Vec<SourceRow>)],
     now: i64,
 ) -> sqlx::Result<()> {
+    // Nothing of these hours should be there; a process of an older format sharing the
+    // file during an upgrade could still have left some, which would be counted twice.
+    forget_seconds(tx, hours).await?;
     let kept = SecondHours(hours.iter().copied().collect());
     let mut candidates = BTreeSet::new();
     for (table, rows) in rows {
@@ -395,8 +422,9 @@ pub(crate) async fn add_lasts(
     Ok(())
 }
 
-/// Writes chats of a full build (the table is empty for `kind`); their last-time
-/// histograms are derived once all are written ([`histograms_from_chats`]).
+/// Writes chats of a full build (the table is empty for `kind`); the per-hour histograms
+/// of their last times are counted by the build ([`LastHours`]) or, for the chats over
+/// both tables, derived once all are written ([`histograms_from_chats`]).
 pub(crate) async fn insert_chats(
     tx: &mut SqliteConnection,
     kind: i64,
