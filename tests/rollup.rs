@@ -289,7 +289,7 @@ async fn the_rollup_equals_the_direct_queries_as_rows_arrive_and_time_passes(
         // Every step is days after the last: the hours its answers did not use again were
         // forgotten by the first refresh of this step.
         let state_file = state.path().join("state.sqlite");
-        let kept = kept_second_hours(&state_file).await;
+        let KeptSeconds { hours: kept, sums } = kept_seconds(&state_file).await;
         assert!(!kept.is_empty(), "{kept:?}");
         for &(hour, used_at) in &kept {
             assert_eq!(
@@ -334,7 +334,7 @@ async fn the_rollup_equals_the_direct_queries_as_rows_arrive_and_time_passes(
         }
         let chats = last.values().filter(|&&l| in_kept(l)).count();
         assert_eq!(
-            kept_second_sums(&state_file).await,
+            sums,
             (rows as i64, chats as i64),
             "rows in the kept hours, and chats with their last download there"
         );
@@ -1549,9 +1549,16 @@ async fn a_build_that_cannot_write_its_state_stops_and_keeps_the_last_complete_s
     rollup.close().await;
 }
 
-/// The rows the per-second counts of a state file hold (both tables), and the chats its
-/// per-second histogram of last downloads over both tables holds, read from the file.
-async fn kept_second_sums(state: &Path) -> (i64, i64) {
+/// What a state file keeps per second, read from the file itself: the hours, with when an
+/// answer last used each (`(hour start, used_at)`), and the rows the per-second counts hold
+/// (both tables) with the chats the per-second histogram of last downloads over both tables
+/// holds.
+struct KeptSeconds {
+    hours: Vec<(i64, i64)>,
+    sums: (i64, i64),
+}
+
+async fn kept_seconds(state: &Path) -> KeptSeconds {
     use sqlx::Connection as _;
     let mut file = sqlx::SqliteConnection::connect_with(
         &sqlx::sqlite::SqliteConnectOptions::new()
@@ -1560,6 +1567,10 @@ async fn kept_second_sums(state: &Path) -> (i64, i64) {
     )
     .await
     .unwrap();
+    let hours = sqlx::query_as("SELECT hour, used_at FROM second_hours ORDER BY hour")
+        .fetch_all(&mut file)
+        .await
+        .unwrap();
     let sums = sqlx::query_as(
         "SELECT (SELECT COALESCE(SUM(n), 0) FROM seconds WHERE kind IN (0, 1)), \
          (SELECT COALESCE(SUM(chats), 0) FROM last_seconds WHERE kind = 3 AND img = 0)",
@@ -1568,24 +1579,5 @@ async fn kept_second_sums(state: &Path) -> (i64, i64) {
     .await
     .unwrap();
     file.close().await.unwrap();
-    sums
-}
-
-/// The hours whose per-second counts a state file keeps, with when an answer last used
-/// each: `(hour start, used_at)`, read from the file itself.
-async fn kept_second_hours(state: &Path) -> Vec<(i64, i64)> {
-    use sqlx::Connection as _;
-    let mut file = sqlx::SqliteConnection::connect_with(
-        &sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(state)
-            .read_only(true),
-    )
-    .await
-    .unwrap();
-    let kept = sqlx::query_as("SELECT hour, used_at FROM second_hours ORDER BY hour")
-        .fetch_all(&mut file)
-        .await
-        .unwrap();
-    file.close().await.unwrap();
-    kept
+    KeptSeconds { hours, sums }
 }
