@@ -578,6 +578,10 @@ pub fn redact(text: &str) -> String {
             .map_or(0, |(j, c)| j + c.len_utf8()),
         None => 0,
     };
+    // A `postgres…` scheme before that: the "://" found is inside a password of a URL
+    // whose own separator is mistyped (`postgres:/u:pw://x@h`, `postgres//u:pw://x@h`,
+    // found by the property test).
+    let start = postgres_scheme(&out).map_or(start, |p| p.min(start));
     let end = out[start..]
         .find(['\'', '"', '\n'])
         .map_or(out.len(), |e| start + e);
@@ -617,6 +621,18 @@ pub fn redact_tokens(text: &str) -> String {
     }
     out.push_str(&text[copied..]);
     out
+}
+
+/// Where the first `postgres…` scheme of `text` starts, however its separator is typed
+/// (any case; the start of a word, not the end of a longer one).
+fn postgres_scheme(text: &str) -> Option<usize> {
+    let lower = text.to_ascii_lowercase();
+    lower.match_indices("postgres").map(|(i, _)| i).find(|&i| {
+        text[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_scheme_char(c))
+    })
 }
 
 fn is_scheme_char(c: char) -> bool {
@@ -867,6 +883,16 @@ mod tests {
             "postgres://bob:***@h/db"
         );
         assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+        // A "://" inside the password of a URL whose own separator is mistyped (found by
+        // the property test below).
+        assert_eq!(
+            redact("postgres:/u:Zq://0@h:5432/db"),
+            "postgres:/u:***@h:5432/db"
+        );
+        assert_eq!(
+            redact("postgres//u:Zq://0@h:5432/db"),
+            "postgres//u:***@h:5432/db"
+        );
         // A wide character right before the scheme (found by the property test below).
         assert_eq!(redact("𑁒://"), "𑁒://");
         assert_eq!(redact("é postgres://bob:s@h"), "é postgres://bob:***@h");
