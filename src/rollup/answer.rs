@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use sqlx::sqlite::SqliteConnection;
 
-use super::store::{self, ANY, Buckets, kind_id};
+use super::store::{self, ANY, Buckets, json_ids, kind_id};
 use super::window::{Part, plan};
 use super::{Error, Fresh, Rollup};
 use crate::domain::{BySign, DownloadCounts, HOUR, Ranking, Table};
@@ -480,20 +480,6 @@ impl Rollup {
         self.count(out.is_some());
         Ok(out)
     }
-}
-
-/// `[1,-2,3]`: chat ids for SQLite's `json_each`, one bound value however many there are.
-fn json_ids(ids: &[i64]) -> String {
-    let mut s = String::with_capacity(ids.len() * 12 + 2);
-    s.push('[');
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str(&id.to_string());
-    }
-    s.push(']');
-    s
 }
 
 /// Chats of both tables whose last download is at or after `from`, from the last-time

@@ -199,6 +199,20 @@ async fn forget_seconds(tx: &mut SqliteConnection, hours: &[i64]) -> sqlx::Resul
     Ok(())
 }
 
+/// `[1,-2,3]`: ids (of chats, or hours) for SQLite's `json_each`, one bound value however
+/// many there are.
+pub(crate) fn json_ids<'a>(ids: impl IntoIterator<Item = &'a i64>) -> String {
+    let mut s = String::from("[");
+    for (i, id) in ids.into_iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&id.to_string());
+    }
+    s.push(']');
+    s
+}
+
 /// The hours whose per-second counts the state file holds.
 pub(crate) async fn second_hours(tx: &mut SqliteConnection) -> sqlx::Result<SecondHours> {
     let hours: Vec<i64> = sqlx::query_scalar("SELECT hour FROM second_hours")
@@ -213,13 +227,12 @@ pub(crate) async fn touch_second_hours(
     hours: &BTreeSet<i64>,
     now: i64,
 ) -> sqlx::Result<()> {
-    let list: Vec<String> = hours.iter().map(i64::to_string).collect();
     sqlx::query(
         "UPDATE second_hours SET used_at = ?1 WHERE used_at < ?1 \
          AND hour IN (SELECT value FROM json_each(?2))",
     )
     .bind(now)
-    .bind(format!("[{}]", list.join(",")))
+    .bind(json_ids(hours))
     .execute(&mut *tx)
     .await
     .map(drop)
@@ -261,7 +274,6 @@ pub(crate) async fn keep_second_hours(
         seconds.sort_unstable();
         add_buckets(tx, Buckets::Seconds, kind_id(*table), &seconds).await?;
     }
-    let ids: Vec<String> = candidates.iter().map(i64::to_string).collect();
     let lasts: Vec<(i64, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
         "SELECT kind, user_id, last_t, last_img_t FROM chats \
          WHERE kind IN (?, ?, ?) AND user_id IN (SELECT value FROM json_each(?))",
@@ -269,7 +281,7 @@ pub(crate) async fn keep_second_hours(
     .bind(kind_id(Table::Videos))
     .bind(kind_id(Table::Music))
     .bind(ANY)
-    .bind(format!("[{}]", ids.join(",")))
+    .bind(json_ids(&candidates))
     .fetch_all(&mut *tx)
     .await?;
     let mut per_kind: HashMap<i64, LastDelta> = HashMap::new();
