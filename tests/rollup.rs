@@ -784,6 +784,7 @@ async fn the_command_line_with_and_without_the_rollup(
          watermarks:      videos.pk_id {}, music.pk_id {}\n\
          chats:           {}\n\
          hour buckets:    {}\n\
+         day buckets:     {}\n\
          second buckets:  {} (in {} edge hours)\n\
          pk gaps watched: {}\n",
         identity(&t).await,
@@ -791,6 +792,7 @@ async fn the_command_line_with_and_without_the_rollup(
         sizes.music_watermark,
         sizes.chats,
         sizes.hours,
+        sizes.days,
         sizes.seconds,
         sizes.second_hours,
         sizes.gaps

@@ -80,6 +80,7 @@ pub async fn run(cfg: &DbConfig, clock: Clock, cmd: DbCommand) -> Result<()> {
                 ),
                 format!("chats:           {}", s.chats),
                 format!("hour buckets:    {}", s.hours),
+                format!("day buckets:     {}", s.days),
                 format!(
                     "second buckets:  {} (in {} edge hours)",
                     s.seconds, s.second_hours

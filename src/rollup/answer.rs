@@ -9,7 +9,9 @@ use sqlx::sqlite::SqliteConnection;
 use super::store::{self, ANY, Buckets, json_ids, kind_id};
 use super::window::{Part, plan};
 use super::{Error, Fresh, Rollup};
-use crate::domain::{BySign, DownloadCounts, HOUR, Ranking, Table};
+use crate::domain::{
+    BySign, DAY, DownloadCounts, HOUR, MIN_TIME, Ranking, Table, ceil_to, floor_to,
+};
 use crate::source::Source;
 
 /// At most this many hours whose per-second counts are not kept yet are read from
@@ -81,6 +83,36 @@ impl Rollup {
             .map_err(&err)?;
         Ok(true)
     }
+}
+
+/// The bucket-table ranges `(table, from, to)`, `[from, to)` in Unix seconds (UTC), whose
+/// sums add up to those of `parts`: with `days` (a sum, or a graph whose buckets are whole
+/// UTC days) the whole UTC days inside a [`Part::Hours`] come from the per-day counts and
+/// only its hours outside them from the per-hour counts.
+fn ranges(parts: &[Part], days: bool) -> Vec<(Buckets, i64, i64)> {
+    let mut out = Vec::with_capacity(parts.len() + 2);
+    for p in parts {
+        match *p {
+            Part::Seconds { from, to } => out.push((Buckets::Seconds, from, to)),
+            Part::Hours { from, to } => {
+                // No hour before MIN_TIME is stored; clamping keeps ceil_to from overflowing
+                // at an unbounded start. MIN_TIME is a UTC midnight.
+                let from = from.max(MIN_TIME);
+                let (d0, d1) = (ceil_to(from, DAY), floor_to(to, DAY));
+                if days && d0 < d1 {
+                    out.extend([
+                        (Buckets::Hours, from, d0),
+                        (Buckets::Days, d0, d1),
+                        (Buckets::Hours, d1, to),
+                    ]);
+                } else {
+                    out.push((Buckets::Hours, from, to));
+                }
+            }
+        }
+    }
+    out.retain(|r| r.1 < r.2);
+    out
 }
 
 /// The download counters of both tables for one window.
@@ -158,11 +190,7 @@ impl Rollup {
         let mut out = None;
         if self.keep_seconds(source, &mut f, &parts).await? {
             let mut sparse = Vec::new();
-            for p in parts {
-                let (buckets, from, to) = match p {
-                    Part::Hours { from, to } => (Buckets::Hours, from, to),
-                    Part::Seconds { from, to } => (Buckets::Seconds, from, to),
-                };
+            for (buckets, from, to) in ranges(&parts, bucket % DAY == 0) {
                 let col = buckets.column();
                 let sql = format!(
                     "SELECT {col} - ((({col} % {bucket}) + {bucket}) % {bucket}) AS bk, SUM(n) FROM {} \
@@ -540,11 +568,7 @@ async fn rows_in(
     parts: &[Part],
 ) -> sqlx::Result<BySign<i64>> {
     let mut out = BySign::default();
-    for p in parts {
-        let (buckets, from, to) = match *p {
-            Part::Hours { from, to } => (Buckets::Hours, from, to),
-            Part::Seconds { from, to } => (Buckets::Seconds, from, to),
-        };
+    for (buckets, from, to) in ranges(parts, true) {
         let col = buckets.column();
         let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
             "SELECT sign, SUM(n) FROM {} WHERE kind = ? AND {col} >= ? AND {col} < ? GROUP BY sign",
@@ -560,4 +584,73 @@ async fn rows_in(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Sums a set of row times over `ranges` as the state file's three bucket tables hold
+    /// them: per day, per hour, and the seconds themselves.
+    fn sum(times: &[i64], ranges: &[(Buckets, i64, i64)]) -> i64 {
+        let mut days = BTreeMap::<i64, i64>::new();
+        let mut hours = BTreeMap::<i64, i64>::new();
+        for &t in times {
+            *days.entry(floor_to(t, DAY)).or_default() += 1;
+            *hours.entry(floor_to(t, HOUR)).or_default() += 1;
+        }
+        ranges
+            .iter()
+            .map(|&(b, from, to)| match b {
+                Buckets::Days => {
+                    assert!(
+                        from % DAY == 0 && to % DAY == 0,
+                        "days {from}..{to} not whole"
+                    );
+                    days.range(from..to).map(|(_, n)| n).sum::<i64>()
+                }
+                Buckets::Hours => hours.range(from..to).map(|(_, n)| n).sum(),
+                Buckets::Seconds => times.iter().filter(|&&t| t >= from && t < to).count() as i64,
+            })
+            .sum()
+    }
+
+    const SPAN: i64 = 40 * DAY;
+
+    proptest! {
+        /// With or without the per-day counts, the ranges of a window's plan count exactly
+        /// the rows a scan counts.
+        #[test]
+        fn ranges_count_exactly_what_a_scan_counts(
+            times in prop::collection::vec(-SPAN..SPAN, 0..300),
+            lo in prop::option::of(-SPAN - DAY..SPAN + DAY),
+            len in prop::option::of(0..2 * SPAN),
+            days in any::<bool>(),
+        ) {
+            let hi = len.map(|n| lo.unwrap_or(-SPAN) + n);
+            let scan = times
+                .iter()
+                .filter(|&&t| lo.is_none_or(|l| t >= l) && hi.is_none_or(|h| t < h))
+                .count() as i64;
+            let r = ranges(&plan(lo, hi), days);
+            prop_assert_eq!(sum(&times, &r), scan);
+            prop_assert!(days || r.iter().all(|x| x.0 != Buckets::Days));
+        }
+    }
+
+    #[test]
+    fn an_unbounded_window_starts_at_the_earliest_time_kept() {
+        let r = ranges(&plan(None, Some(3 * DAY + 5)), true);
+        assert_eq!(
+            r,
+            vec![
+                (Buckets::Days, MIN_TIME, 3 * DAY),
+                (Buckets::Seconds, 3 * DAY, 3 * DAY + 5)
+            ]
+        );
+    }
 }

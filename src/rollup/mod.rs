@@ -17,7 +17,8 @@
 //! * `totals`: all-time rows, image rows, chats and image chats per kind and chat sign
 //!   (NULL times included, as in the direct queries).
 //! * `hours`: rows per UTC hour (NULL times excluded): the full hours of a window and every
-//!   graph bucket.
+//!   graph bucket; `days`: the same summed by UTC day, written with the hours, so a graph by
+//!   day or a long window sums one row a day.
 //! * `seconds` / `last_seconds`: rows, and chats' last downloads, per second, only for the
 //!   hours in `second_hours`: the partial hours at the edges of the windows asked for lately,
 //!   so window counts are exact to the second ([`window::plan`]). The first answer that needs
@@ -202,6 +203,8 @@ pub struct Status {
     pub chats: i64,
     /// Hour buckets stored.
     pub hours: i64,
+    /// Day buckets stored (the hour buckets summed by UTC day).
+    pub days: i64,
     /// Second buckets stored.
     pub seconds: i64,
     /// `pk_id` gaps watched for late commits.
@@ -493,6 +496,13 @@ impl Rollup {
             tracing::info!(
                 "building the rollup in the background; answering from the tables meanwhile"
             );
+            let waited = sync::quiet_start(&source).await;
+            if !waited.is_zero() {
+                tracing::info!(
+                    waited_ms = waited.as_millis() as u64,
+                    "the rollup build started once the answers read from the tables were done"
+                );
+            }
             match me.refresh(&source).await {
                 Ok(_) => tracing::info!(
                     seconds = started.elapsed().as_secs_f64(),
@@ -622,13 +632,14 @@ impl Rollup {
         let err = self.err();
         let mut conn = self.inner.state.acquire().await.map_err(&err)?;
         let meta = store::read_meta(&mut conn).await.map_err(&err)?;
-        let mut n = [0i64; 5];
+        let mut n = [0i64; 6];
         for (i, t) in [
             &format!("chats WHERE kind = {}", store::ANY),
             "hours",
             "seconds",
             "gaps",
             "second_hours",
+            "days",
         ]
         .iter()
         .enumerate()
@@ -646,6 +657,7 @@ impl Rollup {
             second_hours: n[4],
             chats: n[0],
             hours: n[1],
+            days: n[5],
             seconds: n[2],
             gaps: n[3],
         })

@@ -1,18 +1,18 @@
 //! The state file's layout and every write to it. All of it is tt-stats' own SQLite file;
 //! nothing here touches tt-bot's database.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::delta::{Delta, LastDelta, SecondHours, Sum, move_last, sign_of};
-use crate::domain::{HOUR, MIN_TIME, Table, floor_to};
+use crate::domain::{DAY, HOUR, MIN_TIME, Table, floor_to};
 use crate::source::{ChatRow, SourceRow};
 
 /// The layout of the state file (`PRAGMA user_version`); a file of another version is
 /// emptied and rebuilt.
-pub const FORMAT_VERSION: i64 = 5;
+pub const FORMAT_VERSION: i64 = 6;
 
 /// Rows per multi-row INSERT into the state file (each binds at most 6 values). A full
 /// chunk's SQL is always the same, so it is kept prepared ([`full_chunk`]): a build writes
@@ -38,6 +38,9 @@ pub(crate) const DDL: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS hours (kind INTEGER NOT NULL, hour INTEGER NOT NULL, \
      sign INTEGER NOT NULL, n INTEGER NOT NULL, img INTEGER NOT NULL, \
      PRIMARY KEY (kind, hour, sign)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS days (kind INTEGER NOT NULL, day INTEGER NOT NULL, \
+     sign INTEGER NOT NULL, n INTEGER NOT NULL, img INTEGER NOT NULL, \
+     PRIMARY KEY (kind, day, sign)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS seconds (kind INTEGER NOT NULL, t INTEGER NOT NULL, \
      sign INTEGER NOT NULL, n INTEGER NOT NULL, img INTEGER NOT NULL, \
      PRIMARY KEY (kind, t, sign)) WITHOUT ROWID",
@@ -52,6 +55,7 @@ pub(crate) const TABLES: &[&str] = &[
     "chats",
     "totals",
     "hours",
+    "days",
     "seconds",
     "last_hours",
     "last_seconds",
@@ -302,7 +306,7 @@ pub(crate) async fn keep_second_hours(
             .map(|((i, t, s), n)| (i, t, s, n))
             .collect();
         rows.sort_unstable();
-        add_lasts(tx, kind, Buckets::Seconds, &rows).await?;
+        add_lasts(tx, kind, LastGrain::Seconds, &rows).await?;
     }
     for &hour in hours {
         sqlx::query("INSERT INTO second_hours (hour, used_at) VALUES (?, ?)")
@@ -398,8 +402,16 @@ async fn apply_lasts(
         .filter(|e| e.1 != 0)
         .map(|((i, t, s), n)| (i, t, s, n))
         .collect();
-    add_lasts(tx, kind, Buckets::Hours, &hours).await?;
-    add_lasts(tx, kind, Buckets::Seconds, &secs).await
+    add_lasts(tx, kind, LastGrain::Hours, &hours).await?;
+    add_lasts(tx, kind, LastGrain::Seconds, &secs).await
+}
+
+/// The grain of the last-download histograms: per hour, and per second of the edge hours
+/// (there is no per-day one: a window's chats are counted from its start on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LastGrain {
+    Hours,
+    Seconds,
 }
 
 /// Adds `(image?, hour or second, sign, chats)` to the last-time histogram of `kind` per
@@ -407,12 +419,12 @@ async fn apply_lasts(
 pub(crate) async fn add_lasts(
     tx: &mut SqliteConnection,
     kind: i64,
-    buckets: Buckets,
+    grain: LastGrain,
     rows: &[(bool, i64, i64, i64)],
 ) -> sqlx::Result<()> {
-    let (table, col) = match buckets {
-        Buckets::Hours => ("last_hours", "hour"),
-        Buckets::Seconds => ("last_seconds", "t"),
+    let (table, col) = match grain {
+        LastGrain::Hours => ("last_hours", "hour"),
+        LastGrain::Seconds => ("last_seconds", "t"),
     };
     for chunk in rows.chunks(WRITE_CHUNK) {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
@@ -516,7 +528,7 @@ impl LastHours {
         let mut rows: Vec<(bool, i64, i64, i64)> =
             self.0.drain().map(|((i, h, s), n)| (i, h, s, n)).collect();
         rows.sort_unstable();
-        add_lasts(tx, kind, Buckets::Hours, &rows).await
+        add_lasts(tx, kind, LastGrain::Hours, &rows).await
     }
 }
 
@@ -563,9 +575,12 @@ pub(crate) async fn apply_any(
     apply(tx, ANY, &chats_only, kept).await
 }
 
-/// Which bucket table: per hour or per second.
+/// Which bucket table: per UTC day, per hour or per second. The per-day counts are the
+/// per-hour counts summed by UTC day, written with them ([`add_buckets`]), so that a
+/// graph by day over all time sums hundreds of rows instead of tens of thousands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Buckets {
+    Days,
     Hours,
     Seconds,
 }
@@ -573,6 +588,7 @@ pub(crate) enum Buckets {
 impl Buckets {
     pub fn table(self) -> &'static str {
         match self {
+            Buckets::Days => "days",
             Buckets::Hours => "hours",
             Buckets::Seconds => "seconds",
         }
@@ -580,14 +596,39 @@ impl Buckets {
 
     pub fn column(self) -> &'static str {
         match self {
+            Buckets::Days => "day",
             Buckets::Hours => "hour",
             Buckets::Seconds => "t",
         }
     }
 }
 
-/// Adds `(bucket start, sign, rows, image rows)` counts to a bucket table.
+/// Adds `(bucket start, sign, rows, image rows)` counts to a bucket table; per-hour counts
+/// are added to the per-day counts of their UTC days too.
 pub(crate) async fn add_buckets(
+    tx: &mut SqliteConnection,
+    buckets: Buckets,
+    kind: i64,
+    rows: &[(i64, i64, i64, i64)],
+) -> sqlx::Result<()> {
+    upsert_buckets(tx, buckets, kind, rows).await?;
+    if buckets == Buckets::Hours {
+        let mut days: BTreeMap<(i64, i64), (i64, i64)> = BTreeMap::new();
+        for &(hour, sign, n, img) in rows {
+            let d = days.entry((floor_to(hour, DAY), sign)).or_default();
+            d.0 += n;
+            d.1 += img;
+        }
+        let days: Vec<(i64, i64, i64, i64)> = days
+            .into_iter()
+            .map(|((day, sign), (n, img))| (day, sign, n, img))
+            .collect();
+        upsert_buckets(tx, Buckets::Days, kind, &days).await?;
+    }
+    Ok(())
+}
+
+async fn upsert_buckets(
     tx: &mut SqliteConnection,
     buckets: Buckets,
     kind: i64,

@@ -69,6 +69,8 @@ pub struct RollupSizes {
     pub chats: i64,
     /// (table, UTC hour, people or groups) buckets with rows.
     pub hours: i64,
+    /// (table, UTC day, people or groups) buckets with rows.
+    pub days: i64,
     /// (table, second, people or groups) buckets with rows in the kept hours.
     pub seconds: i64,
     /// Missing `pk_id`s (runs of them) among the last 10 000 below each watermark.
@@ -330,6 +332,14 @@ impl Dataset {
             second_hours: kept_hours.len() as i64,
             chats: chats.len() as i64,
             hours: hours.len() as i64,
+            days: rows
+                .iter()
+                .filter_map(|r| {
+                    r.2.filter(|&t| t >= -62_135_596_800)
+                        .map(|t| (r.0, floor(t, DAY), sign(r.1)))
+                })
+                .collect::<BTreeSet<_>>()
+                .len() as i64,
             seconds: seconds.len() as i64,
             gaps: video_gaps + music_gaps,
         }
