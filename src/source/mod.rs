@@ -268,6 +268,11 @@ impl Source {
         }
     }
 
+    /// Whether [`Source::answering`] can ever be true: on PostgreSQL only.
+    pub fn reports_answering(&self) -> bool {
+        matches!(self.pool, Pool::Postgres(_))
+    }
+
     /// What identifies the database whichever way it is reached (directly, through a pooler,
     /// by another host name, or on a standby of the same primary): on PostgreSQL the
     /// server's system identifier and the database name, on SQLite the file's canonical
