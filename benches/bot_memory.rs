@@ -8,9 +8,12 @@
 //! ```
 //!
 //! An admin opens the menu and asks for Quick Stats and the three all-time graphs (new users,
-//! videos, music over the period "all") twice:
+//! videos, music over the period "all") three times:
 //!
-//! 1. at once, while the rollup (tt-stats' own state, in a fresh `ROLLUP_PATH` in a temporary
+//! 0. first from a bot started with `ROLLUP_PATH=off` (no rollup, no build), stopped after:
+//!    the reference for "answers within the time of the direct queries", measured in the
+//!    same run and, like the next round, by a freshly started process;
+//! 1. then from the bot under test, at once, while the rollup (tt-stats' own state, in a fresh `ROLLUP_PATH` in a temporary
 //!    folder) is still missing and being built in the background: the answers come from the
 //!    tables, next to the build;
 //! 2. again once the log says "rollup built in the background": the answers come from the
@@ -763,6 +766,18 @@ async fn round(
 
 const AGAIN: &str = " (pressed again)";
 
+/// The answer of screen `name` in the round `rollup` (a retry's answer under the screen's name).
+fn answer_of(steps: &[Step], rollup: &str, name: &str) -> Option<String> {
+    steps.iter().find_map(|s| match &s.screen {
+        Some(Outcome::Answered(a))
+            if s.rollup == rollup && s.name.trim_end_matches(AGAIN) == name =>
+        {
+            Some(a.text.clone())
+        }
+        _ => None,
+    })
+}
+
 /// The step of a screen, ending the memory step.
 fn screen_step(
     name: &str,
@@ -833,6 +848,53 @@ fn fmt_dur(d: Duration) -> String {
 
 const BUILDING: &str = "missing, building";
 const BUILT: &str = "built";
+const DIRECT: &str = "off (ROLLUP_PATH=off)";
+
+/// The reference round: the same screens from a bot started with `ROLLUP_PATH=off` (no
+/// rollup, no build), so "within the time of the direct queries" is a ratio measured in the
+/// same run, on the same database. Run before the bot that builds, so both meet the
+/// database's caches as a freshly started bot does. Returns whether it stopped cleanly and
+/// the calls Telegram refused.
+async fn direct_round(
+    dir: &Path,
+    env: &[(&str, String)],
+    steps: &mut Vec<Step>,
+) -> Result<(bool, Vec<String>)> {
+    let tg = FakeTelegram::start().await;
+    let mut env: Vec<(&str, String)> = env
+        .iter()
+        .filter(|(k, _)| !matches!(*k, "ROLLUP_PATH" | "STATS_BOT_TOKEN" | "TG_SERVER"))
+        .cloned()
+        .collect();
+    env.extend([
+        ("ROLLUP_PATH", "off".to_string()),
+        ("STATS_BOT_TOKEN", tg.token.clone()),
+        ("TG_SERVER", tg.api_url()),
+    ]);
+    let mut bot = Bot::start(dir, &env)?;
+    let mem = Memory::watch(bot.pid);
+    tokio::select! {
+        () = tg.wait_polling() => {}
+        e = died(&mut bot) => return Err(e),
+    }
+    mem.end_step()?;
+    println!(
+        "reference round: a bot with ROLLUP_PATH=off (pid {})",
+        bot.pid
+    );
+    let admin = Admin { tg: tg.clone() };
+    round(&admin, &mut bot, &mem, DIRECT, steps).await?;
+    bot.check_alive()?;
+    let clean = bot.stop().await?;
+    drop(mem);
+    let refused = tg
+        .calls()
+        .iter()
+        .filter(|c| c.method != "getUpdates" && !c.ok())
+        .map(|c| format!("{} -> {} {}", c.method, c.status, c.response))
+        .collect();
+    Ok((clean, refused))
+}
 
 async fn run(db: &str, now: Option<i64>, rows: (i64, i64, i64)) -> Result<Run> {
     let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
@@ -857,10 +919,13 @@ async fn run(db: &str, now: Option<i64>, rows: (i64, i64, i64)) -> Result<Run> {
     if let Some(now) = now {
         env.push(("TT_STATS_NOW", now.to_string()));
     }
+    let mut steps = Vec::new();
+    let direct_dir = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let (direct_clean, direct_refused) = direct_round(direct_dir.path(), &env, &mut steps).await?;
+
     let mut bot = Bot::start(dir.path(), &env)?;
     let mem = Memory::watch(bot.pid);
     let admin = Admin { tg: tg.clone() };
-    let mut steps = Vec::new();
 
     // Start-up: logged in, the build under way, long polling.
     tokio::select! {
@@ -923,16 +988,7 @@ async fn run(db: &str, now: Option<i64>, rows: (i64, i64, i64)) -> Result<Run> {
 
     round(&admin, &mut bot, &mem, BUILT, &mut steps).await?;
     // The answers of each screen in both rounds (a retry's answer under the screen's name).
-    let answer = |rollup: &str, name: &str| {
-        steps.iter().find_map(|s| match &s.screen {
-            Some(Outcome::Answered(a))
-                if s.rollup == rollup && s.name.trim_end_matches(AGAIN) == name =>
-            {
-                Some(a.text.clone())
-            }
-            _ => None,
-        })
-    };
+    let answer = |steps: &[Step], rollup: &str, name: &str| answer_of(steps, rollup, name);
     let mut differences = Vec::new();
     let names = std::iter::once("Quick Stats".to_string()).chain(
         GRAPHS
@@ -940,8 +996,10 @@ async fn run(db: &str, now: Option<i64>, rows: (i64, i64, i64)) -> Result<Run> {
             .map(|g| format!("graph: {}", g.2.to_lowercase())),
     );
     for name in names {
-        if let (Some(x), Some(y)) = (answer(BUILDING, &name), answer(BUILT, &name))
-            && x != y
+        if let (Some(x), Some(y)) = (
+            answer(&steps, BUILDING, &name),
+            answer(&steps, BUILT, &name),
+        ) && x != y
         {
             differences.push(format!(
                 "{name}: from the tables {x:?}, from the rollup {y:?}"
@@ -953,15 +1011,31 @@ async fn run(db: &str, now: Option<i64>, rows: (i64, i64, i64)) -> Result<Run> {
         unanswered.is_empty(),
         "button presses never answered: {unanswered:?}"
     );
-    let calls_refused: Vec<String> = tg
+    let mut calls_refused: Vec<String> = tg
         .calls()
         .iter()
         .filter(|c| c.method != "getUpdates" && !c.ok())
         .map(|c| format!("{} -> {} {}", c.method, c.status, c.response))
         .collect();
     bot.check_alive()?;
-    let clean_stop = bot.stop().await?;
+    let clean_stop = bot.stop().await? && direct_clean;
     drop(mem);
+    calls_refused.extend(direct_refused);
+
+    let names = std::iter::once("Quick Stats".to_string()).chain(
+        GRAPHS
+            .iter()
+            .map(|g| format!("graph: {}", g.2.to_lowercase())),
+    );
+    for name in names {
+        if let (Some(x), Some(y)) = (answer(&steps, DIRECT, &name), answer(&steps, BUILT, &name))
+            && x != y
+        {
+            differences.push(format!(
+                "{name}: with no rollup {x:?}, from the rollup {y:?}"
+            ));
+        }
+    }
     Ok(Run {
         db: db.to_string(),
         now,
@@ -1056,6 +1130,36 @@ fn markdown(r: &Run, machine: &str) -> String {
         verdict(b),
         fmt_dur(slowest(BUILT))
     );
+    let c = peak(DIRECT);
+    let _ = writeln!(
+        md,
+        "- (c) the four screens from a bot with `ROLLUP_PATH=off` (answers from the tables, no \
+         build): peak {:.1} MiB; slowest screen {}",
+        mib(c),
+        fmt_dur(slowest(DIRECT))
+    );
+    let took = |rollup: &str, name: &str| {
+        r.steps.iter().find_map(|s| match &s.screen {
+            Some(Outcome::Answered(a)) if s.rollup == rollup && s.name == name => Some(a.took.took),
+            _ => None,
+        })
+    };
+    for name in std::iter::once("Quick Stats".to_string()).chain(
+        GRAPHS
+            .iter()
+            .map(|g| format!("graph: {}", g.2.to_lowercase())),
+    ) {
+        if let (Some(building), Some(direct)) = (took(BUILDING, &name), took(DIRECT, &name)) {
+            let _ = writeln!(
+                md,
+                "- {name} while the rollup builds: {} against {} with no rollup at all: \
+                 **{:.2}×** the direct time",
+                fmt_dur(building),
+                fmt_dur(direct),
+                building.as_secs_f64() / direct.as_secs_f64().max(1e-9)
+            );
+        }
+    }
     let _ = writeln!(
         md,
         "- whole run, start-up and build included: peak {:.1} MiB",
