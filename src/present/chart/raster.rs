@@ -77,11 +77,15 @@ pub(super) fn paint(plan: &Plan, fonts: &Fonts) -> Result<Pixmap> {
     Ok(pixmap)
 }
 
-/// Encodes a chart as an 8-bit RGB PNG with the fast deflate mode of the `png` crate: a
-/// chart is opaque (white page), so the alpha channel carries nothing, and fast deflate
-/// encodes a 1200 × 600 chart in about 4 ms where the pixmap's own encoder (RGBA, default
-/// level) took 9, for a file about twice as large (some 60 KB, nothing for Telegram). A
-/// pixel that is not opaque is un-premultiplied, so any pixmap comes out right.
+/// Encodes a chart as an 8-bit RGB PNG with the fast deflate mode of the `png` crate
+/// (`fdeflate`) after the Paeth filter: a chart is opaque (white page), so the alpha channel
+/// carries nothing, and Paeth turns a chart's flat areas and straight edges into runs of
+/// zeros as well as the adaptive filter does (about 62 KB against 60 KB for a 1200 × 600
+/// chart) without trying five filters on every row. With the colour bytes copied in one
+/// plain pass, a chart takes about 5 ms to draw and encode where it took 6.5
+/// (`benches/README.md`), and the pixmap's own encoder (RGBA, default level) 9. Opaque pixels
+/// are copied as they are; a pixel that is not is un-premultiplied, so any pixmap comes out
+/// right.
 pub(super) fn encode_png(pixmap: &Pixmap) -> Result<Vec<u8>> {
     use std::io::Write as _;
     let fail = |e: &dyn std::fmt::Display| Error::Render(e.to_string());
@@ -91,17 +95,29 @@ pub(super) fn encode_png(pixmap: &Pixmap) -> Result<Vec<u8>> {
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
     encoder.set_compression(png::Compression::Fast);
+    encoder.set_filter(png::Filter::Paeth);
     let mut writer = encoder.write_header().map_err(|e| fail(&e))?;
     // Row by row: no second copy of the image is ever held.
     let mut stream = writer.stream_writer().map_err(|e| fail(&e))?;
-    let mut row = Vec::with_capacity(width * 3);
+    let mut row = vec![0u8; width * 3];
     for line in pixmap.pixels().chunks(width.max(1)) {
-        row.clear();
-        for p in line {
-            let c = p.demultiply();
-            row.extend_from_slice(&[c.red(), c.green(), c.blue()]);
+        let row = &mut row[..line.len() * 3];
+        // A plain copy of the colour bytes first (it vectorises); then the rare pixels
+        // that are not opaque, whose premultiplied colour is not the colour.
+        for (rgb, p) in row.chunks_exact_mut(3).zip(line) {
+            rgb[0] = p.red();
+            rgb[1] = p.green();
+            rgb[2] = p.blue();
         }
-        stream.write_all(&row).map_err(|e| fail(&e))?;
+        if line.iter().any(|p| p.alpha() != u8::MAX) {
+            for (rgb, p) in row.chunks_exact_mut(3).zip(line) {
+                if p.alpha() != u8::MAX {
+                    let c = p.demultiply();
+                    rgb.copy_from_slice(&[c.red(), c.green(), c.blue()]);
+                }
+            }
+        }
+        stream.write_all(row).map_err(|e| fail(&e))?;
     }
     stream.finish().map_err(|e| fail(&e))?;
     writer.finish().map_err(|e| fail(&e))?;
@@ -427,5 +443,42 @@ impl<'f> Style<'f> {
         let (ox, oy) = ((cx + cap / 2.0).round(), (cy + w / 2.0).round());
         let at = Transform::from_row(0.0, -1.0, 1.0, 0.0, ox, oy);
         self.fill(pixmap, text, color, at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tiny_skia::{Pixmap, PremultipliedColorU8};
+
+    use super::encode_png;
+
+    /// Opaque pixels come out as they are, a translucent one un-premultiplied, on every row.
+    #[test]
+    fn encoding_keeps_every_pixel_colour() {
+        let mut pixmap = Pixmap::new(3, 2).unwrap();
+        let opaque = PremultipliedColorU8::from_rgba(10, 200, 30, 255).unwrap();
+        // 50% alpha over the colour (200, 100, 40): premultiplied (100, 50, 20).
+        let half = PremultipliedColorU8::from_rgba(100, 50, 20, 128).unwrap();
+        for (i, p) in pixmap.pixels_mut().iter_mut().enumerate() {
+            *p = if i == 4 { half } else { opaque };
+        }
+        let png = encode_png(&pixmap).unwrap();
+        let decoder = png::Decoder::new(std::io::Cursor::new(png));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!((info.width, info.height), (3, 2));
+        assert_eq!(info.color_type, png::ColorType::Rgb);
+        let px: Vec<&[u8]> = buf[..info.buffer_size()].chunks(3).collect();
+        for (i, p) in px.iter().enumerate() {
+            if i == 4 {
+                // 100 * 255 / 128 = 199.2, 50 * 255 / 128 = 99.6, 20 * 255 / 128 = 39.8.
+                for (got, want) in p.iter().zip([199u8, 100, 40]) {
+                    assert!(got.abs_diff(want) <= 1, "pixel {i}: {p:?}");
+                }
+            } else {
+                assert_eq!(*p, &[10, 200, 30][..], "pixel {i}");
+            }
+        }
     }
 }
