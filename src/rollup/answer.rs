@@ -46,7 +46,7 @@ impl Rollup {
             return Ok(true);
         }
         let err = self.err();
-        let kept = store::second_hours(&mut f.tx).await.map_err(&err)?;
+        let kept = &f.kept;
         let missing: BTreeSet<i64> = need.difference(&kept.0).copied().collect();
         if missing.len() > MAX_NEW_SECOND_HOURS {
             return Ok(false);
@@ -77,6 +77,7 @@ impl Rollup {
             store::keep_second_hours(&mut f.tx, &missing, &rows, now)
                 .await
                 .map_err(&err)?;
+            f.kept.0.extend(missing);
         }
         store::touch_second_hours(&mut f.tx, &need, now)
             .await

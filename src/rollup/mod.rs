@@ -215,6 +215,8 @@ pub struct Status {
 struct Fresh<'a> {
     tx: sqlx::Transaction<'static, Sqlite>,
     meta: store::Meta,
+    /// The edge hours whose per-second counts the state holds, as the refresh left them.
+    kept: delta::SecondHours,
     refreshed: Refreshed,
     _guard: tokio::sync::MutexGuard<'a, ()>,
 }
@@ -614,11 +616,11 @@ impl Rollup {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(&err)?;
-        let refreshed = self.sync(source, &mut tx, force_build).await?;
-        let meta = store::read_meta(&mut tx).await.map_err(&err)?;
+        let (refreshed, meta, kept) = self.sync(source, &mut tx, force_build).await?;
         Ok(Fresh {
             tx,
             meta,
+            kept,
             refreshed,
             _guard: guard,
         })
@@ -632,34 +634,23 @@ impl Rollup {
         let err = self.err();
         let mut conn = self.inner.state.acquire().await.map_err(&err)?;
         let meta = store::read_meta(&mut conn).await.map_err(&err)?;
-        let mut n = [0i64; 6];
-        for (i, t) in [
-            &format!("chats WHERE kind = {}", store::ANY),
-            "hours",
-            "seconds",
-            "gaps",
-            "second_hours",
-            "days",
-        ]
-        .iter()
-        .enumerate()
-        {
-            n[i] = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {t}"))
+        let mut count = async |from: &str| -> Result<i64, Error> {
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {from}"))
                 .fetch_one(&mut *conn)
                 .await
-                .map_err(&err)?;
-        }
+                .map_err(&err)
+        };
         Ok(Status {
             path: self.inner.path.clone(),
             source: meta.source,
             videos_watermark: meta.videos_watermark,
             music_watermark: meta.music_watermark,
-            second_hours: n[4],
-            chats: n[0],
-            hours: n[1],
-            days: n[5],
-            seconds: n[2],
-            gaps: n[3],
+            second_hours: count("second_hours").await?,
+            chats: count(&format!("chats WHERE kind = {}", store::ANY)).await?,
+            hours: count("hours").await?,
+            days: count("days").await?,
+            seconds: count("seconds").await?,
+            gaps: count("gaps").await?,
         })
     }
 

@@ -31,13 +31,14 @@ const FETCH_BATCH: i64 = 20_000;
 
 impl Rollup {
     /// Brings the state up to date inside the caller's write transaction, building it
-    /// first when needed.
+    /// first when needed. Returns what it did, and the state's bookkeeping and kept edge
+    /// hours as they now are (so that the answer need not read them again).
     pub(super) async fn sync(
         &self,
         source: &Source,
         tx: &mut SqliteConnection,
         force: bool,
-    ) -> Result<Refreshed, Error> {
+    ) -> Result<(Refreshed, Meta, SecondHours), Error> {
         let err = self.err();
         let identity = self.identity(source)?;
         let mut meta = store::read_meta(tx).await.map_err(&err)?;
@@ -56,11 +57,12 @@ impl Rollup {
             None
         };
         let mut out = Refreshed::default();
+        let mut kept = SecondHours::default();
         if reason.is_none() {
             store::prune(tx, now - SECOND_HOURS_IDLE)
                 .await
                 .map_err(&err)?;
-            let kept = store::second_hours(tx).await.map_err(&err)?;
+            kept = store::second_hours(tx).await.map_err(&err)?;
             let probe = source.probe().await?;
             for table in Table::DOWNLOADS {
                 match self
@@ -92,10 +94,13 @@ impl Rollup {
                 rebuilt: true,
                 ..Refreshed::default()
             };
+            // A build keeps no edge hour and writes its own bookkeeping.
+            kept = SecondHours::default();
+            meta = store::read_meta(tx).await.map_err(&err)?;
         } else if meta != before {
             store::write_meta(tx, &meta).await.map_err(&err)?;
         }
-        Ok(out)
+        Ok((out, meta, kept))
     }
 
     /// What identifies the source; refuses a state file that is the source itself.
@@ -447,10 +452,27 @@ impl<'a> StandAside<'a> {
 
     /// Returns once no answer is read from the tables, or the budget is spent.
     async fn wait(&mut self) {
-        while !self.left.is_zero() && self.source.answering() {
+        self.wait_quiet(std::time::Duration::ZERO).await;
+    }
+
+    /// Returns once no answer has been read from the tables for `quiet` in a row, or the
+    /// budget is spent; only the time answers are read is spent. At once on a source that
+    /// never reports answers ([`Source::reports_answering`]).
+    async fn wait_quiet(&mut self, quiet: std::time::Duration) {
+        let mut calm = std::time::Duration::ZERO;
+        while self.source.reports_answering() && !self.left.is_zero() {
+            let answering = self.source.answering();
+            if !answering && calm >= quiet {
+                return;
+            }
             tokio::time::sleep(STAND_ASIDE_POLL).await;
-            self.left = self.left.saturating_sub(STAND_ASIDE_POLL);
-            self.paused += STAND_ASIDE_POLL;
+            if answering {
+                calm = std::time::Duration::ZERO;
+                self.left = self.left.saturating_sub(STAND_ASIDE_POLL);
+                self.paused += STAND_ASIDE_POLL;
+            } else {
+                calm += STAND_ASIDE_POLL;
+            }
         }
     }
 }
@@ -459,24 +481,14 @@ impl<'a> StandAside<'a> {
 const QUIET_START: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Returns once no answer has been read from the tables of `source` for [`QUIET_START`] in a
-/// row, or after [`STAND_ASIDE_BUDGET`] in all. A freshly started bot is asked for Quick
+/// row, or after [`STAND_ASIDE_BUDGET`] of answers. A freshly started bot is asked for Quick
 /// Stats at once, and the build's first aggregate (a whole table, on its second connection)
 /// cannot be held back once it runs: on 2 cores it made the first screens take 1.2–1.5
 /// times their direct time. Started after them, it leaves them the cores. Returns the
 /// time spent waiting on answers (the quiet time itself not included).
 pub(super) async fn quiet_start(source: &Source) -> std::time::Duration {
-    let mut calm = std::time::Duration::ZERO;
     let mut aside = StandAside::new(source);
-    while source.reports_answering() && !aside.left.is_zero() && calm < QUIET_START {
-        tokio::time::sleep(STAND_ASIDE_POLL).await;
-        if source.answering() {
-            calm = std::time::Duration::ZERO;
-            aside.left = aside.left.saturating_sub(STAND_ASIDE_POLL);
-            aside.paused += STAND_ASIDE_POLL;
-        } else {
-            calm += STAND_ASIDE_POLL;
-        }
-    }
+    aside.wait_quiet(QUIET_START).await;
     aside.paused
 }
 
