@@ -753,7 +753,7 @@ async fn round(
             let (outcome, next) = admin.graph(mid, graph).await?;
             bot.check_alive()?;
             let failed = matches!(outcome, Outcome::Failed { .. });
-            let name = format!("graph: {}", graph.2.to_lowercase());
+            let name = graph_step(&graph);
             record(steps, screen_step(&name, attempt, rollup, outcome, mem)?);
             mid = next;
             if !failed {
@@ -765,6 +765,18 @@ async fn round(
 }
 
 const AGAIN: &str = " (pressed again)";
+
+/// The name of each screen of a round, as its step is named.
+fn screen_names() -> Vec<String> {
+    std::iter::once("Quick Stats".to_string())
+        .chain(GRAPHS.iter().map(graph_step))
+        .collect()
+}
+
+/// The step name of a graph screen.
+fn graph_step(graph: &(&str, &str, &str)) -> String {
+    format!("graph: {}", graph.2.to_lowercase())
+}
 
 /// The answer of screen `name` in the round `rollup` (a retry's answer under the screen's name).
 fn answer_of(steps: &[Step], rollup: &str, name: &str) -> Option<String> {
@@ -987,25 +999,6 @@ async fn run(db: &str, now: Option<i64>, rows: (i64, i64, i64)) -> Result<Run> {
     println!("rollup built in {seconds:.1} s; round 2 from the rollup");
 
     round(&admin, &mut bot, &mem, BUILT, &mut steps).await?;
-    // The answers of each screen in both rounds (a retry's answer under the screen's name).
-    let answer = |steps: &[Step], rollup: &str, name: &str| answer_of(steps, rollup, name);
-    let mut differences = Vec::new();
-    let names = std::iter::once("Quick Stats".to_string()).chain(
-        GRAPHS
-            .iter()
-            .map(|g| format!("graph: {}", g.2.to_lowercase())),
-    );
-    for name in names {
-        if let (Some(x), Some(y)) = (
-            answer(&steps, BUILDING, &name),
-            answer(&steps, BUILT, &name),
-        ) && x != y
-        {
-            differences.push(format!(
-                "{name}: from the tables {x:?}, from the rollup {y:?}"
-            ));
-        }
-    }
     let unanswered = tg.unanswered_callbacks();
     ensure!(
         unanswered.is_empty(),
@@ -1022,18 +1015,19 @@ async fn run(db: &str, now: Option<i64>, rows: (i64, i64, i64)) -> Result<Run> {
     drop(mem);
     calls_refused.extend(direct_refused);
 
-    let names = std::iter::once("Quick Stats".to_string()).chain(
-        GRAPHS
-            .iter()
-            .map(|g| format!("graph: {}", g.2.to_lowercase())),
-    );
-    for name in names {
-        if let (Some(x), Some(y)) = (answer(&steps, DIRECT, &name), answer(&steps, BUILT, &name))
-            && x != y
-        {
-            differences.push(format!(
-                "{name}: with no rollup {x:?}, from the rollup {y:?}"
-            ));
+    // Each screen's answer from the rollup against its answers from the tables, while the
+    // rollup was built and with no rollup at all (a retry's answer under the screen's name).
+    let mut differences = Vec::new();
+    for name in screen_names() {
+        let Some(built) = answer_of(&steps, BUILT, &name) else {
+            continue;
+        };
+        for (round, how) in [(BUILDING, "from the tables"), (DIRECT, "with no rollup")] {
+            if let Some(x) = answer_of(&steps, round, &name)
+                && x != built
+            {
+                differences.push(format!("{name}: {how} {x:?}, from the rollup {built:?}"));
+            }
         }
     }
     Ok(Run {
@@ -1144,11 +1138,7 @@ fn markdown(r: &Run, machine: &str) -> String {
             _ => None,
         })
     };
-    for name in std::iter::once("Quick Stats".to_string()).chain(
-        GRAPHS
-            .iter()
-            .map(|g| format!("graph: {}", g.2.to_lowercase())),
-    ) {
+    for name in screen_names() {
         if let (Some(building), Some(direct)) = (took(BUILDING, &name), took(DIRECT, &name)) {
             let _ = writeln!(
                 md,
