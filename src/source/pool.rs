@@ -31,11 +31,18 @@ pub enum Access {
     ReadWrite,
 }
 
-/// How many times a read cancelled by a standby's recovery conflict is sent again.
-pub const CONFLICT_RETRIES: u32 = 5;
+/// How long a read cancelled by a standby's recovery conflicts keeps being sent again,
+/// counted from its first try. A time rather than a number of tries: on a standby that
+/// replays a burst of conflicting changes, every one of a few quick tries can be cancelled
+/// although the read itself takes milliseconds.
+pub const CONFLICT_BUDGET: Duration = Duration::from_secs(15);
 
-/// The pause before the first resend after a recovery conflict; the n-th waits n times it.
+/// The pause before the first resend after a recovery conflict; the n-th waits n times it,
+/// at most [`CONFLICT_PAUSE_MAX`].
 pub const CONFLICT_PAUSE: Duration = Duration::from_millis(100);
+
+/// The longest pause between two resends after recovery conflicts.
+pub const CONFLICT_PAUSE_MAX: Duration = Duration::from_secs(1);
 
 /// Reads re-sent after a recovery conflict since the process started.
 static CONFLICT_RETRIED: AtomicU64 = AtomicU64::new(0);
@@ -87,6 +94,7 @@ macro_rules! on_read {
                 // A standby cancels a read that conflicts with the changes it replays
                 // (`docs/settings.md#reading-from-a-standby`): the same read is sent again.
                 let mut tries = 0u32;
+                let first_try = std::time::Instant::now();
                 loop {
                     let out: Result<_, $crate::source::Error> = async {
                         let mut $c = p
@@ -105,11 +113,15 @@ macro_rules! on_read {
                     match out {
                         Err(e)
                             if e.is_recovery_conflict()
-                                && tries < $crate::source::pool::CONFLICT_RETRIES =>
+                                && first_try.elapsed() < $crate::source::pool::CONFLICT_BUDGET =>
                         {
                             tries += 1;
                             $crate::source::pool::note_conflict_retry($what, tries);
-                            tokio::time::sleep($crate::source::pool::CONFLICT_PAUSE * tries).await;
+                            tokio::time::sleep(
+                                ($crate::source::pool::CONFLICT_PAUSE * tries)
+                                    .min($crate::source::pool::CONFLICT_PAUSE_MAX),
+                            )
+                            .await;
                         }
                         out => break out,
                     }
