@@ -29,8 +29,8 @@ use sqlx::postgres::PgPoolOptions;
 use tt_stats::config::DbUrl;
 use tt_stats::domain::{
     Active, ActivitySeries, Breakdown, CacheRate, ChatType, Clock, Cohort, Creator, DAY,
-    DeliveryModes, Funnel, FunnelStep, Growth, PerWindow, Period, Post, Retention, TopContent,
-    WEEK, Window, WindowFigures,
+    DeliveryModes, Funnel, FunnelStep, Growth, PerWindow, Period, Post, Retention, Split,
+    StackedSeries, TopContent, WEEK, Window, WindowFigures,
 };
 use tt_stats::rollup::Rollup;
 use tt_stats::source::Source;
@@ -171,9 +171,11 @@ async fn plain_retention(p: &PgPool, now: i64) -> Result<Retention> {
 }
 
 /// Breakdowns as five GROUP BY queries.
-async fn plain_breakdown(p: &PgPool, now: i64) -> Result<Breakdown> {
-    let lo = now - Period::Week.seconds().unwrap();
-    let w = format!("v.user_id <> 0 AND v.downloaded_at > {lo}");
+async fn plain_breakdown(p: &PgPool, now: i64, period: Period) -> Result<Breakdown> {
+    let w = match period.seconds() {
+        Some(s) => format!("v.user_id <> 0 AND v.downloaded_at > {}", now - s),
+        None => "v.user_id <> 0".to_string(),
+    };
     let group = |col: &str| {
         format!("SELECT COALESCE({col}, '?'), COUNT(*) FROM videos v WHERE {w} GROUP BY 1")
     };
@@ -207,7 +209,7 @@ async fn plain_breakdown(p: &PgPool, now: i64) -> Result<Breakdown> {
     let (media, document) = (get(&modes, "media"), get(&modes, "document"));
     Ok(Breakdown {
         chat: ALL,
-        period: Period::Week,
+        period,
         at: now,
         total,
         videos: total - images,
@@ -222,6 +224,26 @@ async fn plain_breakdown(p: &PgPool, now: i64) -> Result<Breakdown> {
         platforms,
         cache: Some(CacheRate { hits, known }),
     })
+}
+
+/// The stacked breakdown graph by platform: one GROUP BY of the last 30 days' rows by day
+/// and platform.
+async fn plain_stacked(p: &PgPool, now: i64) -> Result<StackedSeries> {
+    let start = now - now.rem_euclid(DAY) - 29 * DAY;
+    let rows: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
+        "SELECT v.downloaded_at - v.downloaded_at % {DAY}, COALESCE(d.platform, ''), COUNT(*) \
+         FROM videos v LEFT JOIN video_details d ON d.id = v.video_details_id \
+         WHERE v.user_id <> 0 AND v.downloaded_at >= {start} AND v.downloaded_at <= {now} \
+         GROUP BY 1, 2"
+    ))
+    .fetch_all(p)
+    .await?;
+    Ok(StackedSeries::from_sparse(
+        ALL,
+        Split::Platform,
+        start,
+        &rows,
+    ))
 }
 
 async fn plain_top(p: &PgPool, now: i64) -> Result<TopContent> {
@@ -447,8 +469,28 @@ async fn main() -> Result<()> {
             pair(
                 "breakdowns + cache-hit rate (week)",
                 runs,
-                async || plain_breakdown(&p, now).await,
+                async || plain_breakdown(&p, now, Period::Week).await,
                 async || Ok(stats.breakdown(ALL, Period::Week).await?),
+            ),
+        )
+        .await?,
+        from_rollup(
+            &rollup,
+            pair(
+                "breakdowns + cache-hit rate (all time)",
+                runs,
+                async || plain_breakdown(&p, now, Period::All).await,
+                async || Ok(stats.breakdown(ALL, Period::All).await?),
+            ),
+        )
+        .await?,
+        from_rollup(
+            &rollup,
+            pair(
+                "stacked breakdown graph by platform (30 days)",
+                runs,
+                async || plain_stacked(&p, now).await,
+                async || Ok(stats.breakdown_series(ALL, Split::Platform).await?),
             ),
         )
         .await?,

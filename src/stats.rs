@@ -13,6 +13,7 @@ use crate::domain::{
 };
 use crate::rollup::{self, BuildPolicy, Downloads, Rollup};
 use crate::source::Schema;
+use crate::source::mix::{self, MixRow};
 use crate::source::{self, Source};
 
 /// Why a figure could not be read.
@@ -476,7 +477,15 @@ impl Stats {
     /// [`Error::Source`] when tt-bot's database fails.
     pub async fn breakdown(&self, chat: ChatType, period: Period) -> Result<Breakdown, Error> {
         let at = self.now();
-        let (c, platforms) = self.source.breakdown(chat, period.since(at)).await?;
+        let since = period.since(at);
+        let from_rollup = self
+            .mix(since.map(|s| s + 1), None, false)
+            .await
+            .map(|rows| mix::breakdown_of(&rows, chat, self.source.schema()));
+        let (c, platforms) = match from_rollup {
+            Some(b) => b,
+            None => self.source.breakdown(chat, since).await?,
+        };
         Ok(Breakdown {
             chat,
             period,
@@ -593,8 +602,28 @@ impl Stats {
     ) -> Result<StackedSeries, Error> {
         let at = self.now();
         let start = graph_first_day(at);
-        let rows = self.source.breakdown_days(chat, split, start, at).await?;
+        let rows = match self.mix(Some(start), Some(at + 1), true).await {
+            Some(groups) => mix::days_of(&groups, chat, split),
+            None => self.source.breakdown_days(chat, split, start, at).await?,
+        };
         Ok(StackedSeries::from_sparse(chat, split, start, &rows))
+    }
+
+    /// The rollup's breakdown groups of `videos` rows timed in `[from, to)`
+    /// ([`Rollup::mix`]); `None` when it cannot answer (not built, building, or failed: the
+    /// failure is noted and the caller reads the tables).
+    async fn mix(&self, from: Option<i64>, to: Option<i64>, by_day: bool) -> Option<Vec<MixRow>> {
+        let r = self
+            .rollup
+            .as_ref()
+            .filter(|r| r.available() && !r.is_building())?;
+        match r.mix(&self.source, from, to, by_day).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                r.note_failure(&e);
+                None
+            }
+        }
     }
 
     /// Closes the connections and the rollup file.

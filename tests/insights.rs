@@ -293,6 +293,128 @@ async fn breakdowns_and_the_cache_hit_rate(
     }
 }
 
+/// The breakdowns and the stacked graph through the rollup. A build reads no breakdown
+/// group: the first breakdown of a period reads the groups of the hours it needs (the week,
+/// then all time), refreshes keep them up to date, and a row timed before the hours read
+/// so far (or late, in a `pk_id` gap) is counted once, when a longer period needs it.
+#[rstest]
+#[tokio::test]
+async fn breakdowns_from_the_rollup(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    use tt_stats::domain::Split;
+    let mut t = TestDb::with(backend, schema, edges(NOW)).await;
+    let state = tempfile::tempdir().unwrap();
+    let clock = Clock::fixed(NOW);
+    let (db, rollup) = t
+        .stats_with_rollup(&state.path().join("state.sqlite"), &clock)
+        .await;
+    let same = async |data: &Dataset, periods: &[Period], when: &str| {
+        for chat in ChatType::ALL {
+            for &period in periods {
+                assert_eq!(
+                    db.breakdown(chat, period).await.unwrap(),
+                    data.expected_breakdown(chat, period, NOW, schema),
+                    "{when}: {chat} {period}"
+                );
+            }
+            for split in [Split::Platform, Split::Surface] {
+                assert_eq!(
+                    db.breakdown_series(chat, split).await.unwrap(),
+                    data.expected_stacked(chat, split, NOW, schema),
+                    "{when}: {chat} {split}"
+                );
+            }
+        }
+    };
+    same(&t.data, &[Period::Week], "built").await;
+
+    // New rows, leaving `pk_id` `gap` free: one timed 20 days ago (before the hours read
+    // for the week), an image post an hour ago, a group's row without a time.
+    let gap = t.data.next_pk(Table::Videos);
+    let mut more = Dataset::default();
+    more.video_pk(gap + 1, 1, Some(NOW - 20 * D), false);
+    set(&mut more, Some(2), false, Some("media"), true);
+    more.video_pk(gap + 2, 4, Some(NOW - 3_600), true);
+    set(&mut more, Some(1), true, None, false);
+    more.video_pk(gap + 3, -100, None, false);
+    set(&mut more, None, false, Some("document"), true);
+    t.insert(more).await;
+    same(&t.data, &[Period::Week], "new rows").await;
+    same(&t.data, &[Period::All], "all time").await;
+
+    // The row of the gap commits late, timed two days ago.
+    let mut late = Dataset::default();
+    late.video_pk(gap, 3, Some(NOW - 2 * D), false);
+    set(&mut late, Some(3), true, Some("media"), false);
+    t.insert(late).await;
+    same(&t.data, &Period::ALL, "a late row").await;
+
+    // Every figure came from the rollup: three rounds of one period and two graphs, then
+    // one of every period and two graphs, for each chat type.
+    let u = rollup.usage();
+    let asked = 3 * (3 * 3 + Period::ALL.len() as u64 + 2);
+    assert_eq!((u.answered, u.failed, u.uncovered), (asked, 0, 0), "{u:?}");
+    let report = rollup.check(db.source()).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.mismatches);
+    rollup.close().await;
+}
+
+/// The read behind the rollup's breakdown groups takes exactly the rows the rollup has
+/// counted (at or below its watermark, outside its `pk_id` gaps) and, when it catches up
+/// after an earlier read, only those counted since (above the earlier watermark or inside
+/// the earlier gaps).
+#[rstest]
+#[tokio::test]
+async fn breakdown_group_reads_take_the_counted_rows(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    use tt_stats::source::mix::{Counted, UNTIMED, breakdown_of};
+    let t = TestDb::with(backend, schema, edges(NOW)).await;
+    let source = t.source().await;
+    let top = t.data.next_pk(Table::Videos) - 2;
+    let (now_gaps, then_gaps) = (vec![(3, 6)], vec![(1, 4)]);
+    let now = Counted {
+        top,
+        gaps: &now_gaps,
+    };
+    let then = Counted {
+        top: top - 4,
+        gaps: &then_gaps,
+    };
+    let only = |keep: &dyn Fn(i64) -> bool| {
+        let mut d = t.data.clone();
+        d.videos.retain(|v| keep(v.pk_id));
+        d.expected_breakdown(ChatType::All, Period::All, NOW, schema)
+    };
+    let counted = |pk: i64| pk <= top && !(pk > 3 && pk < 6);
+    for (since, want) in [
+        (None, only(&counted)),
+        (
+            Some(then),
+            only(&|pk| counted(pk) && (pk > top - 4 || (pk > 1 && pk < 4))),
+        ),
+    ] {
+        let groups = source.mix_cover(UNTIMED, None, now, since).await.unwrap();
+        let (counts, platforms) = breakdown_of(&groups, ChatType::All, schema);
+        assert_eq!(
+            (
+                counts.total,
+                counts.images,
+                counts.inline,
+                counts.modes,
+                counts.cache
+            ),
+            (want.total, want.images, want.inline, want.modes, want.cache),
+            "{since:?}"
+        );
+        assert_eq!(platforms, want.platforms, "{since:?}");
+        assert!(want.total > 0);
+    }
+}
+
 #[rstest]
 #[tokio::test]
 async fn top_content_and_its_absence_on_the_legacy_schema(

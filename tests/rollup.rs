@@ -15,7 +15,7 @@ use common::db::{Backend, Current, Legacy, Postgres, Sqlite, TestDb};
 use common::expect::{self, Style};
 use common::oracle::since;
 use rstest::rstest;
-use tt_stats::domain::{ChatType, Clock, DownloadCounts, GraphKind, Period, Table, Window};
+use tt_stats::domain::{ChatType, Clock, DownloadCounts, GraphKind, Period, Split, Table, Window};
 use tt_stats::rollup::Rollup;
 use tt_stats::source::indexes::IndexAdmin;
 use tt_stats::source::{Access, Schema};
@@ -123,6 +123,43 @@ async fn assert_all_equal(t: &TestDb, db: &Stats, rollup: &Rollup, now: i64, wha
             "{what}: rollup other"
         );
     }
+    // The breakdowns and the stacked graph: groups by hour and platform, every one of them
+    // answered by the rollup.
+    let b = rollup.usage();
+    for chat in ChatType::ALL {
+        for period in Period::ALL {
+            let want = t.data.expected_breakdown(chat, period, now, t.schema);
+            assert_eq!(
+                direct.breakdown(chat, period).await.unwrap(),
+                want,
+                "{what}: direct breakdown {chat} {period}"
+            );
+            assert_eq!(
+                db.breakdown(chat, period).await.unwrap(),
+                want,
+                "{what}: rollup breakdown {chat} {period}"
+            );
+        }
+        for split in [Split::Platform, Split::Surface] {
+            let want = t.data.expected_stacked(chat, split, now, t.schema);
+            assert_eq!(
+                direct.breakdown_series(chat, split).await.unwrap(),
+                want,
+                "{what}: direct stacked {chat} {split}"
+            );
+            assert_eq!(
+                db.breakdown_series(chat, split).await.unwrap(),
+                want,
+                "{what}: rollup stacked {chat} {split}"
+            );
+        }
+    }
+    let breakdowns = 3 * (Period::ALL.len() as u64 + 2);
+    assert_eq!(
+        rollup.usage().answered - b.answered,
+        breakdowns,
+        "{what}: breakdowns from the rollup"
+    );
     let u = rollup.usage();
     assert_eq!(
         (u.failed - start.failed, u.uncovered - start.uncovered),
@@ -517,7 +554,7 @@ async fn check_finds_a_deleted_row_and_rebuild_repairs(
     let report = rollup.check(db.source()).await.unwrap();
     assert_eq!(
         report.mismatches,
-        expected_mismatches(&before, &t.data),
+        expected_mismatches(&before, &t.data, t.schema),
         "the deletion is detected"
     );
     let r = rollup.rebuild(db.source()).await.unwrap();
@@ -531,7 +568,7 @@ async fn check_finds_a_deleted_row_and_rebuild_repairs(
 }
 
 /// The check's lines for a rollup holding `before` while the database holds `after`.
-fn expected_mismatches(before: &Dataset, after: &Dataset) -> Vec<String> {
+fn expected_mismatches(before: &Dataset, after: &Dataset, schema: Schema) -> Vec<String> {
     let mut lines = Vec::new();
     for (label, s) in [("all time", None), ("24h", Some(NOW - D))] {
         for (table, chat, who) in [
@@ -607,6 +644,44 @@ fn expected_mismatches(before: &Dataset, after: &Dataset) -> Vec<String> {
             if a != b {
                 lines.push(format!(
                     "top 10 chats by videos: rollup {a:?} but database {b:?}"
+                ));
+            }
+        }
+    }
+    // Last, the breakdowns of all time and of the last week.
+    lines.extend(breakdown_mismatches(before, after, schema));
+    lines
+}
+
+/// The breakdown lines `db check` prints when the rollup counted `before` and the database
+/// holds `after`.
+fn breakdown_mismatches(before: &Dataset, after: &Dataset, schema: Schema) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (label, period) in [("all time", Period::All), ("last week", Period::Week)] {
+        for chat in [ChatType::Users, ChatType::Groups] {
+            let words = |d: &Dataset| {
+                let b = d.expected_breakdown(chat, period, NOW, schema);
+                let mut w = format!(
+                    "{} rows, {} image posts, {} inline",
+                    b.total, b.images, b.inline
+                );
+                if let (Some(m), Some(c)) = (b.modes, b.cache) {
+                    w += &format!(
+                        ", modes {}/{}/{}, {} cache hits of {}",
+                        m.media, m.document, m.unknown, c.hits, c.known
+                    );
+                }
+                let p: Vec<String> = b
+                    .platforms
+                    .iter()
+                    .map(|(p, n)| format!("{p:?} {n}"))
+                    .collect();
+                w + ", platforms " + &p.join(", ")
+            };
+            let (mine, theirs) = (words(before), words(after));
+            if mine != theirs {
+                lines.push(format!(
+                    "{label}, breakdown of {chat}: rollup {mine} but database {theirs}"
                 ));
             }
         }
@@ -751,7 +826,7 @@ async fn the_command_line_with_and_without_the_rollup(
     t.delete(Table::Videos, victim).await;
     let (ok, out, err) = tt_stats(&t, dir.path(), state_arg, &["db", "check"]);
     assert!(ok, "{err}");
-    let mismatches: String = expected_mismatches(&before, &t.data)
+    let mismatches: String = expected_mismatches(&before, &t.data, t.schema)
         .iter()
         .map(|m| format!("mismatch: {m}\n"))
         .collect();
@@ -786,6 +861,7 @@ async fn the_command_line_with_and_without_the_rollup(
          hour buckets:    {}\n\
          day buckets:     {}\n\
          second buckets:  {} (in {} edge hours)\n\
+         breakdowns:      {} groups by hour and platform, every row\n\
          pk gaps watched: {}\n",
         identity(&t).await,
         sizes.videos_watermark,
@@ -795,6 +871,7 @@ async fn the_command_line_with_and_without_the_rollup(
         sizes.days,
         sizes.seconds,
         sizes.second_hours,
+        t.data.expected_mix_groups(t.schema),
         sizes.gaps
     );
     let (ok, out, err) = tt_stats(&t, dir.path(), state_arg, &["db", "status"]);

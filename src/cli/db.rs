@@ -85,6 +85,15 @@ pub async fn run(cfg: &DbConfig, clock: Clock, cmd: DbCommand) -> Result<()> {
                     "second buckets:  {} (in {} edge hours)",
                     s.seconds, s.second_hours
                 ),
+                format!(
+                    "breakdowns:      {} groups by hour and platform, {}",
+                    s.mix_groups,
+                    match s.mix_from {
+                        None => "none read yet".to_string(),
+                        Some(t) if t <= crate::source::mix::UNTIMED => "every row".to_string(),
+                        Some(t) => format!("from {}", utc_hour(t)),
+                    }
+                ),
                 format!("pk gaps watched: {}", s.gaps),
             ];
             print_line(&lines.join("\n"))
@@ -154,4 +163,12 @@ async fn indexes(cfg: &DbConfig, dry_run: bool) -> Result<()> {
     }
     admin.close().await;
     Ok(())
+}
+
+/// `2026-11-24 10:00 UTC`, or the seconds when out of the calendar's range.
+fn utc_hour(t: i64) -> String {
+    jiff::Timestamp::from_second(t).map_or_else(
+        |_| t.to_string(),
+        |ts| ts.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+    )
 }

@@ -13,6 +13,7 @@ use crate::domain::{
     BySign, DAY, DownloadCounts, HOUR, MIN_TIME, Ranking, Table, ceil_to, floor_to,
 };
 use crate::source::Source;
+use crate::source::mix::{Counted, MixRow, MixTuple, UNTIMED};
 
 /// At most this many hours whose per-second counts are not kept yet are read from
 /// tt-bot's tables for one answer (a few milliseconds each at 10M downloads with the
@@ -560,6 +561,211 @@ async fn named_active(
         *out.of_mut(sign) += n;
     }
     Ok(out)
+}
+
+impl Rollup {
+    /// The breakdown groups ([`MixRow`]) of the `videos` rows timed in `[from, to)` (Unix
+    /// seconds, UTC; `None` leaves that side open; both `None`: every row, untimed ones
+    /// included), refreshed first. With `by_day` a group's bucket is its UTC day, otherwise
+    /// 0 (one group per sign and platform, possibly in parts to be added up). `Ok(None)`
+    /// when the rollup is not built yet and its [`super::BuildPolicy`] says not to wait.
+    ///
+    /// The whole hours and days come from the state file; the partial hours at the two
+    /// edges are read from tt-bot's tables (the rows the rollup has counted: at or below
+    /// the watermark, outside the gaps it watches), a few thousand rows at 10M downloads
+    /// through `tt_stats_videos_downloaded_at`.
+    ///
+    /// # Errors
+    /// [`Error`] when the state file or the source fails.
+    pub async fn mix(
+        &self,
+        source: &Source,
+        from: Option<i64>,
+        to: Option<i64>,
+        by_day: bool,
+    ) -> Result<Option<Vec<MixRow>>, Error> {
+        if !self.ready(source).await? {
+            return Ok(None);
+        }
+        let need = from.map_or(UNTIMED, |t| floor_to(t.max(MIN_TIME), HOUR));
+        let cover = self.read_cover(source, need).await?;
+        let mut f = self.fresh(source, false).await?;
+        let err = self.err();
+        if let Some(cover) = cover {
+            self.apply_cover(source, &mut f, cover).await?;
+        }
+        if f.meta.mix_from.is_none_or(|have| have > need) {
+            // Another answer changed the groups while this one read: the tables answer.
+            f.tx.commit().await.map_err(&err)?;
+            self.count(false);
+            return Ok(None);
+        }
+        let mut rows = Vec::new();
+        let mut edges = Vec::new();
+        if from.is_none() && to.is_none() {
+            rows = sum_mix(&mut f.tx, Buckets::Days, None, by_day)
+                .await
+                .map_err(&err)?;
+        } else {
+            for (buckets, lo, hi) in ranges(&plan(from, to), true) {
+                match buckets {
+                    Buckets::Seconds => edges.push((lo, hi)),
+                    b => rows.extend(
+                        sum_mix(&mut f.tx, b, Some((lo, hi)), by_day)
+                            .await
+                            .map_err(&err)?,
+                    ),
+                }
+            }
+        }
+        if !edges.is_empty() {
+            let gaps = gap_bounds(&mut f.tx).await.map_err(&err)?;
+            let counted = Counted {
+                top: f.meta.videos_watermark,
+                gaps: &gaps,
+            };
+            let read = source.mix_in(&edges, counted).await?;
+            rows.extend(read.into_iter().map(|mut r| {
+                r.bucket = if by_day { floor_to(r.bucket, DAY) } else { 0 };
+                r
+            }));
+        }
+        f.tx.commit().await.map_err(&err)?;
+        self.count(true);
+        Ok(Some(rows))
+    }
+}
+
+/// The groups of buckets not covered yet, read from tt-bot's tables outside any state-file
+/// transaction ([`Rollup::read_cover`]), and what the rollup had counted then.
+struct Cover {
+    /// The first bucket they cover.
+    need: i64,
+    /// The first bucket covered before (`None`: none).
+    have: Option<i64>,
+    /// The `videos` watermark the read went by.
+    top: i64,
+    /// The `videos` gaps the read went by.
+    gaps: Vec<(i64, i64)>,
+    groups: Vec<MixRow>,
+}
+
+impl Rollup {
+    /// Reads the breakdown groups of the buckets from `need` on that the rollup does not
+    /// cover yet, from tt-bot's tables: the rows it has counted there (at or below its
+    /// watermark, outside the gaps it watches). `None` when they are covered. No state-file
+    /// transaction is held meanwhile, so the other answers do not wait for this read (at 10M
+    /// downloads: seconds for a week, about 13 s for all time, once).
+    async fn read_cover(&self, source: &Source, need: i64) -> Result<Option<Cover>, Error> {
+        let err = self.err();
+        let mut c = self.inner.state.acquire().await.map_err(&err)?;
+        let meta = store::read_meta(&mut c).await.map_err(&err)?;
+        if meta.mix_from.is_some_and(|have| have <= need) {
+            return Ok(None);
+        }
+        let gaps = gap_bounds(&mut c).await.map_err(&err)?;
+        drop(c);
+        let started = std::time::Instant::now();
+        let counted = Counted {
+            top: meta.videos_watermark,
+            gaps: &gaps,
+        };
+        let groups = source.mix_cover(need, meta.mix_from, counted, None).await?;
+        tracing::info!(
+            from = need,
+            groups = groups.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "read the breakdown groups of more hours for the rollup"
+        );
+        Ok(Some(Cover {
+            need,
+            have: meta.mix_from,
+            top: meta.videos_watermark,
+            gaps,
+            groups,
+        }))
+    }
+
+    /// Adds a [`Cover`] to the refreshed state, with the groups of the rows counted in its
+    /// buckets since it was read (above its watermark or inside its gaps: few rows, by
+    /// `pk_id`), which neither it nor the refreshes (which keep to the buckets covered) hold.
+    /// Does nothing when another answer changed the covered buckets meanwhile.
+    async fn apply_cover(
+        &self,
+        source: &Source,
+        f: &mut Fresh<'_>,
+        cover: Cover,
+    ) -> Result<(), Error> {
+        if f.meta.mix_from != cover.have {
+            return Ok(());
+        }
+        let err = self.err();
+        let gaps = gap_bounds(&mut f.tx).await.map_err(&err)?;
+        let now = Counted {
+            top: f.meta.videos_watermark,
+            gaps: &gaps,
+        };
+        let then = Counted {
+            top: cover.top,
+            gaps: &cover.gaps,
+        };
+        let arrived = source
+            .mix_cover(cover.need, cover.have, now, Some(then))
+            .await?;
+        store::add_mix(&mut f.tx, &cover.groups)
+            .await
+            .map_err(&err)?;
+        store::add_mix(&mut f.tx, &arrived).await.map_err(&err)?;
+        f.meta.mix_from = Some(cover.need);
+        store::write_meta(&mut f.tx, &f.meta).await.map_err(&err)?;
+        Ok(())
+    }
+}
+
+/// The `(lo, hi)` bounds of the `videos` `pk_id` gaps the rollup watches.
+async fn gap_bounds(c: &mut SqliteConnection) -> sqlx::Result<Vec<(i64, i64)>> {
+    Ok(store::gaps(c, kind_id(Table::Videos))
+        .await?
+        .into_iter()
+        .map(|(lo, hi, _)| (lo, hi))
+        .collect())
+}
+
+/// The breakdown groups of the per-hour or per-day table in `[from, to)` (every row, the
+/// untimed ones too, when `None`), by UTC day when `by_day`, else with bucket 0.
+async fn sum_mix(
+    tx: &mut SqliteConnection,
+    buckets: Buckets,
+    range: Option<(i64, i64)>,
+    by_day: bool,
+) -> sqlx::Result<Vec<MixRow>> {
+    let (table, col) = match buckets {
+        Buckets::Days => ("mix_days", "day"),
+        _ => ("mix_hours", "hour"),
+    };
+    let bucket = if by_day {
+        format!("{col} - ((({col} % {DAY}) + {DAY}) % {DAY})")
+    } else {
+        "0".to_string()
+    };
+    let filter = if range.is_some() {
+        format!("WHERE {col} >= ? AND {col} < ?")
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "SELECT {bucket} AS bk, sign, platform, SUM(n), SUM(img), SUM(inl), SUM(media), \
+         SUM(doc), SUM(known), SUM(hits) FROM {table} {filter} GROUP BY bk, sign, platform"
+    );
+    let mut q = sqlx::query_as::<_, MixTuple>(&sql);
+    if let Some((from, to)) = range {
+        q = q.bind(from).bind(to);
+    }
+    Ok(q.fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(MixRow::from)
+        .collect())
 }
 
 /// Rows of one table over the planned parts of a window, by sign.

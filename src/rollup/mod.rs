@@ -19,6 +19,11 @@
 //! * `hours`: rows per UTC hour (NULL times excluded): the full hours of a window and every
 //!   graph bucket; `days`: the same summed by UTC day, written with the hours, so a graph by
 //!   day or a long window sums one row a day.
+//! * `mix_hours` / `mix_days`: `videos` rows per UTC hour (and day), sign and platform, with
+//!   the counts of the Insights breakdowns ([`crate::source::mix`]), for the hours from
+//!   `mix_from` on: a build reads none (the `video_details` join would double its time), an
+//!   answer reads the hours it needs that are not covered yet, once, and a refresh adds the
+//!   groups of the rows it has just counted, by their `pk_id`s.
 //! * `seconds` / `last_seconds`: rows, and chats' last downloads, per second, only for the
 //!   hours in `second_hours`: the partial hours at the edges of the windows asked for lately,
 //!   so window counts are exact to the second ([`window::plan`]). The first answer that needs
@@ -207,6 +212,13 @@ pub struct Status {
     pub days: i64,
     /// Second buckets stored.
     pub seconds: i64,
+    /// Breakdown groups stored per hour: distinct (UTC hour, people or groups, platform) of
+    /// `videos`, rows without a time in one more hour of their own.
+    pub mix_groups: i64,
+    /// The earliest hour the breakdown groups cover (Unix seconds, UTC):
+    /// `Some(`[`crate::source::mix::UNTIMED`]`)` when they cover every row, `None` when no
+    /// breakdown has been asked since the build.
+    pub mix_from: Option<i64>,
     /// `pk_id` gaps watched for late commits.
     pub gaps: i64,
 }
@@ -650,6 +662,8 @@ impl Rollup {
             hours: count("hours").await?,
             days: count("days").await?,
             seconds: count("seconds").await?,
+            mix_groups: count("mix_hours").await?,
+            mix_from: meta.mix_from,
             gaps: count("gaps").await?,
         })
     }

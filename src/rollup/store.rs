@@ -8,13 +8,14 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::delta::{Delta, LastDelta, SecondHours, Sum, move_last, sign_of};
 use crate::domain::{DAY, HOUR, MIN_TIME, Table, floor_to};
+use crate::source::mix::{MixCounts, MixRow};
 use crate::source::{ChatRow, SourceRow};
 
 /// The layout of the state file (`PRAGMA user_version`); a file of another version is
 /// emptied and rebuilt.
-pub const FORMAT_VERSION: i64 = 6;
+pub const FORMAT_VERSION: i64 = 7;
 
-/// Rows per multi-row INSERT into the state file (each binds at most 6 values). A full
+/// Rows per multi-row INSERT into the state file (each binds at most 10 values). A full
 /// chunk's SQL is always the same, so it is kept prepared ([`full_chunk`]): a build writes
 /// thousands of them, and parsing each again cost a tenth of the build's time at 10M rows.
 /// Shorter chunks vary in length and are not kept. A prepared statement's size grows with
@@ -41,6 +42,14 @@ pub(crate) const DDL: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS days (kind INTEGER NOT NULL, day INTEGER NOT NULL, \
      sign INTEGER NOT NULL, n INTEGER NOT NULL, img INTEGER NOT NULL, \
      PRIMARY KEY (kind, day, sign)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS mix_hours (hour INTEGER NOT NULL, sign INTEGER NOT NULL, \
+     platform TEXT NOT NULL, n INTEGER NOT NULL, img INTEGER NOT NULL, inl INTEGER NOT NULL, \
+     media INTEGER NOT NULL, doc INTEGER NOT NULL, known INTEGER NOT NULL, hits INTEGER NOT NULL, \
+     PRIMARY KEY (hour, sign, platform)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS mix_days (day INTEGER NOT NULL, sign INTEGER NOT NULL, \
+     platform TEXT NOT NULL, n INTEGER NOT NULL, img INTEGER NOT NULL, inl INTEGER NOT NULL, \
+     media INTEGER NOT NULL, doc INTEGER NOT NULL, known INTEGER NOT NULL, hits INTEGER NOT NULL, \
+     PRIMARY KEY (day, sign, platform)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS seconds (kind INTEGER NOT NULL, t INTEGER NOT NULL, \
      sign INTEGER NOT NULL, n INTEGER NOT NULL, img INTEGER NOT NULL, \
      PRIMARY KEY (kind, t, sign)) WITHOUT ROWID",
@@ -56,6 +65,8 @@ pub(crate) const TABLES: &[&str] = &[
     "totals",
     "hours",
     "days",
+    "mix_hours",
+    "mix_days",
     "seconds",
     "last_hours",
     "last_seconds",
@@ -88,6 +99,11 @@ pub(crate) struct Meta {
     pub videos_watermark: i64,
     /// The largest `music.pk_id` read.
     pub music_watermark: i64,
+    /// The earliest bucket the breakdown groups cover (an hour start, or
+    /// [`crate::source::mix::UNTIMED`] for every row): every counted `videos` row in a bucket
+    /// from it on is in them. `None`: none yet. Answers extend it as they need
+    /// (`docs/figures.md#what-the-rollup-stores`).
+    pub mix_from: Option<i64>,
 }
 
 impl Meta {
@@ -109,6 +125,7 @@ pub(crate) async fn read_meta(tx: &mut SqliteConnection) -> sqlx::Result<Meta> {
         built: false,
         videos_watermark: 0,
         music_watermark: 0,
+        mix_from: None,
     };
     for (key, num, txt) in rows {
         match (key.as_str(), num) {
@@ -116,6 +133,7 @@ pub(crate) async fn read_meta(tx: &mut SqliteConnection) -> sqlx::Result<Meta> {
             ("built", Some(n)) => meta.built = n != 0,
             ("wm_videos", Some(n)) => meta.videos_watermark = n,
             ("wm_music", Some(n)) => meta.music_watermark = n,
+            ("mix_from", n) => meta.mix_from = n,
             _ => {}
         }
     }
@@ -130,6 +148,7 @@ pub(crate) async fn write_meta(tx: &mut SqliteConnection, meta: &Meta) -> sqlx::
         ("built", Some(i64::from(meta.built)), None),
         ("wm_videos", Some(meta.videos_watermark), None),
         ("wm_music", Some(meta.music_watermark), None),
+        ("mix_from", meta.mix_from, None),
     ] {
         sqlx::query(set)
             .bind(key)
@@ -652,6 +671,53 @@ async fn upsert_buckets(
             .persistent(full_chunk(chunk.len()))
             .execute(&mut *tx)
             .await?;
+    }
+    Ok(())
+}
+
+/// Adds groups of `videos` rows (by hour, or [`UNTIMED`]) to the breakdown counts per hour
+/// and, summed by UTC day, per day (`docs/figures.md#what-the-rollup-stores`).
+pub(crate) async fn add_mix(tx: &mut SqliteConnection, rows: &[MixRow]) -> sqlx::Result<()> {
+    let mut hours: BTreeMap<(i64, i64, &str), MixCounts> = BTreeMap::new();
+    let mut days: BTreeMap<(i64, i64, &str), MixCounts> = BTreeMap::new();
+    for r in rows {
+        let p = r.platform.as_str();
+        hours
+            .entry((r.bucket, r.sign, p))
+            .or_default()
+            .add(&r.counts);
+        days.entry((floor_to(r.bucket, DAY), r.sign, p))
+            .or_default()
+            .add(&r.counts);
+    }
+    for (table, column, groups) in [("mix_hours", "hour", &hours), ("mix_days", "day", &days)] {
+        let groups: Vec<_> = groups.iter().collect();
+        for chunk in groups.chunks(WRITE_CHUNK) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "INSERT INTO {table} ({column}, sign, platform, n, img, inl, media, doc, known, hits) "
+            ));
+            q.push_values(chunk, |mut b, &(&(bucket, sign, platform), c)| {
+                b.push_bind(bucket)
+                    .push_bind(sign)
+                    .push_bind(platform.to_string())
+                    .push_bind(c.rows)
+                    .push_bind(c.images)
+                    .push_bind(c.inline)
+                    .push_bind(c.media)
+                    .push_bind(c.document)
+                    .push_bind(c.known)
+                    .push_bind(c.hits);
+            });
+            q.push(
+                " ON CONFLICT DO UPDATE SET n = n + excluded.n, img = img + excluded.img, \
+                 inl = inl + excluded.inl, media = media + excluded.media, doc = doc + excluded.doc, \
+                 known = known + excluded.known, hits = hits + excluded.hits",
+            );
+            q.build()
+                .persistent(full_chunk(chunk.len()))
+                .execute(&mut *tx)
+                .await?;
+        }
     }
     Ok(())
 }

@@ -129,6 +129,8 @@ impl Rollup {
         // standby whose replay stalls, the clock of the gaps stalls too.
         let now = probe.replay_time.map_or(now, |t| t.min(now));
         let max_pk = probe.max_pk(table);
+        // The `pk_id`s counted now, for the breakdowns (`videos` only).
+        let mut counted: Vec<i64> = Vec::new();
         // Late commits inside earlier gaps.
         let gaps = store::gaps(tx, k).await.map_err(&err)?;
         let mut late = 0u64;
@@ -137,6 +139,7 @@ impl Rollup {
             let rows = source.rows_in_gaps(table, &bounds).await?;
             if !rows.is_empty() {
                 late = rows.len() as u64;
+                counted.extend(rows.iter().map(|r| r.0));
                 let mut delta = Delta::default();
                 for r in &rows {
                     delta.add(r, kept);
@@ -176,6 +179,7 @@ impl Rollup {
                 break;
             }
             new += rows.len() as u64;
+            counted.extend(rows.iter().map(|r| r.0));
             let mut delta = Delta::default();
             let mut prev = *wm;
             for r in &rows {
@@ -196,6 +200,16 @@ impl Rollup {
         }
         if new == 0 && *wm > 0 && max_pk < *wm {
             return Ok(None);
+        }
+        // The breakdown groups follow the rows in the buckets they cover; a row timed
+        // before those is read with its bucket when an answer first needs it.
+        if table == Table::Videos
+            && let Some(from) = meta.mix_from
+            && !counted.is_empty()
+        {
+            let mut groups = source.mix_of(&counted).await?;
+            groups.retain(|g| g.bucket >= from);
+            store::add_mix(tx, &groups).await.map_err(&err)?;
         }
         store::expire_gaps(tx, k, now - GAP_TTL, MAX_GAPS)
             .await
@@ -224,6 +238,7 @@ impl Rollup {
             built: true,
             videos_watermark: 0,
             music_watermark: 0,
+            mix_from: None,
         };
         let snap = source.snapshot().await?;
         let (pieces, inbox) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);

@@ -39,7 +39,7 @@ fn image_time(table: Table, schema: Schema) -> String {
 
 /// `t` rounded down to `bucket`, in SQL, correct for negative `t` in both databases (whose
 /// `%` keeps the sign of the dividend).
-fn sql_floor(col: &str, bucket: i64) -> String {
+pub(super) fn sql_floor(col: &str, bucket: i64) -> String {
     format!("({col} - ((({col} % {bucket}) + {bucket}) % {bucket}))")
 }
 

@@ -232,7 +232,12 @@ impl Source {
         })?;
         let (total, images, inline, media, document, known, hits) = row;
         let platforms = match (current, self.has_details()) {
-            (true, true) => platforms,
+            // Ties in byte order, as the rollup orders them (a database's collation may not).
+            (true, true) => {
+                let mut platforms = platforms;
+                super::mix::sort_ranking(&mut platforms);
+                platforms
+            }
             // Without the details table no platform is known.
             (true, false) => (total > 0)
                 .then(|| (String::new(), total))

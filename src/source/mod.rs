@@ -17,6 +17,7 @@ mod feed;
 pub mod health;
 pub mod indexes;
 mod insights;
+pub mod mix;
 pub(crate) mod pool;
 mod queries;
 mod schema;
@@ -31,7 +32,8 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 pub use feed::{ChatRow, Probe, Snapshot, SourceRow};
 pub use insights::{BreakdownCounts, FunnelRow};
 pub use pool::{
-    Access, CONFLICT_PAUSE, CONFLICT_RETRIES, CONNECT_TIMEOUT, MAX_CONNECTIONS, conflict_retries,
+    Access, CONFLICT_BUDGET, CONFLICT_PAUSE, CONFLICT_PAUSE_MAX, CONNECT_TIMEOUT, MAX_CONNECTIONS,
+    conflict_retries,
 };
 pub use queries::UserRow;
 pub use schema::Schema;

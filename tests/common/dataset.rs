@@ -458,6 +458,12 @@ pub fn random_dataset(now: i64, seed: u64, n: usize) -> Dataset {
 /// a registration time) and 10 groups registered around `now - 24 h`.
 pub fn rollup_users(now: i64) -> Dataset {
     let mut d = Dataset::default();
+    // Posts for every seventh of the `1000 + pk_id` details ids the download rows point at
+    // (the rest have none: unknown platform), so that breakdowns split by platform.
+    for k in 1..=1_000 {
+        let platform = ["tiktok", "instagram", "youtube"][k as usize % 3];
+        d.post(1_000 + 7 * k, platform, None, None);
+    }
     for u in 1..=25 {
         d.user(u, Some(now - u * 20_000), "en", None, false);
     }

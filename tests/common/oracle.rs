@@ -495,6 +495,37 @@ impl Dataset {
         }
     }
 
+    /// The breakdown groups the rollup stores per hour: distinct (UTC hour, sign, platform)
+    /// of the `videos` rows of chats other than 0, rows without a time (or before year 1)
+    /// in one group per sign and platform of their own.
+    pub fn expected_mix_groups(&self, schema: Schema) -> i64 {
+        self.videos
+            .iter()
+            .filter(|v| v.user_id != 0)
+            .map(|v| {
+                let hour = v
+                    .downloaded_at
+                    .filter(|&t| t >= -62_135_596_800)
+                    .map(|t| floor(t, 3_600));
+                (hour, v.user_id > 0, self.platform_of(v, schema))
+            })
+            .collect::<BTreeSet<_>>()
+            .len() as i64
+    }
+
+    /// The platform a breakdown gives a row: its details' on the current schema (`""`
+    /// without), `tiktok` on the legacy one.
+    fn platform_of(&self, v: &VideoRow, schema: Schema) -> String {
+        match schema {
+            Schema::Current => v
+                .details_id
+                .and_then(|id| self.details.iter().find(|d| d.id == id))
+                .map(|d| d.platform.clone())
+                .unwrap_or_default(),
+            Schema::Legacy => "tiktok".to_string(),
+        }
+    }
+
     /// Breakdowns of the video downloads of `chat` in `period` on `schema`.
     pub fn expected_breakdown(
         &self,
@@ -517,12 +548,7 @@ impl Dataset {
         let platforms = if current {
             let mut by: BTreeMap<String, i64> = BTreeMap::new();
             for v in &rows {
-                let p = v
-                    .details_id
-                    .and_then(|id| self.details.iter().find(|d| d.id == id))
-                    .map(|d| d.platform.clone())
-                    .unwrap_or_default();
-                *by.entry(p).or_default() += 1;
+                *by.entry(self.platform_of(v, schema)).or_default() += 1;
             }
             rank(by, usize::MAX)
         } else if total > 0 {
