@@ -1234,6 +1234,24 @@ async fn no_answer_waits_for_a_build(#[values(Postgres, Sqlite)] backend: Backen
     }
     assert!(rollup.usage().answered > answered, "{:?}", rollup.usage());
     assert!(!rollup.build_if_missing(stats.source()).await.unwrap());
+    // After the build, the breakdown groups of the last 32 days are read in the background
+    // too; then a week's breakdown is a sum of them, the same as the oracle's.
+    let warm = Some((NOW - 32 * D).div_euclid(3_600) * 3_600);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while rollup.status().await.unwrap().mix_from != warm {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the breakdown groups were not read after the build"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for chat in ChatType::ALL {
+        assert_eq!(
+            stats.breakdown(chat, Period::Week).await.unwrap(),
+            t.data.expected_breakdown(chat, Period::Week, NOW, t.schema)
+        );
+    }
+    assert_eq!(rollup.status().await.unwrap().mix_from, warm);
 
     // A small source is built on the way by a one-shot command.
     let small = TestDb::with(backend, Legacy, rollup_users(NOW)).await;

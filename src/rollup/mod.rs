@@ -517,14 +517,19 @@ impl Rollup {
                     "the rollup build started once the answers read from the tables were done"
                 );
             }
-            match me.refresh(&source).await {
+            let built = me.refresh(&source).await;
+            me.inner.building.store(false, Ordering::Release);
+            match built {
                 Ok(_) => tracing::info!(
                     seconds = started.elapsed().as_secs_f64(),
                     "rollup built in the background"
                 ),
-                Err(e) => me.note_failure(&e),
+                Err(e) => return me.note_failure(&e),
             }
-            me.inner.building.store(false, Ordering::Release);
+            // The answers meanwhile come from the rollup: the read holds no lock.
+            if let Err(e) = me.warm_breakdowns(&source).await {
+                me.note_failure(&e);
+            }
         });
     }
 
