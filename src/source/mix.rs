@@ -73,12 +73,6 @@ pub struct MixRow {
 /// order of [`MixCounts`]' fields.
 pub type MixTuple = (i64, i64, String, i64, i64, i64, i64, i64, i64, i64);
 
-type Raw = MixTuple;
-
-fn from_raw(r: Raw) -> MixRow {
-    MixRow::from(r)
-}
-
 impl From<MixTuple> for MixRow {
     fn from(r: MixTuple) -> MixRow {
         MixRow {
@@ -256,7 +250,7 @@ impl Source {
 
     async fn mix_where(&self, filter: &str, bind: Option<i64>) -> Result<Vec<MixRow>, Error> {
         let postgres = self.pool.is_postgres();
-        let rows: Vec<Raw> = self
+        let rows: Vec<MixTuple> = self
             .resilient(|schema| async move {
                 let sql = mix_sql(schema, self.has_details(), postgres, filter);
                 let what = "downloads for the rollup's breakdowns";
@@ -270,7 +264,7 @@ impl Source {
                             .await
                             .map_err(Error::query(what))?;
                     }
-                    let mut q = sqlx::query_as::<_, Raw>(&sql).persistent(false);
+                    let mut q = sqlx::query_as::<_, MixTuple>(&sql).persistent(false);
                     if let Some(b) = bind {
                         q = q.bind(b);
                     }
@@ -278,7 +272,7 @@ impl Source {
                 })
             })
             .await?;
-        Ok(rows.into_iter().map(from_raw).collect())
+        Ok(rows.into_iter().map(MixRow::from).collect())
     }
 }
 
