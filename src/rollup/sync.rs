@@ -129,7 +129,9 @@ impl Rollup {
         // standby whose replay stalls, the clock of the gaps stalls too.
         let now = probe.replay_time.map_or(now, |t| t.min(now));
         let max_pk = probe.max_pk(table);
-        // The `pk_id`s counted now, for the breakdowns (`videos` only).
+        // The `pk_id`s counted now, for the breakdown groups: `videos` only, once some
+        // hours are covered (`docs/figures.md#what-the-rollup-stores`).
+        let mix_from = meta.mix_from.filter(|_| table == Table::Videos);
         let mut counted: Vec<i64> = Vec::new();
         // Late commits inside earlier gaps.
         let gaps = store::gaps(tx, k).await.map_err(&err)?;
@@ -139,7 +141,9 @@ impl Rollup {
             let rows = source.rows_in_gaps(table, &bounds).await?;
             if !rows.is_empty() {
                 late = rows.len() as u64;
-                counted.extend(rows.iter().map(|r| r.0));
+                if mix_from.is_some() {
+                    counted.extend(rows.iter().map(|r| r.0));
+                }
                 let mut delta = Delta::default();
                 for r in &rows {
                     delta.add(r, kept);
@@ -179,7 +183,9 @@ impl Rollup {
                 break;
             }
             new += rows.len() as u64;
-            counted.extend(rows.iter().map(|r| r.0));
+            if mix_from.is_some() {
+                counted.extend(rows.iter().map(|r| r.0));
+            }
             let mut delta = Delta::default();
             let mut prev = *wm;
             for r in &rows {
@@ -203,8 +209,7 @@ impl Rollup {
         }
         // The breakdown groups follow the rows in the buckets they cover; a row timed
         // before those is read with its bucket when an answer first needs it.
-        if table == Table::Videos
-            && let Some(from) = meta.mix_from
+        if let Some(from) = mix_from
             && !counted.is_empty()
         {
             let mut groups = source.mix_of(&counted).await?;
