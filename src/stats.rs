@@ -577,8 +577,8 @@ impl Stats {
     }
 
     /// Active chats per UTC day over the last 30 days, with the 7- and 30-day actives
-    /// ending with each day (`docs/figures.md#insights-graphs`). Reads the distinct
-    /// (chat, day) pairs of the last 59 days.
+    /// ending with each day (`docs/figures.md#insights-graphs`), from the downloads of the
+    /// last 59 days counted by the database ([`Source::activity_gaps`]).
     ///
     /// # Errors
     /// [`Error::Source`] when tt-bot's database fails.
@@ -586,8 +586,8 @@ impl Stats {
         let at = self.now();
         let start = graph_first_day(at);
         let from = start - (GRAPH_DAYS - 1) * crate::domain::DAY;
-        let pairs = self.source.active_days(chat, from, at).await?;
-        Ok(ActivitySeries::from_pairs(chat, start, &pairs))
+        let gaps = self.source.activity_gaps(chat, from, at).await?;
+        Ok(ActivitySeries::from_gaps(chat, start, &gaps))
     }
 
     /// Video downloads per UTC day over the last 30 days, split by platform or surface

@@ -392,33 +392,25 @@ pub struct ActivitySeries {
 }
 
 impl ActivitySeries {
-    /// Counts the series from distinct `(chat, day start)` pairs covering the 29 days
-    /// before `start` too; pairs outside are ignored.
-    pub fn from_pairs(chat: ChatType, start: i64, pairs: &[(i64, i64)]) -> ActivitySeries {
-        let n = GRAPH_DAYS as usize;
-        let (mut dau, mut wau, mut mau) = (vec![0; n], vec![0; n], vec![0; n]);
-        let mut by_chat: std::collections::HashMap<i64, Vec<i64>> =
-            std::collections::HashMap::new();
-        for &(id, day) in pairs {
-            // Day index relative to `start`; -29..n.
-            by_chat
-                .entry(id)
-                .or_default()
-                .push((day - start).div_euclid(DAY));
-        }
-        for days in by_chat.values_mut() {
-            days.sort_unstable();
-            days.dedup();
+    /// Counts the series from the histogram [`crate::source::Source::activity_gaps`]
+    /// reads: `(day, gap, chats)`, the chats active on `day` (a UTC day start, from 29
+    /// days before `start` on) whose next active day is `gap` days later (31: not within
+    /// 30 days). Such a chat counts in each day `i` from `day` on while `day` is its latest
+    /// active day (`i < day + gap`) and within the 1-, 7- or 30-day span (`i < day + span`):
+    /// every chat once per day, from a few thousand rows instead of one per chat and day.
+    pub fn from_gaps(chat: ChatType, start: i64, gaps: &[(i64, i64, i64)]) -> ActivitySeries {
+        let n = GRAPH_DAYS;
+        let (mut dau, mut wau, mut mau) = (
+            vec![0; n as usize],
+            vec![0; n as usize],
+            vec![0; n as usize],
+        );
+        for &(day, gap, chats) in gaps {
+            let j = (day - start).div_euclid(DAY);
             for (series, span) in [(&mut dau, 1), (&mut wau, 7), (&mut mau, 30)] {
-                // The days i this chat counts in: some active day j with i - span < j ≤ i.
-                let mut covered_to = i64::MIN;
-                for &j in days.iter() {
-                    let from = j.max(covered_to + 1).max(0);
-                    let to = (j + span - 1).min(n as i64 - 1);
-                    for i in from..=to {
-                        series[i as usize] += 1;
-                    }
-                    covered_to = covered_to.max(to);
+                let last = (j + gap.clamp(1, span) - 1).min(n - 1);
+                for i in j.max(0)..=last {
+                    series[i as usize] += chats;
                 }
             }
         }
@@ -529,20 +521,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rolling_actives_from_day_pairs() {
+    fn rolling_actives_from_the_gap_histogram() {
         let start = 100 * DAY;
-        // Chat 1 active on day 0 and day 10; chat 2 on day -3 (before the graph) only.
-        let pairs = [(1, start), (1, start + 10 * DAY), (2, start - 3 * DAY)];
-        let s = ActivitySeries::from_pairs(ChatType::All, start, &pairs);
-        assert_eq!(s.dau[0], 1);
-        assert_eq!(s.dau[1], 0);
+        // Chat 1 active on day 0 and day 10 (gaps 10, then none); chat 2 on day -3 (before
+        // the graph) only; chat 3 on days -40 (outside every span) and 1.
+        let gaps = [
+            (start, 10, 1),
+            (start + 10 * DAY, 31, 1),
+            (start - 3 * DAY, 31, 1),
+            (start - 40 * DAY, 31, 1),
+            (start + DAY, 31, 1),
+        ];
+        let s = ActivitySeries::from_gaps(ChatType::All, start, &gaps);
+        assert_eq!(&s.dau[..3], &[1, 1, 0]);
         assert_eq!(s.dau[10], 1);
-        // Chat 2 counts in the 7 days ending with days 0..=3, chat 1 in days 0..=6, 10..=16.
-        assert_eq!(&s.wau[..8], &[2, 2, 2, 2, 1, 1, 1, 0]);
+        // Chat 2 counts in the 7 days ending with days 0..=3, chat 1 in days 0..=6 and
+        // 10..=16, chat 3 in days 1..=7.
+        assert_eq!(&s.wau[..9], &[2, 3, 3, 3, 2, 2, 2, 1, 0]);
         assert_eq!(s.wau[16], 1);
         assert_eq!(s.wau[17], 0);
-        assert_eq!(s.mau[29], 1);
-        assert_eq!(s.mau[26], 2);
+        // 30 days: chat 2 up to day 26, chat 3 from day 1, chat 1 from day 0.
+        assert_eq!(s.mau[0], 2);
+        assert_eq!(s.mau[26], 3);
+        assert_eq!(s.mau[27], 2);
+        assert_eq!(s.mau[29], 2);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 
 use super::pool::on_read;
 use super::{Error, Schema, Source};
+#[cfg(doc)]
+use crate::domain::ActivitySeries;
 use crate::domain::{
     BySign, CacheRate, ChatType, Counters, Creator, DAY, DeliveryModes, DownloadCounts, Post,
     Ranking, Split, Summary, WEEK, WindowFigures,
@@ -429,22 +431,33 @@ impl Source {
         Ok(out)
     }
 
-    /// Distinct `(chat, day)` pairs of `chat` with a `videos` or `music` row timed in
-    /// `[from, now]`, the day as its 00:00 UTC (the activity graph).
+    /// The activity graph's histogram of `chat`: for each UTC day in `[from, now]` (its
+    /// 00:00) on which chats downloaded something (a `videos` or `music` row timed up to
+    /// `now`), how many of them next downloaded `gap` days later, `gap` in `1..=30`, or not
+    /// within 30 days (`gap` 31, also when never up to `now`): `(day, gap, chats)`, sparse.
+    ///
+    /// A few thousand rows whatever the number of downloads: the database pairs each chat's
+    /// active days with the next one (`LEAD`) and counts, instead of sending every
+    /// `(chat, day)` (2.7M at 10M downloads, 140 MB in tt-stats' memory) for tt-stats to
+    /// count. [`ActivitySeries::from_gaps`] turns it into the rolling actives.
     ///
     /// # Errors
     /// [`Error::Query`] when the database fails.
-    pub async fn active_days(
+    pub async fn activity_gaps(
         &self,
         chat: ChatType,
         from: i64,
         now: i64,
-    ) -> Result<Vec<(i64, i64)>, Error> {
+    ) -> Result<Vec<(i64, i64, i64)>, Error> {
         let sql = format!(
-            "SELECT v.user_id, {vd} FROM videos v WHERE {pv} AND v.downloaded_at >= $1 \
-             AND v.downloaded_at <= $2 \
+            "SELECT q.day, CAST(CASE WHEN q.nxt IS NULL OR q.nxt - q.day > {month} THEN 31 \
+             ELSE (q.nxt - q.day) / {DAY} END AS BIGINT) AS gap, COUNT(*) \
+             FROM (SELECT p.day, LEAD(p.day) OVER (PARTITION BY p.user_id ORDER BY p.day) AS nxt \
+             FROM (SELECT v.user_id AS user_id, {vd} AS day FROM videos v WHERE {pv} \
+             AND v.downloaded_at >= $1 AND v.downloaded_at <= $2 \
              UNION SELECT m.user_id, {md} FROM music m WHERE {pm} AND m.downloaded_at >= $1 \
-             AND m.downloaded_at <= $2",
+             AND m.downloaded_at <= $2) p) q GROUP BY 1, 2",
+            month = 30 * DAY,
             vd = day_of("v.downloaded_at"),
             md = day_of("m.downloaded_at"),
             pv = chat_predicate(chat, "v"),
