@@ -898,20 +898,25 @@ async fn the_command_line_with_and_without_the_rollup(
 /// The indexes `db indexes` makes on a current-schema database, as statements: written out
 /// here, not taken from the code, so a changed index shows up as a failing test.
 fn index_statements(backend: Backend) -> Vec<(&'static str, String)> {
-    let (create, by_registration, by_user, music_by_user) = match backend {
-        Postgres => (
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS",
-            "(registered_at) INCLUDE (user_id)",
-            "(user_id) INCLUDE (downloaded_at, media_kind)",
-            "(user_id) INCLUDE (downloaded_at)",
-        ),
-        Sqlite => (
-            "CREATE INDEX IF NOT EXISTS",
-            "(registered_at, user_id)",
-            "(user_id, downloaded_at, media_kind)",
-            "(user_id, downloaded_at)",
-        ),
-    };
+    let (create, by_registration, videos_by_time, music_by_time, by_user, music_by_user) =
+        match backend {
+            Postgres => (
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS",
+                "(registered_at) INCLUDE (user_id)",
+                "(downloaded_at) INCLUDE (user_id, media_kind)",
+                "(downloaded_at) INCLUDE (user_id)",
+                "(user_id) INCLUDE (downloaded_at, media_kind)",
+                "(user_id) INCLUDE (downloaded_at)",
+            ),
+            Sqlite => (
+                "CREATE INDEX IF NOT EXISTS",
+                "(registered_at, user_id)",
+                "(downloaded_at, user_id, media_kind)",
+                "(downloaded_at, user_id)",
+                "(user_id, downloaded_at, media_kind)",
+                "(user_id, downloaded_at)",
+            ),
+        };
     [
         (
             "tt_stats_users_by_registration",
@@ -919,14 +924,14 @@ fn index_statements(backend: Backend) -> Vec<(&'static str, String)> {
             "Chats in a period, the registrations graph",
         ),
         (
-            "tt_stats_videos_downloaded_at",
-            "videos (downloaded_at)",
-            "video counters in a period, the videos graph",
+            "tt_stats_videos_by_time",
+            format!("videos {videos_by_time}").as_str(),
+            "video counters in a period, active chats, retention, the videos graph",
         ),
         (
-            "tt_stats_music_downloaded_at",
-            "music (downloaded_at)",
-            "music counters in a period, the music graph",
+            "tt_stats_music_by_time",
+            format!("music {music_by_time}").as_str(),
+            "music counters in a period, active chats, retention, the music graph",
         ),
         (
             "tt_stats_videos_by_user",
@@ -995,17 +1000,18 @@ async fn db_indexes_creates_each_index_once(#[values(Postgres, Sqlite)] backend:
     assert_eq!(
         out,
         "-- users(registered_at, user_id) already indexed by tt_stats_users_by_registration\n\
-         -- videos(downloaded_at) already indexed by tt_stats_videos_downloaded_at\n\
-         -- music(downloaded_at) already indexed by tt_stats_music_downloaded_at\n\
+         -- videos(downloaded_at, user_id, media_kind) already indexed by tt_stats_videos_by_time\n\
+         -- music(downloaded_at, user_id) already indexed by tt_stats_music_by_time\n\
          -- videos(user_id, downloaded_at, media_kind) already indexed by tt_stats_videos_by_user\n\
          -- music(user_id, downloaded_at) already indexed by tt_stats_music_by_user\n"
     );
 }
 
-/// The single-column `user_id` and `registered_at` indexes of earlier versions are replaced
-/// by the ones that also carry the time and image flag (the rollup build reads only the
-/// index), or the chat id: created first, then the old ones dropped. An index of tt-bot's own that already holds those
-/// columns is used as it is, and on the legacy schema the image flag is `is_images`.
+/// The single-column `user_id`, `registered_at` and `downloaded_at` indexes of earlier
+/// versions are replaced by the ones that also carry the time and image flag (the rollup
+/// build reads only the index), or the chat id: created first, then the old ones dropped.
+/// An index of tt-bot's own that already holds those columns is used as it is, and on the
+/// legacy schema the image flag is `is_images`.
 #[rstest]
 #[tokio::test]
 async fn db_indexes_replaces_the_older_user_id_indexes(
@@ -1023,6 +1029,10 @@ async fn db_indexes_replaces_the_older_user_id_indexes(
     t.exec("CREATE INDEX tt_stats_users_registered_at ON users (registered_at)")
         .await;
     t.exec("CREATE INDEX tt_stats_music_user_id ON music (user_id)")
+        .await;
+    t.exec("CREATE INDEX tt_stats_videos_downloaded_at ON videos (downloaded_at)")
+        .await;
+    t.exec("CREATE INDEX tt_stats_music_downloaded_at ON music (downloaded_at)")
         .await;
     // tt-bot's own index, already holding what the build reads (a key column serves as
     // well as an included one).
@@ -1063,6 +1073,10 @@ async fn db_indexes_replaces_the_older_user_id_indexes(
         format!("{drop} tt_stats_music_user_id; -- replaced by bot_music_user"),
         "dropped tt_stats_videos_user_id".to_string(),
         "dropped tt_stats_music_user_id".to_string(),
+        format!("{drop} tt_stats_videos_downloaded_at; -- replaced by tt_stats_videos_by_time"),
+        format!("{drop} tt_stats_music_downloaded_at; -- replaced by tt_stats_music_by_time"),
+        "dropped tt_stats_videos_downloaded_at".to_string(),
+        "dropped tt_stats_music_downloaded_at".to_string(),
     ] {
         assert!(
             lines.contains(&want.as_str()),
@@ -1072,10 +1086,10 @@ async fn db_indexes_replaces_the_older_user_id_indexes(
     assert_eq!(
         index_names(&t).await,
         [
-            "tt_stats_music_downloaded_at",
+            "tt_stats_music_by_time",
             "tt_stats_users_by_registration",
+            "tt_stats_videos_by_time",
             "tt_stats_videos_by_user",
-            "tt_stats_videos_downloaded_at",
         ]
     );
 }

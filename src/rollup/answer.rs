@@ -573,7 +573,7 @@ impl Rollup {
     /// The whole hours and days come from the state file; the partial hours at the two
     /// edges are read from tt-bot's tables (the rows the rollup has counted: at or below
     /// the watermark, outside the gaps it watches), a few thousand rows at 10M downloads
-    /// through `tt_stats_videos_downloaded_at`.
+    /// through `tt_stats_videos_by_time`.
     ///
     /// # Errors
     /// [`Error`] when the state file or the source fails.

@@ -42,21 +42,25 @@ pub const INDEXES: &[IndexSpec] = &[
         supersedes: Some("tt_stats_users_registered_at"),
         why: "Chats in a period, the registrations graph",
     },
+    // A period's downloads are counted by chat and image flag (counters, active chats,
+    // retention, the activity graph): with those in the index such a statement never
+    // visits the table (at 10M downloads, retention 1.5 s instead of 2.1 s, the active
+    // chats 1.5 s instead of 2.6 s).
     IndexSpec {
-        name: "tt_stats_videos_downloaded_at",
+        name: "tt_stats_videos_by_time",
         table: "videos",
         column: "downloaded_at",
-        include: &[],
-        supersedes: None,
-        why: "video counters in a period, the videos graph",
+        include: &["user_id", IMAGE_FLAG],
+        supersedes: Some("tt_stats_videos_downloaded_at"),
+        why: "video counters in a period, active chats, retention, the videos graph",
     },
     IndexSpec {
-        name: "tt_stats_music_downloaded_at",
+        name: "tt_stats_music_by_time",
         table: "music",
         column: "downloaded_at",
-        include: &[],
-        supersedes: None,
-        why: "music counters in a period, the music graph",
+        include: &["user_id"],
+        supersedes: Some("tt_stats_music_downloaded_at"),
+        why: "music counters in a period, active chats, retention, the music graph",
     },
     IndexSpec {
         name: "tt_stats_videos_by_user",

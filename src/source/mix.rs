@@ -186,7 +186,7 @@ impl Source {
     /// The groups ([`MixRow`], by hour) of the `videos` rows timed in any of the
     /// `[from, to)` `ranges` (Unix seconds) that the rollup has `counted`: its rows in the
     /// partial hours at a window's edges.
-    /// Read through `tt_stats_videos_downloaded_at` when `tt-stats db indexes` made it.
+    /// Read through `tt_stats_videos_by_time` when `tt-stats db indexes` made it.
     ///
     /// # Errors
     /// [`Error::Query`] when the database fails.
