@@ -926,12 +926,12 @@ fn index_statements(backend: Backend) -> Vec<(&'static str, String)> {
         (
             "tt_stats_videos_by_time",
             format!("videos {videos_by_time}").as_str(),
-            "video counters in a period, active chats, retention, the videos graph",
+            "video counters in a period, active chats, retention, the activity and videos graphs",
         ),
         (
             "tt_stats_music_by_time",
             format!("music {music_by_time}").as_str(),
-            "music counters in a period, active chats, retention, the music graph",
+            "music counters in a period, active chats, retention, the activity and music graphs",
         ),
         (
             "tt_stats_videos_by_user",
@@ -1040,16 +1040,18 @@ async fn db_indexes_replaces_the_older_user_id_indexes(
         .await;
     let (ok, out, err) = tt_stats(&t, dir.path(), "off", &["db", "indexes"]);
     assert!(ok, "{out}{err}");
-    let (create, drop, videos_cols) = match backend {
+    let (create, drop, videos_cols, by_time) = match backend {
         Postgres => (
             "CREATE INDEX CONCURRENTLY IF NOT EXISTS",
             "DROP INDEX CONCURRENTLY IF EXISTS",
             format!("(user_id) INCLUDE (downloaded_at, {image})"),
+            format!("(downloaded_at) INCLUDE (user_id, {image})"),
         ),
         Sqlite => (
             "CREATE INDEX IF NOT EXISTS",
             "DROP INDEX IF EXISTS",
             format!("(user_id, downloaded_at, {image})"),
+            format!("(downloaded_at, user_id, {image})"),
         ),
     };
     let plain = without_elapsed(&out);
@@ -1073,6 +1075,9 @@ async fn db_indexes_replaces_the_older_user_id_indexes(
         format!("{drop} tt_stats_music_user_id; -- replaced by bot_music_user"),
         "dropped tt_stats_videos_user_id".to_string(),
         "dropped tt_stats_music_user_id".to_string(),
+        format!(
+            "{create} tt_stats_videos_by_time ON videos {by_time}; -- video counters in a period, active chats, retention, the activity and videos graphs"
+        ),
         format!("{drop} tt_stats_videos_downloaded_at; -- replaced by tt_stats_videos_by_time"),
         format!("{drop} tt_stats_music_downloaded_at; -- replaced by tt_stats_music_by_time"),
         "dropped tt_stats_videos_downloaded_at".to_string(),

@@ -52,7 +52,7 @@ pub const INDEXES: &[IndexSpec] = &[
         column: "downloaded_at",
         include: &["user_id", IMAGE_FLAG],
         supersedes: Some("tt_stats_videos_downloaded_at"),
-        why: "video counters in a period, active chats, retention, the videos graph",
+        why: "video counters in a period, active chats, retention, the activity and videos graphs",
     },
     IndexSpec {
         name: "tt_stats_music_by_time",
@@ -60,7 +60,7 @@ pub const INDEXES: &[IndexSpec] = &[
         column: "downloaded_at",
         include: &["user_id"],
         supersedes: Some("tt_stats_music_downloaded_at"),
-        why: "music counters in a period, active chats, retention, the music graph",
+        why: "music counters in a period, active chats, retention, the activity and music graphs",
     },
     IndexSpec {
         name: "tt_stats_videos_by_user",
