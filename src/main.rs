@@ -85,16 +85,18 @@ fn env_line_number(line: &str) -> Option<usize> {
 /// from `mmap` and then, by its dynamic threshold, raises the `mmap` limit to that size, so
 /// later ones come from the heap and stay resident after they are freed: a bot that has
 /// drawn the three all-time graphs kept about 10 MiB more than it uses. A fixed threshold
-/// (glibc's default of 128 KiB) keeps returning them to the system, and two arenas instead
-/// of one per thread (up to 8 per core) keep the freed small blocks in fewer places: the
-/// bot's peak at 10M downloads went from 36 to 28 MiB (`benches/README.md`).
+/// (glibc's default of 128 KiB) keeps returning them to the system, and one arena instead
+/// of one per thread (up to 8 per core) keeps the freed small blocks in one place: the
+/// bot's peak at 10M downloads went from 36 to 28 MiB with two arenas, and from 30.0 to
+/// 28.9 MiB with one (`benches/README.md`). The bot's threads are few and mostly wait on
+/// the network, so they hardly contend for it.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_the_allocator() {
     // SAFETY: `mallopt` only changes an allocator setting, under glibc's own arena lock,
     // so it is sound while other threads allocate.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 

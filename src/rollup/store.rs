@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use futures_util::TryStreamExt as _;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{QueryBuilder, Sqlite};
 
@@ -297,25 +298,30 @@ pub(crate) async fn keep_second_hours(
         seconds.sort_unstable();
         add_buckets(tx, Buckets::Seconds, kind_id(*table), &seconds).await?;
     }
-    let lasts: Vec<(i64, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
-        "SELECT kind, user_id, last_t, last_img_t FROM chats \
-         WHERE kind IN (?, ?, ?) AND user_id IN (SELECT value FROM json_each(?))",
-    )
-    .bind(kind_id(Table::Videos))
-    .bind(kind_id(Table::Music))
-    .bind(ANY)
-    .bind(json_ids(&candidates))
-    .fetch_all(&mut *tx)
-    .await?;
+    // The chats' last downloads, a few thousand chats at a time and counted as they come:
+    // the edge hours of a busy day hold tens of thousands of chats, whose rows all at once
+    // (three kinds each) took the bot some MiB over its memory line for a moment.
+    let candidates: Vec<i64> = candidates.into_iter().collect();
     let mut per_kind: HashMap<i64, LastDelta> = HashMap::new();
-    for (kind, user_id, last, last_image) in lasts {
-        for (img, t) in [(false, last), (true, last_image)] {
-            if let Some(t) = t.filter(|&t| kept.holds(t)) {
-                *per_kind
-                    .entry(kind)
-                    .or_default()
-                    .entry((img, t, sign_of(user_id)))
-                    .or_default() += 1;
+    for chunk in candidates.chunks(LOOKUP_CHUNK) {
+        let mut lasts = sqlx::query_as::<_, (i64, i64, Option<i64>, Option<i64>)>(
+            "SELECT kind, user_id, last_t, last_img_t FROM chats \
+             WHERE kind IN (?, ?, ?) AND user_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(kind_id(Table::Videos))
+        .bind(kind_id(Table::Music))
+        .bind(ANY)
+        .bind(json_ids(chunk))
+        .fetch(&mut *tx);
+        while let Some((kind, user_id, last, last_image)) = lasts.try_next().await? {
+            for (img, t) in [(false, last), (true, last_image)] {
+                if let Some(t) = t.filter(|&t| kept.holds(t)) {
+                    *per_kind
+                        .entry(kind)
+                        .or_default()
+                        .entry((img, t, sign_of(user_id)))
+                        .or_default() += 1;
+                }
             }
         }
     }
@@ -336,6 +342,9 @@ pub(crate) async fn keep_second_hours(
     }
     Ok(())
 }
+
+/// Chats per statement when [`keep_second_hours`] looks up their last downloads.
+const LOOKUP_CHUNK: usize = 2_000;
 
 /// The remembered `pk_id` gaps of a table: `(lo, hi, seen_at)`, ascending.
 pub(crate) async fn gaps(

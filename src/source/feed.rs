@@ -152,7 +152,7 @@ impl Source {
     /// The rows of `table` timed in any of the UTC `hours` (each the start of an hour),
     /// with `pk_id <= top` and a chat other than 0, in no particular order: the partial
     /// hours at the edges of the windows the rollup answers. Read through
-    /// `tt_stats_{videos,music}_downloaded_at` when `tt-stats db indexes` made it.
+    /// `tt_stats_{videos,music}_by_time` when `tt-stats db indexes` made them.
     ///
     /// # Errors
     /// [`Error::Query`] when the database fails.
