@@ -88,7 +88,7 @@ fn env_line_number(line: &str) -> Option<usize> {
 /// (glibc's default of 128 KiB) keeps returning them to the system, and one arena instead
 /// of one per thread (up to 8 per core) keeps the freed small blocks in one place: the
 /// bot's peak at 10M downloads went from 36 to 28 MiB with two arenas, and from 30.0 to
-/// 28.9 MiB with one (`benches/README.md`). The bot's threads are few and mostly wait on
+/// 27.7–29.6 MiB with one (`benches/README.md`, "Bot memory benchmark"). The bot's threads are few and mostly wait on
 /// the network, so they hardly contend for it.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_the_allocator() {
