@@ -138,10 +138,7 @@ impl Stats {
     /// # Errors
     /// [`Error::Source`] when tt-bot's database fails.
     pub async fn summary(&self, since: Option<i64>) -> Result<Summary, Error> {
-        let (chats, Downloads { videos, music }) = tokio::try_join!(
-            async { Ok::<_, Error>(self.source.chats(since).await?) },
-            self.downloads(since)
-        )?;
+        let (chats, Downloads { videos, music }) = self.chats_and_downloads(since).await?;
         Ok(BySign {
             users: Counters::from_parts(chats.users, music.users, videos.users),
             groups: Counters::from_parts(chats.groups, music.groups, videos.groups),
@@ -192,20 +189,25 @@ impl Stats {
         self.counters(chat, period.since(self.now())).await
     }
 
-    /// The download counters of both tables, from the rollup when it can answer.
-    async fn downloads(&self, since: Option<i64>) -> Result<Downloads, Error> {
+    /// The Chats counter and the download counters of both tables, from the rollup when
+    /// it can answer.
+    async fn chats_and_downloads(
+        &self,
+        since: Option<i64>,
+    ) -> Result<(BySign<i64>, Downloads), Error> {
         if let Some(r) = self.rollup.as_ref().filter(|r| r.available()) {
-            match r.downloads(&self.source, since).await {
-                Ok(Some(d)) => return Ok(d),
+            match r.summary(&self.source, since).await {
+                Ok(Some(answer)) => return Ok(answer),
                 Ok(None) => {}
                 Err(e) => r.note_failure(&e),
             }
         }
-        let (videos, music) = tokio::try_join!(
+        let (chats, videos, music) = tokio::try_join!(
+            self.source.chats(since),
             self.source.downloads(Table::Videos, since),
             self.source.downloads(Table::Music, since)
         )?;
-        Ok(Downloads { videos, music })
+        Ok((chats, Downloads { videos, music }))
     }
 
     /// The graph of `kind` over `period`, ending now.

@@ -335,7 +335,9 @@ async fn the_rollup_equals_the_direct_queries_as_rows_arrive_and_time_passes(
             );
         }
         let hours: Vec<i64> = kept.iter().map(|k| k.0).collect();
-        let sizes = t.data.expected_rollup_sizes(&hours);
+        let sizes = t
+            .data
+            .expected_rollup_sizes(&hours, (now - 900).div_euclid(3_600) * 3_600);
         let status = rollup.status().await.unwrap();
         assert_eq!(
             (status.second_hours, status.seconds),
@@ -567,6 +569,100 @@ async fn check_finds_a_deleted_row_and_rebuild_repairs(
     rollup.close().await;
 }
 
+/// The Chats counter: the rollup holds the registrations per hour up to a boundary an hour
+/// or so behind the clock and counts the rest in `users`, so chats registered after the
+/// build (at the boundary, in the future), at unknown or corrupt times, and those that
+/// the boundary passes as time goes on all count exactly; a chat added later with a
+/// registration time the rollup already holds is what `check` finds, and the repair fixes.
+#[rstest]
+#[tokio::test]
+async fn registrations_are_held_up_to_a_boundary_behind_the_clock(
+    #[values(Postgres, Sqlite)] backend: Backend,
+    #[values(Legacy, Current)] schema: Schema,
+) {
+    let hour = 3_600;
+    // The boundary is the start of the hour a quarter of an hour ago, computed here apart.
+    let boundary = |now: i64| (now - 900).div_euclid(hour) * hour;
+    let mut data = rollup_users(NOW);
+    for (i, t) in common::dataset::special_times(NOW).into_iter().enumerate() {
+        let id = 500 + i as i64;
+        data.user(if i % 3 == 0 { -id } else { id }, t, "en", None, false);
+    }
+    let mut t = TestDb::with(backend, schema, data).await;
+    let mut rng = Rng::new(41);
+    t.insert(random_downloads(
+        &mut rng,
+        Table::Videos,
+        1,
+        60,
+        NOW,
+        3 * D,
+        &[],
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::fixed(NOW);
+    let (db, rollup) = t
+        .stats_with_rollup(&dir.path().join("state.sqlite"), &clock)
+        .await;
+    assert_all_equal(&t, &db, &rollup, NOW, "after the build").await;
+    assert_eq!(
+        rollup.status().await.unwrap().users_until,
+        Some(boundary(NOW))
+    );
+
+    // Registered after the build, from the boundary on: counted from `users`.
+    let b = boundary(NOW);
+    let mut late = Dataset::default();
+    for (id, at) in [
+        (2_001, Some(b)),
+        (2_002, Some(b + 1)),
+        (2_003, Some(NOW)),
+        (-2_004, Some(NOW + 50)),
+    ] {
+        late.user(id, at, "en", None, false);
+    }
+    late.user(2_005, None, "en", None, false);
+    t.insert(late).await;
+    assert_all_equal(&t, &db, &rollup, NOW, "chats registered after the build").await;
+    let report = rollup.check(db.source()).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.mismatches);
+
+    // Added now, registered in an hour the rollup holds: the check finds it.
+    let before = t.data.clone();
+    let mut old = Dataset::default();
+    old.user(2_006, Some(b - 1), "en", None, false);
+    t.insert(old).await;
+    let report = rollup.check(db.source()).await.unwrap();
+    assert_eq!(
+        report.mismatches,
+        expected_mismatches(&before, &t.data, t.schema),
+        "the late registration is detected"
+    );
+    assert_eq!(
+        report.mismatches.len(),
+        2,
+        "all time and 24h: {:?}",
+        report.mismatches
+    );
+    rollup.check_and_repair(db.source()).await.unwrap();
+    assert_all_equal(&t, &db, &rollup, NOW, "after the repair").await;
+
+    // Three hours on, the boundary has passed the chats registered after the build.
+    let later = NOW + 3 * hour;
+    clock.set(later);
+    let mut next = Dataset::default();
+    next.user(2_007, Some(later - 10), "en", None, false);
+    next.user(-2_008, Some(boundary(later) - 1), "en", None, false);
+    t.insert(next).await;
+    assert_all_equal(&t, &db, &rollup, later, "three hours on").await;
+    assert_eq!(
+        rollup.status().await.unwrap().users_until,
+        Some(boundary(later))
+    );
+    rollup.close().await;
+}
+
 /// The check's lines for a rollup holding `before` while the database holds `after`.
 fn expected_mismatches(before: &Dataset, after: &Dataset, schema: Schema) -> Vec<String> {
     let mut lines = Vec::new();
@@ -609,6 +705,21 @@ fn expected_mismatches(before: &Dataset, after: &Dataset, schema: Schema) -> Vec
                     words(theirs)
                 ));
             }
+        }
+        // The chats registered, when `users` rows changed where the rollup holds them.
+        let chats = |d: &Dataset| {
+            (
+                d.expected_counters(ChatType::Users, s).chats,
+                d.expected_counters(ChatType::Groups, s).chats,
+            )
+        };
+        let (mine, theirs) = (chats(before), chats(after));
+        if mine != theirs {
+            lines.push(format!(
+                "{label}, chats registered: rollup {} users and {} groups \
+                 but database {} users and {} groups",
+                mine.0, mine.1, theirs.0, theirs.1
+            ));
         }
     }
     // Then, per table, the days of the all-time graph that differ, and (videos only) the
@@ -851,7 +962,9 @@ async fn the_command_line_with_and_without_the_rollup(
         .collect::<std::collections::BTreeSet<i64>>()
         .into_iter()
         .collect();
-    let sizes = t.data.expected_rollup_sizes(&kept);
+    // The registrations are held up to the start of the hour a quarter of an hour ago.
+    let boundary = hour(NOW - 900);
+    let sizes = t.data.expected_rollup_sizes(&kept, boundary);
     let status = format!(
         "rollup file:     {path}\n\
          database:        {}\n\
@@ -862,6 +975,7 @@ async fn the_command_line_with_and_without_the_rollup(
          day buckets:     {}\n\
          second buckets:  {} (in {} edge hours)\n\
          breakdowns:      {} groups by hour and platform, every row\n\
+         registrations:   held up to {}\n\
          pk gaps watched: {}\n",
         identity(&t).await,
         sizes.videos_watermark,
@@ -872,6 +986,9 @@ async fn the_command_line_with_and_without_the_rollup(
         sizes.seconds,
         sizes.second_hours,
         t.data.expected_mix_groups(t.schema),
+        jiff::Timestamp::from_second(boundary)
+            .unwrap()
+            .strftime("%Y-%m-%d %H:%M UTC"),
         sizes.gaps
     );
     let (ok, out, err) = tt_stats(&t, dir.path(), state_arg, &["db", "status"]);

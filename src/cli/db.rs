@@ -94,6 +94,13 @@ pub async fn run(cfg: &DbConfig, clock: Clock, cmd: DbCommand) -> Result<()> {
                         Some(t) => format!("from {}", utc_hour(t)),
                     }
                 ),
+                format!(
+                    "registrations:   {}",
+                    match s.users_until {
+                        None => "none held".to_string(),
+                        Some(t) => format!("held up to {}", utc_hour(t)),
+                    }
+                ),
                 format!("pk gaps watched: {}", s.gaps),
             ];
             print_line(&lines.join("\n"))

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use sqlx::sqlite::SqliteConnection;
 
 use super::store::{self, ANY, Buckets, json_ids, kind_id};
-use super::window::{Part, plan};
+use super::window::{Part, plan, registrations};
 use super::{Error, Fresh, Rollup};
 use crate::domain::{
     BySign, DAY, DownloadCounts, HOUR, MIN_TIME, Ranking, Table, ceil_to, floor_to,
@@ -142,13 +142,77 @@ impl Rollup {
             return Ok(None);
         }
         let mut f = self.fresh(source, false).await?;
+        let out = self.downloads_in(source, &mut f, since).await?;
+        f.tx.commit().await.map_err(self.err())?;
+        self.count(out.is_some());
+        Ok(out)
+    }
+
+    /// The Chats counter (chats registered strictly after `since`, by sign; all of them,
+    /// NULL registrations included, when `None`) and the download counters of the same
+    /// window, refreshed first: the counters of the text screens. The registrations
+    /// before the boundary come from the rollup's per-hour counts, the rest (the partial
+    /// hour at the window's start, the last hour or so, unknown times) from `users` by
+    /// index ([`super::window::registrations`]). `Ok(None)` as for [`Rollup::downloads`].
+    ///
+    /// # Errors
+    /// [`Error`] when the state file or the source fails.
+    pub async fn summary(
+        &self,
+        source: &Source,
+        since: Option<i64>,
+    ) -> Result<Option<(BySign<i64>, Downloads)>, Error> {
+        if !self.ready(source).await? {
+            return Ok(None);
+        }
+        let err = self.err();
+        let mut f = self.fresh(source, false).await?;
+        let downloads = self.downloads_in(source, &mut f, since).await?;
+        let plan = f
+            .meta
+            .users_until
+            .and_then(|boundary| registrations(boundary, since));
+        let held = match (&downloads, &plan) {
+            (Some(_), Some(plan)) => rows_in(&mut f.tx, kind_id(Table::Users), &[plan.held])
+                .await
+                .map_err(&err)?,
+            _ => BySign::default(),
+        };
+        f.tx.commit().await.map_err(&err)?;
+        self.count(downloads.is_some());
+        let Some(downloads) = downloads else {
+            return Ok(None);
+        };
+        // Read after the state file is let go: the ranges are outside what it holds, so
+        // a refresh that moves the boundary meanwhile changes nothing counted here.
+        let chats = match plan {
+            Some(plan) => {
+                let rest = source.chats_registered(&plan.ranges, plan.untimed).await?;
+                BySign {
+                    users: held.users + rest.users,
+                    groups: held.groups + rest.groups,
+                }
+            }
+            None => source.chats(since).await?,
+        };
+        Ok(Some((chats, downloads)))
+    }
+
+    /// The download counters of a window inside a refreshed transaction; `None` when an
+    /// edge hour would cost too many reads ([`MAX_NEW_SECOND_HOURS`]).
+    async fn downloads_in(
+        &self,
+        source: &Source,
+        f: &mut Fresh<'_>,
+        since: Option<i64>,
+    ) -> Result<Option<Downloads>, Error> {
         let err = self.err();
         let mut out = None;
         let parts = match since {
             None => Vec::new(),
             Some(s) => plan(Some(s + 1), None),
         };
-        if self.keep_seconds(source, &mut f, &parts).await? {
+        if self.keep_seconds(source, f, &parts).await? {
             let mut d = Downloads::default();
             for table in Table::DOWNLOADS {
                 let counts = match since {
@@ -163,8 +227,6 @@ impl Rollup {
             }
             out = Some(d);
         }
-        f.tx.commit().await.map_err(&err)?;
-        self.count(out.is_some());
         Ok(out)
     }
 

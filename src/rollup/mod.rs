@@ -219,6 +219,9 @@ pub struct Status {
     /// `Some(`[`crate::source::mix::UNTIMED`]`)` when they cover every row, `None` when no
     /// breakdown has been asked since the build.
     pub mix_from: Option<i64>,
+    /// The registration boundary (Unix seconds, UTC, an hour start): the rollup holds the
+    /// chats registered before it; `None` when it holds none.
+    pub users_until: Option<i64>,
     /// `pk_id` gaps watched for late commits.
     pub gaps: i64,
 }
@@ -669,6 +672,7 @@ impl Rollup {
             seconds: count("seconds").await?,
             mix_groups: count("mix_hours").await?,
             mix_from: meta.mix_from,
+            users_until: meta.users_until,
             gaps: count("gaps").await?,
         })
     }

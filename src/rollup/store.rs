@@ -14,7 +14,7 @@ use crate::source::{ChatRow, SourceRow};
 
 /// The layout of the state file (`PRAGMA user_version`); a file of another version is
 /// emptied and rebuilt.
-pub const FORMAT_VERSION: i64 = 7;
+pub const FORMAT_VERSION: i64 = 8;
 
 /// Rows per multi-row INSERT into the state file (each binds at most 10 values). A full
 /// chunk's SQL is always the same, so it is kept prepared ([`full_chunk`]): a build writes
@@ -105,6 +105,11 @@ pub(crate) struct Meta {
     /// from it on is in them. `None`: none yet. Answers extend it as they need
     /// (`docs/figures.md#what-the-rollup-stores`).
     pub mix_from: Option<i64>,
+    /// The registration boundary (a UTC hour start): the `hours` and `days` of kind
+    /// [`kind_id`]`(Users)` hold every chat registered from [`MIN_TIME`] up to it,
+    /// exclusive; the Chats counter reads the rest from `users`
+    /// (`docs/figures.md#what-the-rollup-stores`). `None`: nothing held.
+    pub users_until: Option<i64>,
 }
 
 impl Meta {
@@ -127,6 +132,7 @@ pub(crate) async fn read_meta(tx: &mut SqliteConnection) -> sqlx::Result<Meta> {
         videos_watermark: 0,
         music_watermark: 0,
         mix_from: None,
+        users_until: None,
     };
     for (key, num, txt) in rows {
         match (key.as_str(), num) {
@@ -135,6 +141,7 @@ pub(crate) async fn read_meta(tx: &mut SqliteConnection) -> sqlx::Result<Meta> {
             ("wm_videos", Some(n)) => meta.videos_watermark = n,
             ("wm_music", Some(n)) => meta.music_watermark = n,
             ("mix_from", n) => meta.mix_from = n,
+            ("users_until", n) => meta.users_until = n,
             _ => {}
         }
     }
@@ -150,6 +157,7 @@ pub(crate) async fn write_meta(tx: &mut SqliteConnection, meta: &Meta) -> sqlx::
         ("wm_videos", Some(meta.videos_watermark), None),
         ("wm_music", Some(meta.music_watermark), None),
         ("mix_from", meta.mix_from, None),
+        ("users_until", meta.users_until, None),
     ] {
         sqlx::query(set)
             .bind(key)

@@ -9,16 +9,25 @@ use std::collections::HashMap;
 use super::delta::{Delta, SecondHours, sign_of};
 use super::store::{self, Buckets, LastHours, Meta, WRITE_CHUNK, kind_id};
 use super::{Error, Refreshed, Rollup};
-use crate::domain::Table;
-use crate::source::{ChatRow, Probe, Snapshot, Source};
+use crate::domain::{HOUR, MIN_TIME, Table, floor_to};
+use crate::source::{ChatRow, Probe, RegistrationRow, Snapshot, Source};
 
 /// How long the per-second counts of an hour are kept after the last answer that used
 /// them: the edges of the standard windows move on by the hour, so an hour no answer asked
 /// for in a day is not likely to be asked for again.
 pub const SECOND_HOURS_IDLE: i64 = crate::domain::DAY;
 
-/// How long a `pk_id` gap is re-checked for a row that committed late.
+/// How long a `pk_id` gap is re-checked for a row that committed late; also how far the
+/// registration boundary stays behind the clock ([`registration_boundary`]).
 pub const GAP_TTL: i64 = 15 * 60;
+
+/// The registration boundary of a rollup refreshed at `now`: the start of the UTC hour
+/// [`GAP_TTL`] seconds ago. The rollup holds the chats registered before it; a chat whose
+/// `users` row commits more than that long after its `registered_at` is missed until the
+/// next check (`docs/figures.md#what-the-rollup-stores`).
+pub fn registration_boundary(now: i64) -> i64 {
+    floor_to(now.saturating_sub(GAP_TTL), HOUR).max(MIN_TIME)
+}
 
 /// At most this many gaps are remembered per table (the newest are kept).
 const MAX_GAPS: i64 = 256;
@@ -97,7 +106,11 @@ impl Rollup {
             // A build keeps no edge hour and writes its own bookkeeping.
             kept = SecondHours::default();
             meta = store::read_meta(tx).await.map_err(&err)?;
-        } else if meta != before {
+        } else {
+            self.advance_registrations(source, tx, &mut meta, now)
+                .await?;
+        }
+        if !out.rebuilt && meta != before {
             store::write_meta(tx, &meta).await.map_err(&err)?;
         }
         Ok((out, meta, kept))
@@ -107,6 +120,26 @@ impl Rollup {
     pub(super) fn identity(&self, source: &Source) -> Result<String, Error> {
         super::refuse_source_file(self.path(), source)?;
         Ok(source.identity())
+    }
+
+    /// Moves the registration boundary on to [`registration_boundary`]`(now)`, adding the
+    /// chats registered in between (one index range of `users`, at most once an hour).
+    async fn advance_registrations(
+        &self,
+        source: &Source,
+        tx: &mut SqliteConnection,
+        meta: &mut Meta,
+        now: i64,
+    ) -> Result<(), Error> {
+        let until = registration_boundary(now);
+        if let Some(from) = meta.users_until.filter(|&from| from < until) {
+            let rows = source.registrations(from, until).await?;
+            store::add_buckets(tx, Buckets::Hours, kind_id(Table::Users), &rows)
+                .await
+                .map_err(self.err())?;
+            meta.users_until = Some(until);
+        }
+        Ok(())
     }
 
     /// Reads the rows of `table` added since the watermark (and late rows in remembered
@@ -244,10 +277,11 @@ impl Rollup {
             videos_watermark: 0,
             music_watermark: 0,
             mix_from: None,
+            users_until: Some(registration_boundary(now)),
         };
         let snap = source.snapshot().await?;
         let (pieces, inbox) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);
-        let read = read_snapshot(source, snap, pieces);
+        let read = read_snapshot(source, snap, pieces, registration_boundary(now));
         let write = async {
             // Owned by the writer, so that when it stops on an error the channel closes
             // and the reader stops too, instead of waiting on a full channel for ever
@@ -301,6 +335,11 @@ impl Rollup {
                     }
                     // Rows below the watermark that may still commit (recent gaps), from
                     // the bottom of the window: ids below the first one may be in flight.
+                    Piece::Registrations(rows) => {
+                        store::add_buckets(tx, Buckets::Hours, kind_id(Table::Users), &rows)
+                            .await
+                            .map_err(&err)?;
+                    }
                     Piece::Ids { low, ids } => {
                         let mut prev = low;
                         for id in ids {
@@ -347,7 +386,8 @@ const PIECES_IN_FLIGHT: usize = 8;
 type BucketRow = (i64, i64, i64, i64);
 
 /// What the snapshot reader hands the writer during a build, per table in this order:
-/// `Top`, `Chats`…, `ChatsEnd`, `Buckets`… (in bucket order), `Ids`.
+/// `Top`, `Chats`…, `ChatsEnd`, `Buckets`… (in bucket order), `Ids`; then, once,
+/// `Registrations`.
 enum Piece {
     /// The table and its watermark in the snapshot.
     Top(Table, i64),
@@ -359,6 +399,8 @@ enum Piece {
     Buckets(Vec<BucketRow>),
     /// The `pk_id`s in `(low, watermark]`, ascending: the table is done.
     Ids { low: i64, ids: Vec<i64> },
+    /// After both tables: the chats registered before the registration boundary, per hour.
+    Registrations(Vec<RegistrationRow>),
 }
 
 /// Reads the whole build from `snap` into `out`, in chunks, then ends the snapshot (also
@@ -368,10 +410,22 @@ async fn read_snapshot(
     source: &Source,
     mut snap: Snapshot,
     out: tokio::sync::mpsc::Sender<Piece>,
+    users_until: i64,
 ) -> Result<(), Error> {
     let mut side = snap.sibling().await;
     let mut aside = StandAside::new(source);
-    let read = read_tables(&mut snap, side.as_mut(), &out, &mut aside).await;
+    let mut read = read_tables(&mut snap, side.as_mut(), &out, &mut aside).await;
+    if read.is_ok() && !out.is_closed() {
+        aside.wait().await;
+        read = match snap.registrations(users_until).await {
+            // A closed channel means the writer stopped, and it reports why.
+            Ok(rows) => {
+                let _ = out.send(Piece::Registrations(rows)).await;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        };
+    }
     if !aside.paused.is_zero() {
         tracing::info!(
             paused_ms = aside.paused.as_millis() as u64,

@@ -2,9 +2,11 @@
 //! per-hour counts, the partial hours at the edges from the per-second counts of those
 //! hours (which the rollup reads from tt-bot's tables the first time an hour is an edge).
 //! Pure arithmetic, shared by the counters and the graphs, and checked against a
-//! brute-force count in the tests below.
+//! brute-force count in the tests below. The Chats counter has a rule of its own
+//! ([`registrations`]): the rollup holds registrations per hour only up to a boundary.
 
-use crate::domain::{HOUR, ceil_to, floor_to};
+use crate::domain::{HOUR, MIN_TIME, ceil_to, floor_to};
+use crate::source::TimeRange;
 
 /// One range of buckets to sum: `[from, to)` in Unix seconds (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +73,44 @@ impl Part {
             Part::Hours { .. } => None,
         }
     }
+}
+
+/// How the Chats counter of a window is split between the rollup and `users`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registrations {
+    /// The held hours to sum: [`Part::Hours`] inside `[MIN_TIME, boundary)`.
+    pub held: Part,
+    /// The registration times to count in `users` (index ranges): the partial hour at the
+    /// window's start, times before [`MIN_TIME`], and everything from the boundary on.
+    pub ranges: Vec<TimeRange>,
+    /// Whether chats registered at an unknown time count too (all time only).
+    pub untimed: bool,
+}
+
+/// Splits the Chats counter of chats registered after `since` (all, NULL registrations
+/// included, when `None`) when the rollup holds the registrations in `[MIN_TIME,
+/// boundary)` per UTC hour: the held whole hours of the window, and the rest as ranges to
+/// count in `users`, whose sum is exactly the direct count. `None` when no held hour lies
+/// in the window (nothing to gain over the direct count).
+pub fn registrations(boundary: i64, since: Option<i64>) -> Option<Registrations> {
+    let start = since.map(|s| s.saturating_add(1));
+    if start.is_some_and(|a| a >= boundary) {
+        return None;
+    }
+    let from = ceil_to(start.unwrap_or(MIN_TIME).max(MIN_TIME), HOUR);
+    if from >= boundary {
+        return None;
+    }
+    let mut ranges = vec![(start, Some(from)), (Some(boundary), None)];
+    ranges.retain(|&(a, b)| match (a, b) {
+        (Some(a), Some(b)) => a < b,
+        _ => true,
+    });
+    Some(Registrations {
+        held: Part::Hours { from, to: boundary },
+        ranges,
+        untimed: since.is_none(),
+    })
 }
 
 #[cfg(test)]
@@ -141,6 +181,57 @@ mod tests {
             let parts = plan(lo, hi);
             prop_assert!(parts.iter().filter(|p| p.hour().is_some()).count() <= 2);
             prop_assert_eq!(store.sum(&parts), brute(&times, lo, hi));
+        }
+    }
+
+    proptest! {
+        /// Held hours below the boundary plus the ranges counted in `users` add up to the
+        /// direct count of a window, for registration times anywhere (corrupt ones too).
+        #[test]
+        fn registrations_count_exactly_what_a_scan_counts(
+            times in prop::collection::vec(prop_oneof![
+                -SPAN..SPAN,
+                Just(i64::MIN),
+                Just(i64::MAX),
+                Just(MIN_TIME - 1),
+                Just(MIN_TIME),
+            ], 0..200),
+            boundary in -SPAN..SPAN,
+            since in prop::option::of(prop_oneof![
+                -SPAN - HOUR..SPAN + HOUR,
+                Just(i64::MIN),
+                Just(i64::MAX),
+                Just(MIN_TIME - 1),
+            ]),
+        ) {
+            let boundary = floor_to(boundary, HOUR);
+            let direct = times.iter().filter(|&&t| since.is_none_or(|s| t > s)).count() as i64;
+            match registrations(boundary, since) {
+                None => prop_assert!(since.is_some()),
+                Some(r) => {
+                    let held: Vec<i64> = times
+                        .iter()
+                        .copied()
+                        .filter(|&t| (MIN_TIME..boundary).contains(&t))
+                        .collect();
+                    let from_held = Store::new(&held).sum(&[r.held]);
+                    let counted = times
+                        .iter()
+                        .filter(|&&t| r.ranges.iter().any(|&(a, b)| {
+                            a.is_none_or(|a| t >= a) && b.is_none_or(|b| t < b)
+                        }))
+                        .count() as i64;
+                    let overlaps = times
+                        .iter()
+                        .filter(|&&t| r.ranges.iter().filter(|&&(a, b)| {
+                            a.is_none_or(|a| t >= a) && b.is_none_or(|b| t < b)
+                        }).count() > 1)
+                        .count();
+                    prop_assert_eq!(overlaps, 0);
+                    prop_assert_eq!(from_held + counted, direct);
+                    prop_assert_eq!(r.untimed, since.is_none());
+                }
+            }
         }
     }
 

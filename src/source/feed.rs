@@ -1,6 +1,7 @@
-//! What the rollup reads from the download tables: rows past a `pk_id` watermark, rows that
-//! committed late inside earlier `pk_id` gaps, and one consistent snapshot of per-chat and
-//! per-bucket aggregates for a full build. The rollup itself never sees SQL.
+//! What the rollup reads from tt-bot's tables: download rows past a `pk_id` watermark, rows
+//! that committed late inside earlier `pk_id` gaps, registrations per hour up to a time
+//! boundary, and one consistent snapshot of per-chat and per-bucket aggregates for a full
+//! build. The rollup itself never sees SQL.
 
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt as _, TryStreamExt as _};
@@ -47,6 +48,24 @@ fn row_columns(table: Table, schema: Schema) -> String {
     format!(
         "CAST(pk_id AS BIGINT), CAST(user_id AS BIGINT), CAST(downloaded_at AS BIGINT), {}",
         image_flag(table, schema)
+    )
+}
+
+/// A registration bucket: `(UTC hour start, sign ±1, chats, 0)`, the shape of a download
+/// table's buckets so the rollup stores both alike.
+pub type RegistrationRow = (i64, i64, i64, i64);
+
+/// Chats (not chat 0) of `users` registered in `[$1, $2)`, counted per UTC hour and sign,
+/// in hour order. The range is an index range of `users (registered_at)`; behind the
+/// `fence` (`OFFSET 0` on PostgreSQL, see [`Snapshot::buckets`]) the hour is grouped by hash.
+fn registrations_sql(fence: &str) -> String {
+    format!(
+        "SELECT b, sign, COUNT(*), CAST(0 AS BIGINT) FROM \
+         (SELECT CAST({hour} AS BIGINT) AS b, \
+         CAST(CASE WHEN user_id > 0 THEN 1 ELSE -1 END AS BIGINT) AS sign \
+         FROM users WHERE user_id <> 0 AND registered_at >= $1 AND registered_at < $2{fence}) r \
+         GROUP BY b, sign ORDER BY b, sign",
+        hour = sql_floor("registered_at", HOUR),
     )
 }
 
@@ -201,6 +220,31 @@ impl Source {
                     .await
                     .map_err(Error::query(what))
             })
+        })
+        .await
+    }
+
+    /// The chats registered in `[from, to)` (Unix seconds, UTC; `from` at or after
+    /// [`MIN_TIME`]), per UTC hour and sign ([`RegistrationRow`]): what a rollup refresh adds
+    /// when its registration boundary moves on (`docs/figures.md#what-the-rollup-stores`).
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn registrations(&self, from: i64, to: i64) -> Result<Vec<RegistrationRow>, Error> {
+        self.resilient(|_| async move {
+            let sql = registrations_sql(if self.pool.is_postgres() {
+                " OFFSET 0"
+            } else {
+                ""
+            });
+            let what = "the registrations for the rollup";
+            on_read!(&self.pool, what, c => sqlx::query_as::<_, RegistrationRow>(&sql)
+                .persistent(false)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&mut *c)
+                .await
+                .map_err(Error::query(what)))
         })
         .await
     }
@@ -547,6 +591,27 @@ impl Snapshot {
             .fetch(&mut **c)
             .map_err(|e| Error::query(BUILD)(e))
             .boxed())
+    }
+
+    /// The chats registered in `[MIN_TIME, before)` as the snapshot sees them, per UTC
+    /// hour and sign ([`RegistrationRow`]): a build's part of the Chats counter. A few
+    /// rows per hour with registrations (tens of thousands on a busy tt-bot), so read
+    /// whole.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn registrations(&mut self, before: i64) -> Result<Vec<RegistrationRow>, Error> {
+        let sql = registrations_sql(match self.tx {
+            SnapshotTx::Postgres(_) => " OFFSET 0",
+            SnapshotTx::Sqlite(_) => "",
+        });
+        on_tx!(&mut self.tx, c => sqlx::query_as::<_, RegistrationRow>(&sql)
+            .persistent(false)
+            .bind(MIN_TIME)
+            .bind(before)
+            .fetch_all(&mut **c)
+            .await
+            .map_err(Error::query(BUILD)))
     }
 
     /// The `pk_id`s of `table` in `(low, top]`, ascending.

@@ -29,13 +29,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-pub use feed::{ChatRow, Probe, Snapshot, SourceRow};
+pub use feed::{ChatRow, Probe, RegistrationRow, Snapshot, SourceRow};
 pub use insights::{BreakdownCounts, FunnelRow};
 pub use pool::{
     Access, CONFLICT_BUDGET, CONFLICT_PAUSE, CONFLICT_PAUSE_MAX, CONNECT_TIMEOUT, MAX_CONNECTIONS,
     conflict_retries,
 };
-pub use queries::UserRow;
+pub use queries::{TimeRange, UserRow};
 pub use schema::Schema;
 
 use pool::{Pool, describe_connect_error};

@@ -36,6 +36,10 @@ impl UserRow {
     }
 }
 
+/// A range of registration times `[from, to)` (Unix seconds, UTC); `None` leaves that side
+/// open.
+pub type TimeRange = (Option<i64>, Option<i64>);
+
 /// The SQL predicates on `user_id` for people and for groups. Constant text.
 const SIGNS: [&str; 2] = ["user_id > 0", "user_id < 0"];
 
@@ -78,6 +82,60 @@ impl Source {
                 users: v[0],
                 groups: v[1],
             })
+        })
+        .await
+    }
+
+    /// Chats (not chat 0) of `users` registered in any of `ranges`, plus, when `untimed`,
+    /// those whose registration time is unknown (NULL), for people and groups: the part of
+    /// the Chats counter the rollup does not hold (`docs/figures.md#what-the-rollup-stores`).
+    /// The ranges should not overlap (a chat in two is counted twice); each is an index
+    /// range of `users (registered_at)`, so this reads only the chats it counts.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub async fn chats_registered(
+        &self,
+        ranges: &[TimeRange],
+        untimed: bool,
+    ) -> Result<BySign<i64>, Error> {
+        let mut parts = Vec::new();
+        let mut binds = Vec::new();
+        for &(from, to) in ranges {
+            let mut part = "SELECT user_id FROM users WHERE user_id <> 0".to_string();
+            for (bound, op) in [(from, ">="), (to, "<")] {
+                if let Some(t) = bound {
+                    binds.push(t);
+                    part.push_str(&format!(" AND registered_at {op} ${}", binds.len()));
+                }
+            }
+            parts.push(part);
+        }
+        if untimed {
+            parts.push(
+                "SELECT user_id FROM users WHERE user_id <> 0 AND registered_at IS NULL".into(),
+            );
+        }
+        if parts.is_empty() {
+            return Ok(BySign::default());
+        }
+        let sql = format!(
+            "SELECT COUNT(CASE WHEN {} THEN 1 END), COUNT(CASE WHEN {} THEN 1 END) FROM ({}) r",
+            SIGNS[0],
+            SIGNS[1],
+            parts.join(" UNION ALL ")
+        );
+        let (sql, binds) = (&sql, &binds);
+        self.resilient(|_| async move {
+            let what = "the number of chats";
+            let (users, groups) = on_read!(&self.pool, what, c => {
+                let mut q = sqlx::query_as::<_, (i64, i64)>(sql).persistent(false);
+                for &b in binds {
+                    q = q.bind(b);
+                }
+                q.fetch_one(&mut *c).await.map_err(Error::query(what))
+            })?;
+            Ok(BySign { users, groups })
         })
         .await
     }

@@ -286,8 +286,9 @@ impl Dataset {
 
     /// What a rollup built from these rows holds once answers asked for the seconds of
     /// `kept_hours` (hour starts).
-    pub fn expected_rollup_sizes(&self, kept_hours: &[i64]) -> RollupSizes {
-        // (table, chat id, time) of every row but chat 0's.
+    pub fn expected_rollup_sizes(&self, kept_hours: &[i64], boundary: i64) -> RollupSizes {
+        // (table, chat id, time) of every row but chat 0's, and (kind 2) every chat
+        // registered before the rollup's registration boundary.
         let rows: Vec<(u8, i64, Option<i64>)> = self
             .videos
             .iter()
@@ -295,10 +296,17 @@ impl Dataset {
             .chain(self.music.iter().map(|m| (1, m.user_id, m.downloaded_at)))
             .filter(|r| r.1 != 0)
             .collect();
+        let registered = self
+            .users
+            .iter()
+            .filter(|u| u.user_id != 0 && u.registered_at.is_some_and(|t| t < boundary))
+            .map(|u| (2, u.user_id, u.registered_at));
+        let bucketed: Vec<(u8, i64, Option<i64>)> =
+            rows.iter().copied().chain(registered).collect();
         let sign = |id: i64| id > 0;
         let chats: BTreeSet<i64> = rows.iter().map(|r| r.1).collect();
         // Times before 0001-01-01 (corrupt) are kept in no hour.
-        let hours: BTreeSet<(u8, i64, bool)> = rows
+        let hours: BTreeSet<(u8, i64, bool)> = bucketed
             .iter()
             .filter_map(|r| {
                 r.2.filter(|&t| t >= -62_135_596_800)
@@ -332,7 +340,7 @@ impl Dataset {
             second_hours: kept_hours.len() as i64,
             chats: chats.len() as i64,
             hours: hours.len() as i64,
-            days: rows
+            days: bucketed
                 .iter()
                 .filter_map(|r| {
                     r.2.filter(|&t| t >= -62_135_596_800)
