@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use sqlx::sqlite::SqliteConnection;
 
 use super::store::{self, ANY, Buckets, json_ids, kind_id};
+use super::sync::registration_boundary;
 use super::window::{Part, plan, registrations};
 use super::{Error, Fresh, Rollup};
 use crate::domain::{
@@ -166,34 +167,47 @@ impl Rollup {
             return Ok(None);
         }
         let err = self.err();
-        let mut f = self.fresh(source, false).await?;
-        let downloads = self.downloads_in(source, &mut f, since).await?;
-        let plan = f
-            .meta
-            .users_until
-            .and_then(|boundary| registrations(boundary, since));
-        let held = match (&downloads, &plan) {
-            (Some(_), Some(plan)) => rows_in(&mut f.tx, kind_id(Table::Users), &[plan.held])
-                .await
-                .map_err(&err)?,
-            _ => BySign::default(),
+        // The refresh moves the boundary on to this (unless the clock went back), so the
+        // part counted in `users` is read at the same time as the state file, not after.
+        let boundary = registration_boundary(self.inner.clock.now());
+        let plan = registrations(boundary, since);
+        let rest = async {
+            match &plan {
+                Some(plan) => source.chats_registered(&plan.ranges, plan.untimed).await,
+                None => source.chats(since).await,
+            }
         };
-        f.tx.commit().await.map_err(&err)?;
-        self.count(downloads.is_some());
-        let Some(downloads) = downloads else {
+        let rolled = async {
+            let mut f = self.fresh(source, false).await?;
+            let downloads = self.downloads_in(source, &mut f, since).await?;
+            let held = match (&downloads, &plan) {
+                (Some(_), Some(plan)) if f.meta.users_until == Some(boundary) => Some(
+                    rows_in(&mut f.tx, kind_id(Table::Users), &[plan.held])
+                        .await
+                        .map_err(&err)?,
+                ),
+                _ => None,
+            };
+            f.tx.commit().await.map_err(&err)?;
+            self.count(downloads.is_some());
+            Ok::<_, Error>(downloads.map(|d| (d, held)))
+        };
+        let (rest, rolled) = tokio::join!(rest, rolled);
+        let Some((downloads, held)) = rolled? else {
             return Ok(None);
         };
-        // Read after the state file is let go: the ranges are outside what it holds, so
-        // a refresh that moves the boundary meanwhile changes nothing counted here.
-        let chats = match plan {
-            Some(plan) => {
-                let rest = source.chats_registered(&plan.ranges, plan.untimed).await?;
+        let chats = match (plan, held) {
+            (None, _) => rest?,
+            (Some(_), Some(held)) => {
+                let rest = rest?;
                 BySign {
                     users: held.users + rest.users,
                     groups: held.groups + rest.groups,
                 }
             }
-            None => source.chats(since).await?,
+            // The boundary was not where expected (the clock moved into another hour, or
+            // back): counted in `users` alone.
+            (Some(_), None) => source.chats(since).await?,
         };
         Ok(Some((chats, downloads)))
     }
