@@ -10,7 +10,7 @@ use super::delta::{Delta, SecondHours, sign_of};
 use super::store::{self, Buckets, LastHours, Meta, WRITE_CHUNK, kind_id};
 use super::{Error, Refreshed, Rollup};
 use crate::domain::{HOUR, MIN_TIME, Table, floor_to};
-use crate::source::{ChatRow, Probe, RegistrationRow, Snapshot, Source};
+use crate::source::{ChatRow, Probe, Snapshot, Source};
 
 /// How long the per-second counts of an hour are kept after the last answer that used
 /// them: the edges of the standard windows move on by the hour, so an hour no answer asked
@@ -281,7 +281,7 @@ impl Rollup {
         };
         let snap = source.snapshot().await?;
         let (pieces, inbox) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);
-        let read = read_snapshot(source, snap, pieces, registration_boundary(now));
+        let read = read_snapshot(source, snap, pieces);
         let write = async {
             // Owned by the writer, so that when it stops on an error the channel closes
             // and the reader stops too, instead of waiting on a full channel for ever
@@ -335,11 +335,6 @@ impl Rollup {
                     }
                     // Rows below the watermark that may still commit (recent gaps), from
                     // the bottom of the window: ids below the first one may be in flight.
-                    Piece::Registrations(rows) => {
-                        store::add_buckets(tx, Buckets::Hours, kind_id(Table::Users), &rows)
-                            .await
-                            .map_err(&err)?;
-                    }
                     Piece::Ids { low, ids } => {
                         let mut prev = low;
                         for id in ids {
@@ -367,8 +362,20 @@ impl Rollup {
         let (read, write) = futures_util::future::join(read, write).await;
         write?;
         read?;
-        // Chats over both tables (the active chats), from the per-table chats just written.
-        store::build_any(tx).await.map_err(&err)?;
+        // Chats over both tables (the active chats), from the per-table chats just written,
+        // while the database counts the registrations (the build's only statement on
+        // `users`, which need not be in the downloads' snapshot: the Chats counter adds
+        // what is held to what `users` holds from the boundary on, whenever that is read).
+        let users_until = registration_boundary(now);
+        let (any, registrations) = futures_util::future::join(
+            store::build_any(tx),
+            source.registrations(MIN_TIME, users_until),
+        )
+        .await;
+        any.map_err(&err)?;
+        store::add_buckets(tx, Buckets::Hours, kind_id(Table::Users), &registrations?)
+            .await
+            .map_err(&err)?;
         tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "rollup built: chats over both tables"
@@ -386,8 +393,7 @@ const PIECES_IN_FLIGHT: usize = 8;
 type BucketRow = (i64, i64, i64, i64);
 
 /// What the snapshot reader hands the writer during a build, per table in this order:
-/// `Top`, `Chats`…, `ChatsEnd`, `Buckets`… (in bucket order), `Ids`; then, once,
-/// `Registrations`.
+/// `Top`, `Chats`…, `ChatsEnd`, `Buckets`… (in bucket order), `Ids`.
 enum Piece {
     /// The table and its watermark in the snapshot.
     Top(Table, i64),
@@ -399,8 +405,6 @@ enum Piece {
     Buckets(Vec<BucketRow>),
     /// The `pk_id`s in `(low, watermark]`, ascending: the table is done.
     Ids { low: i64, ids: Vec<i64> },
-    /// After both tables: the chats registered before the registration boundary, per hour.
-    Registrations(Vec<RegistrationRow>),
 }
 
 /// Reads the whole build from `snap` into `out`, in chunks, then ends the snapshot (also
@@ -410,22 +414,10 @@ async fn read_snapshot(
     source: &Source,
     mut snap: Snapshot,
     out: tokio::sync::mpsc::Sender<Piece>,
-    users_until: i64,
 ) -> Result<(), Error> {
     let mut side = snap.sibling().await;
     let mut aside = StandAside::new(source);
-    let mut read = read_tables(&mut snap, side.as_mut(), &out, &mut aside).await;
-    if read.is_ok() && !out.is_closed() {
-        aside.wait().await;
-        read = match snap.registrations(users_until).await {
-            // A closed channel means the writer stopped, and it reports why.
-            Ok(rows) => {
-                let _ = out.send(Piece::Registrations(rows)).await;
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        };
-    }
+    let read = read_tables(&mut snap, side.as_mut(), &out, &mut aside).await;
     if !aside.paused.is_zero() {
         tracing::info!(
             paused_ms = aside.paused.as_millis() as u64,

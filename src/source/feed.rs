@@ -57,7 +57,8 @@ pub type RegistrationRow = (i64, i64, i64, i64);
 
 /// Chats (not chat 0) of `users` registered in `[$1, $2)`, counted per UTC hour and sign,
 /// in hour order. The range is an index range of `users (registered_at)`; behind the
-/// `fence` (`OFFSET 0` on PostgreSQL, see [`Snapshot::buckets`]) the hour is grouped by hash.
+/// `fence` (`OFFSET 0` on PostgreSQL, see [`Snapshot::buckets`]) the hour is grouped by hash
+/// (at 1M chats over two years, 19 000 groups in about 0.27 s).
 fn registrations_sql(fence: &str) -> String {
     format!(
         "SELECT b, sign, COUNT(*), CAST(0 AS BIGINT) FROM \
@@ -225,26 +226,35 @@ impl Source {
     }
 
     /// The chats registered in `[from, to)` (Unix seconds, UTC; `from` at or after
-    /// [`MIN_TIME`]), per UTC hour and sign ([`RegistrationRow`]): what a rollup refresh adds
-    /// when its registration boundary moves on (`docs/figures.md#what-the-rollup-stores`).
+    /// [`MIN_TIME`]), per UTC hour and sign ([`RegistrationRow`]): what a rollup build holds
+    /// (from `MIN_TIME`), and what a refresh adds when its registration boundary moves on
+    /// (`docs/figures.md#what-the-rollup-stores`).
     ///
     /// # Errors
     /// [`Error::Query`] when the database fails.
     pub async fn registrations(&self, from: i64, to: i64) -> Result<Vec<RegistrationRow>, Error> {
         self.resilient(|_| async move {
-            let sql = registrations_sql(if self.pool.is_postgres() {
-                " OFFSET 0"
-            } else {
-                ""
-            });
+            let postgres = self.pool.is_postgres();
+            let sql = registrations_sql(if postgres { " OFFSET 0" } else { "" });
             let what = "the registrations for the rollup";
-            on_read!(&self.pool, what, c => sqlx::query_as::<_, RegistrationRow>(&sql)
-                .persistent(false)
-                .bind(from)
-                .bind(to)
-                .fetch_all(&mut *c)
-                .await
-                .map_err(Error::query(what)))
+            on_read!(&self.pool, what, c => {
+                // Part of a build: a role's statement limit, meant for runaway scans, must
+                // not cancel it (without the `registered_at` index it is a scan of `users`).
+                if postgres {
+                    sqlx::query("SET LOCAL statement_timeout = 0")
+                        .persistent(false)
+                        .execute(&mut *c)
+                        .await
+                        .map_err(Error::query(what))?;
+                }
+                sqlx::query_as::<_, RegistrationRow>(&sql)
+                    .persistent(false)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&mut *c)
+                    .await
+                    .map_err(Error::query(what))
+            })
         })
         .await
     }
@@ -591,27 +601,6 @@ impl Snapshot {
             .fetch(&mut **c)
             .map_err(|e| Error::query(BUILD)(e))
             .boxed())
-    }
-
-    /// The chats registered in `[MIN_TIME, before)` as the snapshot sees them, per UTC
-    /// hour and sign ([`RegistrationRow`]): a build's part of the Chats counter. A few
-    /// rows per hour with registrations (tens of thousands on a busy tt-bot), so read
-    /// whole.
-    ///
-    /// # Errors
-    /// [`Error::Query`] when the database fails.
-    pub async fn registrations(&mut self, before: i64) -> Result<Vec<RegistrationRow>, Error> {
-        let sql = registrations_sql(match self.tx {
-            SnapshotTx::Postgres(_) => " OFFSET 0",
-            SnapshotTx::Sqlite(_) => "",
-        });
-        on_tx!(&mut self.tx, c => sqlx::query_as::<_, RegistrationRow>(&sql)
-            .persistent(false)
-            .bind(MIN_TIME)
-            .bind(before)
-            .fetch_all(&mut **c)
-            .await
-            .map_err(Error::query(BUILD)))
     }
 
     /// The `pk_id`s of `table` in `(low, top]`, ascending.
