@@ -6,7 +6,7 @@
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
-use super::pool::{Pool, on_read};
+use super::pool::{Pool, on_read, pg_read_row};
 use super::{Error, Schema, Source};
 use crate::domain::{HOUR, MIN_TIME, Table};
 
@@ -288,13 +288,16 @@ impl Source {
                     videos = row_columns(Table::Videos, schema),
                     music = row_columns(Table::Music, schema),
                 );
-                on_read!(&self.pool, what, c => {
-                    sqlx::query_as(&sql)
-                        .persistent(false)
-                        .fetch_one(&mut *c)
-                        .await
-                        .map_err(Error::query(what))
-                })
+                match &self.pool {
+                    Pool::Postgres(p) => pg_read_row(p, &sql, what).await,
+                    pool @ Pool::Sqlite(_) => on_read!(pool, what, c => {
+                        sqlx::query_as(&sql)
+                            .persistent(false)
+                            .fetch_one(&mut *c)
+                            .await
+                            .map_err(Error::query(what))
+                    }),
+                }
             })
             .await?;
         Ok(Probe {

@@ -139,6 +139,58 @@ macro_rules! on_read {
 }
 pub(crate) use on_read;
 
+/// The first row of `sql`, one statement without parameters, read on PostgreSQL in a single
+/// round trip: sent as a simple query behind `SET TRANSACTION READ ONLY` (and JIT off), so it
+/// runs in a read-only transaction of its own (a multi-statement simple query is one implicit
+/// transaction, ended by the server also when the statement fails), where [`on_read!`]
+/// needs four (`BEGIN READ ONLY`, the statement's parse and its execution, `COMMIT`). For
+/// the statements every answer sends (the rollup's probe, the Chats counter beside the
+/// rollup): on this machine the probe took 1.1 ms that way, most of a refresh. Recovery conflicts on a standby are retried as in
+/// [`on_read!`]. `sql` must return exactly one row.
+///
+/// # Errors
+/// [`Error::Query`] when the database fails or returns no row.
+pub(crate) async fn pg_read_row<T>(p: &PgPool, sql: &str, what: &'static str) -> Result<T, Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    // JIT compilation off too (from PostgreSQL 11 on; older servers have none): these
+    // statements take milliseconds, and a planner that thinks them costly (a role with
+    // `enable_seqscan = off` on a table without the indexes) spent half a second
+    // compiling one.
+    let text = format!(
+        "SET TRANSACTION READ ONLY; \
+         SELECT set_config('jit', 'off', true) WHERE current_setting('jit', true) IS NOT NULL; \
+         {sql}"
+    );
+    let first_try = std::time::Instant::now();
+    let mut tries = 0u32;
+    loop {
+        let out: Result<T, Error> = async {
+            // Through the pool's own `Executor` (a boxed, `Send` future): `RawSql`'s
+            // generic methods on a borrowed connection are not `Send` for every lifetime.
+            // The `set_config` row (none before PostgreSQL 11) comes first; the statement's
+            // own is the last (the statements read here are aggregates: one row).
+            let rows = sqlx::Executor::fetch_all(p, sqlx::raw_sql(&text))
+                .await
+                .map_err(Error::query(what))?;
+            let row = rows
+                .last()
+                .ok_or_else(|| Error::query(what)(sqlx::Error::RowNotFound))?;
+            T::from_row(row).map_err(Error::query(what))
+        }
+        .await;
+        match out {
+            Err(e) if e.is_recovery_conflict() && first_try.elapsed() < CONFLICT_BUDGET => {
+                tries += 1;
+                note_conflict_retry(what, tries);
+                tokio::time::sleep((CONFLICT_PAUSE * tries).min(CONFLICT_PAUSE_MAX)).await;
+            }
+            out => break out,
+        }
+    }
+}
+
 impl Pool {
     /// Connects to `url`, failing within [`CONNECT_TIMEOUT`] with a message that names the
     /// database and the cause.

@@ -1,7 +1,7 @@
 //! The figures read straight from tt-bot's tables (`docs/figures.md`): one SQL text per
 //! figure, counted in the database, never by fetching every row.
 
-use super::pool::on_read;
+use super::pool::{Pool, on_read, pg_read_row};
 use super::{Error, Source};
 use crate::domain::{
     BySign, Download, DownloadCounts, OtherData, Ranking, Table, UserCard, floor_to,
@@ -99,15 +99,16 @@ impl Source {
         ranges: &[TimeRange],
         untimed: bool,
     ) -> Result<BySign<i64>, Error> {
+        // The bounds are integers written into the text, so that PostgreSQL gets the
+        // statement in one round trip ([`pg_read_row`]).
         let mut parts = Vec::new();
-        let mut binds = Vec::new();
         for &(from, to) in ranges {
             let mut part = "SELECT user_id FROM users WHERE user_id <> 0".to_string();
-            for (bound, op) in [(from, ">="), (to, "<")] {
-                if let Some(t) = bound {
-                    binds.push(t);
-                    part.push_str(&format!(" AND registered_at {op} ${}", binds.len()));
-                }
+            if let Some(t) = from {
+                part.push_str(&format!(" AND registered_at >= {t}"));
+            }
+            if let Some(t) = to {
+                part.push_str(&format!(" AND registered_at < {t}"));
             }
             parts.push(part);
         }
@@ -120,21 +121,23 @@ impl Source {
             return Ok(BySign::default());
         }
         let sql = format!(
-            "SELECT COUNT(CASE WHEN {} THEN 1 END), COUNT(CASE WHEN {} THEN 1 END) FROM ({}) r",
+            "SELECT CAST(COUNT(CASE WHEN {} THEN 1 END) AS BIGINT), \
+             CAST(COUNT(CASE WHEN {} THEN 1 END) AS BIGINT) FROM ({}) r",
             SIGNS[0],
             SIGNS[1],
             parts.join(" UNION ALL ")
         );
-        let (sql, binds) = (&sql, &binds);
+        let sql = &sql;
         self.resilient(|_| async move {
             let what = "the number of chats";
-            let (users, groups) = on_read!(&self.pool, what, c => {
-                let mut q = sqlx::query_as::<_, (i64, i64)>(sql).persistent(false);
-                for &b in binds {
-                    q = q.bind(b);
-                }
-                q.fetch_one(&mut *c).await.map_err(Error::query(what))
-            })?;
+            let (users, groups): (i64, i64) = match &self.pool {
+                Pool::Postgres(p) => pg_read_row(p, sql, what).await?,
+                pool @ Pool::Sqlite(_) => on_read!(pool, what, c => sqlx::query_as(sql)
+                    .persistent(false)
+                    .fetch_one(&mut *c)
+                    .await
+                    .map_err(Error::query(what)))?,
+            };
             Ok(BySign { users, groups })
         })
         .await
