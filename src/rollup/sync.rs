@@ -18,7 +18,7 @@ use crate::source::{ChatRow, Probe, Snapshot, Source};
 pub const SECOND_HOURS_IDLE: i64 = crate::domain::DAY;
 
 /// How long a `pk_id` gap is re-checked for a row that committed late; also how far the
-/// registration boundary stays behind the clock ([`registration_boundary`]).
+/// registration boundary stays behind the clock (`docs/figures.md#what-the-rollup-stores`).
 pub const GAP_TTL: i64 = 15 * 60;
 
 /// The registration boundary of a rollup refreshed at `now`: the start of the UTC hour

@@ -6,7 +6,7 @@
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
-use super::pool::{Pool, on_read, pg_read_row};
+use super::pool::{Pool, on_read, on_upkeep_read, pg_read_row};
 use super::{Error, Schema, Source};
 use crate::domain::{HOUR, MIN_TIME, Table};
 
@@ -202,25 +202,12 @@ impl Source {
                 cond.join(" OR ")
             );
             let what = "the edge hours of a window for the rollup";
-            let postgres = self.pool.is_postgres();
-            on_read!(&self.pool, what, c => {
-                // Bounded upkeep of the rollup, like its build: a role's statement limit,
-                // meant for runaway scans, must not cancel it (without the `downloaded_at`
-                // index it is one scan of the table).
-                if postgres {
-                    sqlx::query("SET LOCAL statement_timeout = 0")
-                        .persistent(false)
-                        .execute(&mut *c)
-                        .await
-                        .map_err(Error::query(what))?;
-                }
-                sqlx::query_as::<_, SourceRow>(&sql)
-                    .persistent(false)
-                    .bind(top)
-                    .fetch_all(&mut *c)
-                    .await
-                    .map_err(Error::query(what))
-            })
+            on_upkeep_read!(&self.pool, what, c => sqlx::query_as::<_, SourceRow>(&sql)
+                .persistent(false)
+                .bind(top)
+                .fetch_all(&mut *c)
+                .await
+                .map_err(Error::query(what)))
         })
         .await
     }
@@ -234,27 +221,20 @@ impl Source {
     /// [`Error::Query`] when the database fails.
     pub async fn registrations(&self, from: i64, to: i64) -> Result<Vec<RegistrationRow>, Error> {
         self.resilient(|_| async move {
-            let postgres = self.pool.is_postgres();
-            let sql = registrations_sql(if postgres { " OFFSET 0" } else { "" });
+            let fence = if self.pool.is_postgres() {
+                " OFFSET 0"
+            } else {
+                ""
+            };
+            let sql = registrations_sql(fence);
             let what = "the registrations for the rollup";
-            on_read!(&self.pool, what, c => {
-                // Part of a build: a role's statement limit, meant for runaway scans, must
-                // not cancel it (without the `registered_at` index it is a scan of `users`).
-                if postgres {
-                    sqlx::query("SET LOCAL statement_timeout = 0")
-                        .persistent(false)
-                        .execute(&mut *c)
-                        .await
-                        .map_err(Error::query(what))?;
-                }
-                sqlx::query_as::<_, RegistrationRow>(&sql)
-                    .persistent(false)
-                    .bind(from)
-                    .bind(to)
-                    .fetch_all(&mut *c)
-                    .await
-                    .map_err(Error::query(what))
-            })
+            on_upkeep_read!(&self.pool, what, c => sqlx::query_as::<_, RegistrationRow>(&sql)
+                .persistent(false)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&mut *c)
+                .await
+                .map_err(Error::query(what)))
         })
         .await
     }

@@ -11,7 +11,7 @@
 //! [`breakdown_of`], the same for the rollup and for the tests that compare it.
 
 use super::feed::sql_floor;
-use super::pool::on_read;
+use super::pool::on_upkeep_read;
 use super::{Error, Schema, Source};
 use crate::domain::{CacheRate, DeliveryModes};
 use crate::domain::{ChatType, HOUR, MIN_TIME, Ranking, Split};
@@ -254,16 +254,7 @@ impl Source {
             .resilient(|schema| async move {
                 let sql = mix_sql(schema, self.has_details(), postgres, filter);
                 let what = "downloads for the rollup's breakdowns";
-                on_read!(&self.pool, what, c => {
-                    // Bounded upkeep of the rollup, like its build: a role's statement limit,
-                    // meant for runaway scans, must not cancel it.
-                    if postgres {
-                        sqlx::query("SET LOCAL statement_timeout = 0")
-                            .persistent(false)
-                            .execute(&mut *c)
-                            .await
-                            .map_err(Error::query(what))?;
-                    }
+                on_upkeep_read!(&self.pool, what, c => {
                     let mut q = sqlx::query_as::<_, MixTuple>(&sql).persistent(false);
                     if let Some(b) = bind {
                         q = q.bind(b);

@@ -139,6 +139,28 @@ macro_rules! on_read {
 }
 pub(crate) use on_read;
 
+/// [`on_read!`] for the rollup's bounded upkeep (the reads of its build, of the edge hours and
+/// of the breakdown groups): on PostgreSQL the transaction first lifts the role's
+/// `statement_timeout`, which is meant for runaway scans, not for reads whose size tt-stats
+/// bounds (without the indexes of `db indexes` each is one scan of a table).
+macro_rules! on_upkeep_read {
+    ($pool:expr, $what:expr, $c:ident => $body:expr) => {{
+        let pool = $pool;
+        let postgres = pool.is_postgres();
+        $crate::source::pool::on_read!(pool, $what, $c => {
+            if postgres {
+                sqlx::query("SET LOCAL statement_timeout = 0")
+                    .persistent(false)
+                    .execute(&mut *$c)
+                    .await
+                    .map_err($crate::source::Error::query($what))?;
+            }
+            $body
+        })
+    }};
+}
+pub(crate) use on_upkeep_read;
+
 /// The first row of `sql`, one statement without parameters, read on PostgreSQL in a single
 /// round trip: sent as a simple query behind `SET TRANSACTION READ ONLY` (and JIT off), so it
 /// runs in a read-only transaction of its own (a multi-statement simple query is one implicit
