@@ -128,33 +128,14 @@ pub struct Downloads {
 }
 
 impl Rollup {
-    /// The download counters with time strictly after `since` (all time, NULL times
-    /// included, when `None`), refreshed first. `Ok(None)` when the rollup is not built
-    /// yet and its [`super::BuildPolicy`] says not to wait for it.
-    ///
-    /// # Errors
-    /// [`Error`] when the state file or the source fails.
-    pub async fn downloads(
-        &self,
-        source: &Source,
-        since: Option<i64>,
-    ) -> Result<Option<Downloads>, Error> {
-        if !self.ready(source).await? {
-            return Ok(None);
-        }
-        let mut f = self.fresh(source, false).await?;
-        let out = self.downloads_in(source, &mut f, since).await?;
-        f.tx.commit().await.map_err(self.err())?;
-        self.count(out.is_some());
-        Ok(out)
-    }
-
     /// The Chats counter (chats registered strictly after `since`, by sign; all of them,
     /// NULL registrations included, when `None`) and the download counters of the same
-    /// window, refreshed first: the counters of the text screens. The registrations
-    /// before the boundary come from the rollup's per-hour counts, the rest (the partial
-    /// hour at the window's start, the last hour or so, unknown times) from `users` by
-    /// index ([`super::window::registrations`]). `Ok(None)` as for [`Rollup::downloads`].
+    /// window (NULL download times included for all time), refreshed first: the counters
+    /// of the text screens. The registrations before the boundary come from the rollup's
+    /// per-hour counts, the rest (the partial hour at the window's start, the last hour or
+    /// so, unknown times) from `users` by index ([`super::window::registrations`]).
+    /// `Ok(None)` when the rollup is not built yet and its [`super::BuildPolicy`] says not
+    /// to wait for it.
     ///
     /// # Errors
     /// [`Error`] when the state file or the source fails.

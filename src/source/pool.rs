@@ -167,8 +167,8 @@ pub(crate) use on_upkeep_read;
 /// transaction, ended by the server also when the statement fails), where [`on_read!`]
 /// needs four (`BEGIN READ ONLY`, the statement's parse and its execution, `COMMIT`). For
 /// the statements every answer sends (the rollup's probe, the Chats counter beside the
-/// rollup): on this machine the probe took 1.1 ms that way, most of a refresh. Recovery conflicts on a standby are retried as in
-/// [`on_read!`]. `sql` must return exactly one row.
+/// rollup): on this machine the probe took 1.1 ms that way, most of a refresh. Recovery
+/// conflicts on a standby are retried as in [`on_read!`]. `sql` must return exactly one row.
 ///
 /// # Errors
 /// [`Error::Query`] when the database fails or returns no row.
