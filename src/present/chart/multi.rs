@@ -133,7 +133,7 @@ pub fn render_activity_png(a: &ActivitySeries) -> Result<Vec<u8>> {
     let mut pixmap = new_pixmap()?;
     match &plan.chart {
         Some(c) => {
-            draw_grid(&mut pixmap, c);
+            draw_grid(&mut pixmap, c, super::GRID);
             draw_axes(&mut pixmap, c);
             let lines = [
                 (&a.mau, PALETTE[2], "30-day active"),
@@ -221,7 +221,7 @@ pub fn render_stacked_png(s: &StackedSeries) -> Result<Vec<u8>> {
     let mut pixmap = new_pixmap()?;
     match &plan.chart {
         Some(c) => {
-            draw_grid(&mut pixmap, c);
+            draw_grid(&mut pixmap, c, super::GRID);
             let mut below = vec![0i64; n];
             let mut entries = Vec::new();
             for (k, (name, values)) in parts.iter().enumerate() {

@@ -1,22 +1,26 @@
 //! Paints a [`Plan`] with tiny-skia: the grid and axes, the antialiased line and the fill
 //! under it, and the text.
 //!
-//! Text is drawn as filled paths built from the embedded font's glyph outlines: ab_glyph
-//! provides the outlines, advances and kerning, tiny-skia fills them with the same
-//! antialiasing as the line, and rotating a label is only a transform. A whole line of text is
-//! one path, so touching glyphs do not blend twice where they meet.
+//! Text is rasterized from the embedded font's glyph outlines: ab_glyph provides the
+//! outlines, advances and kerning, and its accumulation rasterizer (`ab_glyph_rasterizer`)
+//! turns a whole line into one coverage buffer, which is blended onto the page, turned a
+//! quarter for the y axis's name. One buffer per line means touching glyphs do not blend
+//! twice where they meet. Filling glyph paths with tiny-skia gives the same antialiasing but
+//! runs its blending pipeline once per span of partial coverage, which is most spans of
+//! small text: about 1 ms of a 3.5 ms chart against 0.2 ms.
 
 use std::sync::OnceLock;
 
 use ab_glyph::{Font, FontRef, GlyphId, OutlineCurve, PxScale, ScaleFont, point};
+use ab_glyph_rasterizer::Rasterizer;
 use tiny_skia::{
-    Color, ColorU8, FillRule, LineCap, LineJoin, Paint, Path, PathBuilder, Pixmap, Rect, Stroke,
-    Transform,
+    Color, ColorU8, FillRule, LineCap, LineJoin, Paint, PathBuilder, Pixmap, PremultipliedColorU8,
+    Rect, Stroke, Transform,
 };
 
 use super::plan::{Chart, Plan};
 use super::{
-    AXIS, DESC_SIZE, EMPTY_SIZE, FILL_ALPHA, GRID, HEIGHT, INK, LABEL_PAD, LABEL_SIZE, LINE,
+    AXIS, DESC_SIZE, EMPTY_SIZE, FILL, GRID, GRID_OVER, HEIGHT, INK, LABEL_PAD, LABEL_SIZE, LINE,
     MARGIN, MUTED, PLOT_TOP, SUBTITLE_SIZE, SUBTITLE_TOP, TICK, TITLE_SIZE, TITLE_TOP, WIDTH,
 };
 use super::{Error, Result};
@@ -58,9 +62,10 @@ pub(super) fn paint(plan: &Plan, fonts: &Fonts) -> Result<Pixmap> {
     pixmap.fill(Color::WHITE);
     match &plan.chart {
         Some(chart) => {
-            draw_grid(&mut pixmap, chart);
             draw_fill(&mut pixmap, chart);
-            // After the fill, so the axes stay one even grey where the fill reaches them.
+            // After the fill, so the grid shows through it and the axes stay one even grey
+            // where the fill reaches them.
+            draw_grid(&mut pixmap, chart, GRID_OVER);
             draw_axes(&mut pixmap, chart);
             draw_line(&mut pixmap, chart);
         }
@@ -150,14 +155,16 @@ pub(super) fn rule(pixmap: &mut Pixmap, a: (f32, f32), b: (f32, f32), color: Col
     }
 }
 
-pub(super) fn draw_grid(pixmap: &mut Pixmap, c: &Chart) {
+/// The grid lines at the ticks, in `color` ([`GRID`] under what is drawn later,
+/// [`GRID_OVER`] over it).
+pub(super) fn draw_grid(pixmap: &mut Pixmap, c: &Chart, color: ColorU8) {
     for (v, _) in &c.y_ticks {
         let y = c.px_y(*v).round();
-        rule(pixmap, (c.left, y), (c.right, y), GRID);
+        rule(pixmap, (c.left, y), (c.right, y), color);
     }
     for (t, _) in &c.x_ticks {
         let x = c.px_x(*t).round();
-        rule(pixmap, (x, c.top), (x, c.bottom), GRID);
+        rule(pixmap, (x, c.top), (x, c.bottom), color);
     }
 }
 
@@ -194,8 +201,7 @@ fn draw_fill(pixmap: &mut Pixmap, c: &Chart) {
     pb.line_to(last.0, c.bottom);
     pb.close();
     if let Some(path) = pb.finish() {
-        let paint = solid(LINE, FILL_ALPHA);
-        pixmap.fill_path(&path, &paint, FillRule::Winding, centred(), None);
+        pixmap.fill_path(&path, &solid(FILL, 1.0), FillRule::Winding, centred(), None);
     }
 }
 
@@ -349,69 +355,87 @@ impl<'f> Style<'f> {
         (glyphs, caret)
     }
 
-    /// The outlines of `text` as one path, in pixels: the pen starts at the origin and the
-    /// baseline is the x axis, y growing downwards.
-    fn path(&self, text: &str) -> Option<Path> {
+    /// The coverage of `text` as one shape: the pen starts at the origin, the baseline is
+    /// the x axis (y growing downwards), and the rasterizer covers the pixels `left..` and
+    /// `top..` of that frame. All glyphs go into one accumulation buffer, so touching glyphs
+    /// do not blend twice where they meet. `None` for text with no outline (spaces only).
+    fn coverage(&self, text: &str) -> Option<Coverage> {
         let scaled = self.font.as_scaled(self.scale);
-        let (sx, sy) = (scaled.h_scale_factor(), scaled.v_scale_factor());
-        let mut pb = PathBuilder::new();
-        for (id, pen) in self.layout(text).0 {
-            let Some(outline) = self.font.outline(id) else {
-                continue;
-            };
+        let factor = scaled.scale_factor();
+        let (sx, sy) = (factor.horizontal, factor.vertical);
+        let glyphs: Vec<_> = self
+            .layout(text)
+            .0
+            .into_iter()
+            .filter_map(|(id, pen)| Some((self.font.outline(id)?, pen)))
+            .collect();
+        // ab_glyph's pixel bounds are whole numbers that enclose the outline.
+        let (mut left, mut top, mut right, mut bottom) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+        for (outline, pen) in &glyphs {
+            let b = outline.px_bounds(factor, point(*pen, 0.0));
+            left = left.min(b.min.x);
+            top = top.min(b.min.y);
+            right = right.max(b.max.x);
+            bottom = bottom.max(b.max.y);
+        }
+        if glyphs.is_empty() || right <= left || bottom <= top {
+            return None;
+        }
+        let mut raster = Rasterizer::new((right - left) as usize, (bottom - top) as usize);
+        for (outline, pen) in &glyphs {
             // Font units grow upwards from the baseline; pixels grow downwards.
-            let px = |p: ab_glyph::Point| (pen + p.x * sx, -p.y * sy);
-            // ab_glyph lists every contour's curves end to end: a curve that does not start
-            // where the previous one ended begins a new contour.
-            let mut end = None;
+            let px = |p: ab_glyph::Point| point(pen + p.x * sx - left, -p.y * sy - top);
             for curve in &outline.curves {
-                let (from, to) = match *curve {
-                    OutlineCurve::Line(a, b)
-                    | OutlineCurve::Quad(a, _, b)
-                    | OutlineCurve::Cubic(a, _, _, b) => (a, b),
-                };
-                if end != Some(from) {
-                    if end.is_some() {
-                        pb.close();
-                    }
-                    let (x, y) = px(from);
-                    pb.move_to(x, y);
-                }
                 match *curve {
-                    OutlineCurve::Line(_, b) => {
-                        let b = px(b);
-                        pb.line_to(b.0, b.1);
-                    }
-                    OutlineCurve::Quad(_, c, b) => {
-                        let (c, b) = (px(c), px(b));
-                        pb.quad_to(c.0, c.1, b.0, b.1);
-                    }
-                    OutlineCurve::Cubic(_, c1, c2, b) => {
-                        let (c1, c2, b) = (px(c1), px(c2), px(b));
-                        pb.cubic_to(c1.0, c1.1, c2.0, c2.1, b.0, b.1);
+                    OutlineCurve::Line(a, b) => raster.draw_line(px(a), px(b)),
+                    OutlineCurve::Quad(a, c, b) => raster.draw_quad(px(a), px(c), px(b)),
+                    OutlineCurve::Cubic(a, c1, c2, b) => {
+                        raster.draw_cubic(px(a), px(c1), px(c2), px(b));
                     }
                 }
-                end = Some(to);
-            }
-            if end.is_some() {
-                pb.close();
             }
         }
-        pb.finish()
+        Some(Coverage {
+            raster,
+            left: left as i64,
+            top: top as i64,
+        })
     }
 
-    /// Fills `text` with its pen's start and baseline placed by `transform`.
-    fn fill(&self, pixmap: &mut Pixmap, text: &str, color: ColorU8, transform: Transform) {
-        if let Some(path) = self.path(text) {
-            // TrueType outlines are meant for the nonzero rule.
-            pixmap.fill_path(
-                &path,
-                &solid(color, 1.0),
-                FillRule::Winding,
-                transform,
-                None,
-            );
-        }
+    /// Paints `text` in `color` with its pen's start and baseline at the whole pixel
+    /// `origin`, running right, or up the page when `vertical`.
+    fn fill(
+        &self,
+        pixmap: &mut Pixmap,
+        text: &str,
+        color: ColorU8,
+        origin: (i64, i64),
+        vertical: bool,
+    ) {
+        let Some(cov) = self.coverage(text) else {
+            return;
+        };
+        let (ox, oy) = origin;
+        let (width, height) = (i64::from(pixmap.width()), i64::from(pixmap.height()));
+        let pixels = pixmap.pixels_mut();
+        cov.raster.for_each_pixel_2d(|x, y, alpha| {
+            if alpha <= 0.0 {
+                return;
+            }
+            // The pixel (u, v) of the text's own frame covers [u, u+1) × [v, v+1); a quarter
+            // turn anticlockwise, (u, v) ↦ (ox + v, oy − u), takes it to the page pixel
+            // whose top-left corner is (ox + v, oy − u − 1).
+            let (u, v) = (cov.left + i64::from(x), cov.top + i64::from(y));
+            let (px, py) = if vertical {
+                (ox + v, oy - u - 1)
+            } else {
+                (ox + u, oy + v)
+            };
+            if (0..width).contains(&px) && (0..height).contains(&py) {
+                let i = (py * width + px) as usize;
+                pixels[i] = over(pixels[i], color, alpha);
+            }
+        });
     }
 
     /// Draws `text` on the baseline row `baseline` (pixels), `x` (pixels) being the point of
@@ -431,8 +455,8 @@ impl<'f> Style<'f> {
             Anchor::Right => x - self.width(text),
         };
         // Whole-pixel baselines keep horizontal strokes sharp.
-        let at = Transform::from_translate(x.round(), baseline.round());
-        self.fill(pixmap, text, color, at);
+        let origin = (x.round() as i64, baseline.round() as i64);
+        self.fill(pixmap, text, color, origin, false);
     }
 
     /// Draws `text` reading bottom to top, centred on `(cx, cy)` (pixels).
@@ -440,17 +464,71 @@ impl<'f> Style<'f> {
         let (w, cap) = (self.width(text), self.cap);
         // A quarter turn anticlockwise, (u, v) ↦ (ox + v, oy − u): the pen runs up the page
         // from `oy` and the capitals, at v = −cap, reach left of the baseline column `ox`.
-        let (ox, oy) = ((cx + cap / 2.0).round(), (cy + w / 2.0).round());
-        let at = Transform::from_row(0.0, -1.0, 1.0, 0.0, ox, oy);
-        self.fill(pixmap, text, color, at);
+        let origin = (
+            (cx + cap / 2.0).round() as i64,
+            (cy + w / 2.0).round() as i64,
+        );
+        self.fill(pixmap, text, color, origin, true);
     }
+}
+
+/// A line of text rasterized in its own frame (see [`Style::coverage`]).
+struct Coverage {
+    raster: Rasterizer,
+    /// Column of the frame where the rasterizer's first column is.
+    left: i64,
+    /// Row of the frame (baseline 0) where the rasterizer's first row is.
+    top: i64,
+}
+
+/// `color` at `coverage` (0 to 1) over the premultiplied pixel `dst` (source-over), in
+/// integers: the float rounding functions are library calls on baseline x86-64, which made
+/// this blend most of a chart's text time.
+fn over(dst: PremultipliedColorU8, color: ColorU8, coverage: f32) -> PremultipliedColorU8 {
+    // The source's alpha in 0..=255 (coverage times the colour's own alpha).
+    let a = (coverage.clamp(0.0, 1.0) * f32::from(color.alpha()) + 0.5) as u32;
+    let mix =
+        |src: u8, dst: u8| ((u32::from(src) * a + u32::from(dst) * (255 - a) + 127) / 255) as u8;
+    PremultipliedColorU8::from_rgba(
+        mix(color.red(), dst.red()),
+        mix(color.green(), dst.green()),
+        mix(color.blue(), dst.blue()),
+        mix(0xff, dst.alpha()),
+    )
+    // Cannot fail (each channel mixes values no larger than the alpha it mixes with), but
+    // a pixel left as it was is better than a panic.
+    .unwrap_or(dst)
 }
 
 #[cfg(test)]
 mod tests {
-    use tiny_skia::{Pixmap, PremultipliedColorU8};
+    use tiny_skia::{ColorU8, Pixmap, PremultipliedColorU8};
 
-    use super::encode_png;
+    use super::{encode_png, over};
+
+    /// Source-over at a coverage: none leaves the pixel, full gives the colour, and a part
+    /// mixes in proportion, on an opaque and on a transparent pixel.
+    #[test]
+    fn text_blends_by_its_coverage() {
+        let white = PremultipliedColorU8::from_rgba(255, 255, 255, 255).unwrap();
+        let clear = PremultipliedColorU8::TRANSPARENT;
+        let ink = ColorU8::from_rgba(0x22, 0x44, 0x66, 0xff);
+        let rgba = |p: PremultipliedColorU8| [p.red(), p.green(), p.blue(), p.alpha()];
+        assert_eq!(rgba(over(white, ink, 0.0)), [255, 255, 255, 255]);
+        assert_eq!(rgba(over(white, ink, 1.0)), [0x22, 0x44, 0x66, 255]);
+        // Coverage above 1 (the accumulation rasterizer can overshoot) is full coverage.
+        assert_eq!(rgba(over(white, ink, 1.7)), [0x22, 0x44, 0x66, 255]);
+        // A quarter: 64 of 255 parts of the ink over 191 of white, e.g. (34·64 + 255·191)/255.
+        let mix = |c: u32, d: u32| ((c * 64 + d * 191 + 127) / 255) as u8;
+        assert_eq!(
+            rgba(over(white, ink, 0.25)),
+            [mix(0x22, 255), mix(0x44, 255), mix(0x66, 255), 255]
+        );
+        assert_eq!(
+            rgba(over(clear, ink, 0.25)),
+            [mix(0x22, 0), mix(0x44, 0), mix(0x66, 0), 64]
+        );
+    }
 
     /// Opaque pixels come out as they are, a translucent one un-premultiplied, on every row.
     #[test]
