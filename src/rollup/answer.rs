@@ -248,24 +248,31 @@ impl Rollup {
         let parts = plan(lower.map(|l| l + 1), Some(now + 1));
         let mut out = None;
         if self.keep_seconds(source, &mut f, &parts).await? {
+            // One statement over every range (a round trip to SQLite's thread each).
+            let ranges = ranges(&parts, bucket % DAY == 0);
+            let arms: Vec<String> = ranges
+                .iter()
+                .map(|(buckets, _, _)| {
+                    let col = buckets.column();
+                    format!(
+                        "SELECT {col} - ((({col} % {bucket}) + {bucket}) % {bucket}) AS bk, n FROM {} \
+                         WHERE kind = ? AND {col} >= ? AND {col} < ?",
+                        buckets.table()
+                    )
+                })
+                .collect();
             let mut sparse = Vec::new();
-            for (buckets, from, to) in ranges(&parts, bucket % DAY == 0) {
-                let col = buckets.column();
+            if !arms.is_empty() {
                 let sql = format!(
-                    "SELECT {col} - ((({col} % {bucket}) + {bucket}) % {bucket}) AS bk, SUM(n) FROM {} \
-                     WHERE kind = ? AND {col} >= ? AND {col} < ? GROUP BY bk HAVING SUM(n) > 0",
-                    buckets.table()
+                    "SELECT bk, SUM(n) FROM ({}) GROUP BY bk HAVING SUM(n) > 0 ORDER BY bk",
+                    arms.join(" UNION ALL ")
                 );
-                let rows: Vec<(i64, i64)> = sqlx::query_as(&sql)
-                    .bind(kind_id(table))
-                    .bind(from)
-                    .bind(to)
-                    .fetch_all(&mut *f.tx)
-                    .await
-                    .map_err(&err)?;
-                sparse.extend(rows);
+                let mut query = sqlx::query_as(&sql);
+                for &(_, from, to) in &ranges {
+                    query = query.bind(kind_id(table)).bind(from).bind(to);
+                }
+                sparse = query.fetch_all(&mut *f.tx).await.map_err(&err)?;
             }
-            sparse.sort_unstable();
             out = Some(sparse);
         }
         f.tx.commit().await.map_err(&err)?;

@@ -255,6 +255,9 @@ struct Inner {
     policy: std::sync::atomic::AtomicU8,
     /// Whether a background build runs now.
     building: std::sync::atomic::AtomicBool,
+    /// Whether a refresh of this process found (or made) a complete state: the next one
+    /// probes tt-bot's database while it reads the state file, instead of after.
+    refreshed: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Rollup {
@@ -412,6 +415,7 @@ impl Rollup {
                 pause: std::sync::Mutex::new(Pause::default()),
                 policy: std::sync::atomic::AtomicU8::new(BuildPolicy::Inline.code()),
                 building: std::sync::atomic::AtomicBool::new(false),
+                refreshed: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }

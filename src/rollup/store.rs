@@ -126,6 +126,11 @@ pub(crate) async fn read_meta(tx: &mut SqliteConnection) -> sqlx::Result<Meta> {
         sqlx::query_as("SELECT key, num, txt FROM meta")
             .fetch_all(&mut *tx)
             .await?;
+    Ok(meta_from(rows))
+}
+
+/// The bookkeeping in `(key, num, txt)` rows of `meta`.
+fn meta_from(rows: impl IntoIterator<Item = (String, Option<i64>, Option<String>)>) -> Meta {
     let mut meta = Meta {
         source: None,
         built: false,
@@ -145,7 +150,55 @@ pub(crate) async fn read_meta(tx: &mut SqliteConnection) -> sqlx::Result<Meta> {
             _ => {}
         }
     }
-    Ok(meta)
+    meta
+}
+
+/// What a refresh reads of the state file before it reads tt-bot's tables.
+pub(crate) struct State {
+    pub meta: Meta,
+    /// The kept edge hours and when an answer last used each: `(hour, used_at)`.
+    pub second_hours: Vec<(i64, i64)>,
+    /// The remembered `pk_id` gaps of each kind: `(lo, hi, seen_at)`, ascending.
+    pub gaps: HashMap<i64, Vec<(i64, i64, i64)>>,
+}
+
+/// The bookkeeping, the kept edge hours and the gaps in one statement: each statement is a
+/// round trip to the thread that runs SQLite, and on an idle machine a few of them cost
+/// more than the refresh's reading itself.
+pub(crate) async fn read_state(tx: &mut SqliteConnection) -> sqlx::Result<State> {
+    type Row = (
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        i64,
+        i64,
+        i64,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT 0 AS part, key, txt, num, 0, 0, 0 FROM meta \
+         UNION ALL SELECT 1, NULL, NULL, hour, used_at, 0, 0 FROM second_hours \
+         UNION ALL SELECT 2, NULL, NULL, kind, lo, hi, seen_at FROM gaps \
+         ORDER BY 1, 4, 5",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut meta = Vec::new();
+    let mut state = State {
+        meta: meta_from([]),
+        second_hours: Vec::new(),
+        gaps: HashMap::new(),
+    };
+    for (part, key, txt, a, b, c, d) in rows {
+        match (part, key, a) {
+            (0, Some(key), num) => meta.push((key, num, txt)),
+            (1, _, Some(hour)) => state.second_hours.push((hour, b)),
+            (2, _, Some(kind)) => state.gaps.entry(kind).or_default().push((b, c, d)),
+            _ => {}
+        }
+    }
+    state.meta = meta_from(meta);
+    Ok(state)
 }
 
 pub(crate) async fn write_meta(tx: &mut SqliteConnection, meta: &Meta) -> sqlx::Result<()> {
@@ -179,17 +232,18 @@ pub(crate) async fn clear(tx: &mut SqliteConnection) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Forgets the per-second counts of the hours no answer used since `idle_before`, and
-/// then also the histogram rows that are zero (about once an hour while answers come).
-pub(crate) async fn prune(tx: &mut SqliteConnection, idle_before: i64) -> sqlx::Result<()> {
-    let idle: Vec<i64> = sqlx::query_scalar("SELECT hour FROM second_hours WHERE used_at < ?")
-        .bind(idle_before)
-        .fetch_all(&mut *tx)
-        .await?;
+/// Forgets the per-second counts of the `idle` hours (those no answer used since
+/// `idle_before`), and then also the histogram rows that are zero (about once an hour while
+/// answers come). Nothing to do, and no statement, when none is idle.
+pub(crate) async fn prune(
+    tx: &mut SqliteConnection,
+    idle_before: i64,
+    idle: &[i64],
+) -> sqlx::Result<()> {
     if idle.is_empty() {
         return Ok(());
     }
-    forget_seconds(tx, &idle).await?;
+    forget_seconds(tx, idle).await?;
     sqlx::query("DELETE FROM second_hours WHERE used_at < ?")
         .bind(idle_before)
         .execute(&mut *tx)
@@ -243,14 +297,6 @@ pub(crate) fn json_ids<'a>(ids: impl IntoIterator<Item = &'a i64>) -> String {
     }
     s.push(']');
     s
-}
-
-/// The hours whose per-second counts the state file holds.
-pub(crate) async fn second_hours(tx: &mut SqliteConnection) -> sqlx::Result<SecondHours> {
-    let hours: Vec<i64> = sqlx::query_scalar("SELECT hour FROM second_hours")
-        .fetch_all(&mut *tx)
-        .await?;
-    Ok(SecondHours(hours.into_iter().collect()))
 }
 
 /// Marks kept `hours` as used at `now`, so [`prune`] keeps them a while longer.

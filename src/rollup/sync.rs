@@ -50,32 +50,66 @@ impl Rollup {
     ) -> Result<(Refreshed, Meta, SecondHours), Error> {
         let err = self.err();
         let identity = self.identity(source)?;
-        let mut meta = store::read_meta(tx).await.map_err(&err)?;
-        let before = meta.clone();
         let now = self.inner.clock.now();
-        let mut reason = if force {
-            Some("rebuild requested".to_string())
-        } else if !meta.built {
-            Some("no rollup yet".to_string())
-        } else if meta.source.as_deref() != Some(identity.as_str()) {
-            Some(format!(
-                "the state file belongs to {}",
-                meta.source.as_deref().unwrap_or("another database")
-            ))
-        } else {
-            None
+        // Once a refresh of this process found the state complete, the state file's
+        // bookkeeping and tt-bot's newest ids are read side by side: one round trip to each
+        // instead of one after the other. The probe starts inside the state file's write
+        // transaction, so no other refresh can move the watermarks past what it sees. It is
+        // not sent before a state is known (a first build, or a rebuild asked for): it would
+        // wait for the same table locks as the build and hold back the build's snapshot.
+        let early = !force
+            && self
+                .inner
+                .refreshed
+                .load(std::sync::atomic::Ordering::Relaxed);
+        let state = async {
+            let state = store::read_state(tx).await.map_err(&err)?;
+            let meta = state.meta;
+            let reason = if force {
+                Some("rebuild requested".to_string())
+            } else if !meta.built {
+                Some("no rollup yet".to_string())
+            } else if meta.source.as_deref() != Some(identity.as_str()) {
+                Some(format!(
+                    "the state file belongs to {}",
+                    meta.source.as_deref().unwrap_or("another database")
+                ))
+            } else {
+                None
+            };
+            let mut kept = SecondHours::default();
+            if reason.is_none() {
+                let idle_before = now - SECOND_HOURS_IDLE;
+                let (idle, used): (Vec<_>, Vec<_>) = state
+                    .second_hours
+                    .into_iter()
+                    .partition(|&(_, used_at)| used_at < idle_before);
+                let idle: Vec<i64> = idle.into_iter().map(|(hour, _)| hour).collect();
+                store::prune(tx, idle_before, &idle).await.map_err(&err)?;
+                kept = SecondHours(used.into_iter().map(|(hour, _)| hour).collect());
+            }
+            Ok::<_, Error>((meta, reason, kept, state.gaps))
         };
+        let probe = async {
+            if early {
+                Some(source.probe().await)
+            } else {
+                None
+            }
+        };
+        let (state, probe) = tokio::join!(state, probe);
+        let (mut meta, mut reason, mut kept, mut gaps) = state?;
+        let before = meta.clone();
         let mut out = Refreshed::default();
-        let mut kept = SecondHours::default();
         if reason.is_none() {
-            store::prune(tx, now - SECOND_HOURS_IDLE)
-                .await
-                .map_err(&err)?;
-            kept = store::second_hours(tx).await.map_err(&err)?;
-            let probe = source.probe().await?;
+            let probe = match probe {
+                Some(probe) => probe?,
+                None => source.probe().await?,
+            };
             for table in Table::DOWNLOADS {
+                let gaps = gaps.remove(&kind_id(table)).unwrap_or_default();
                 match self
-                    .advance(source, tx, table, &mut meta, &kept, now, probe)
+                    .advance(source, tx, table, &mut meta, &kept, now, probe, gaps)
                     .await?
                 {
                     Some((new, late)) => {
@@ -113,6 +147,9 @@ impl Rollup {
         if !out.rebuilt && meta != before {
             store::write_meta(tx, &meta).await.map_err(&err)?;
         }
+        self.inner
+            .refreshed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok((out, meta, kept))
     }
 
@@ -142,9 +179,9 @@ impl Rollup {
         Ok(())
     }
 
-    /// Reads the rows of `table` added since the watermark (and late rows in remembered
-    /// gaps) into the rollup: `(new rows, late rows)`. `None` when the source's `pk_id`s
-    /// went backwards.
+    /// Reads the rows of `table` added since the watermark (and late rows in `gaps`, the
+    /// table's remembered gaps) into the rollup: `(new rows, late rows)`. `None` when the
+    /// source's `pk_id`s went backwards.
     #[allow(clippy::too_many_arguments)]
     async fn advance(
         &self,
@@ -155,6 +192,7 @@ impl Rollup {
         kept: &SecondHours,
         now: i64,
         probe: Probe,
+        gaps: Vec<(i64, i64, i64)>,
     ) -> Result<Option<(u64, u64)>, Error> {
         let err = self.err();
         let k = kind_id(table);
@@ -167,7 +205,6 @@ impl Rollup {
         let mix_from = meta.mix_from.filter(|_| table == Table::Videos);
         let mut counted: Vec<i64> = Vec::new();
         // Late commits inside earlier gaps.
-        let gaps = store::gaps(tx, k).await.map_err(&err)?;
         let mut late = 0u64;
         if !gaps.is_empty() {
             let bounds: Vec<(i64, i64)> = gaps.iter().map(|&(lo, hi, _)| (lo, hi)).collect();
@@ -249,9 +286,12 @@ impl Rollup {
             groups.retain(|g| g.bucket >= from);
             store::add_mix(tx, &groups).await.map_err(&err)?;
         }
-        store::expire_gaps(tx, k, now - GAP_TTL, MAX_GAPS)
-            .await
-            .map_err(&err)?;
+        // Gaps come only with new rows: with neither, there is nothing to expire.
+        if !gaps.is_empty() || new > 0 {
+            store::expire_gaps(tx, k, now - GAP_TTL, MAX_GAPS)
+                .await
+                .map_err(&err)?;
+        }
         Ok(Some((new, late)))
     }
 

@@ -161,21 +161,28 @@ macro_rules! on_upkeep_read {
 }
 pub(crate) use on_upkeep_read;
 
-/// The first row of `sql`, one statement without parameters, read on PostgreSQL in a single
+/// The rows of `sql`, one statement without parameters, read on PostgreSQL in a single
 /// round trip: sent as a simple query behind `SET TRANSACTION READ ONLY` (and JIT off), so it
 /// runs in a read-only transaction of its own (a multi-statement simple query is one implicit
 /// transaction, ended by the server also when the statement fails), where [`on_read!`]
 /// needs four (`BEGIN READ ONLY`, the statement's parse and its execution, `COMMIT`). For
 /// the statements every answer sends (the rollup's probe, the Chats counter beside the
-/// rollup): on this machine the probe took 1.1 ms that way, most of a refresh. Recovery
-/// conflicts on a standby are retried as in [`on_read!`]. `sql` must return exactly one row.
+/// rollup) and the small lists read directly (referrals): on this machine the probe took
+/// 1.1 ms that way, most of a refresh. Recovery conflicts on a standby are retried as in
+/// [`on_read!`]. The rows come in the text format, so this is for short answers, not for
+/// long lists of rows.
 ///
 /// # Errors
-/// [`Error::Query`] when the database fails or returns no row.
-pub(crate) async fn pg_read_row<T>(p: &PgPool, sql: &str, what: &'static str) -> Result<T, Error>
+/// [`Error::Query`] when the database fails.
+pub(crate) async fn pg_read_rows<T>(
+    p: &PgPool,
+    sql: &str,
+    what: &'static str,
+) -> Result<Vec<T>, Error>
 where
     T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
 {
+    use futures_util::TryStreamExt as _;
     // JIT compilation off too (from PostgreSQL 11 on; older servers have none): these
     // statements take milliseconds, and a planner that thinks them costly (a role with
     // `enable_seqscan = off` on a table without the indexes) spent half a second
@@ -188,18 +195,23 @@ where
     let first_try = std::time::Instant::now();
     let mut tries = 0u32;
     loop {
-        let out: Result<T, Error> = async {
-            // Through the pool's own `Executor` (a boxed, `Send` future): `RawSql`'s
+        let out: Result<Vec<T>, Error> = async {
+            // Through the pool's own `Executor` (a boxed, `Send` stream): `RawSql`'s
             // generic methods on a borrowed connection are not `Send` for every lifetime.
-            // The `set_config` row (none before PostgreSQL 11) comes first; the statement's
-            // own is the last (the statements read here are aggregates: one row).
-            let rows = sqlx::Executor::fetch_all(p, sqlx::raw_sql(&text))
-                .await
-                .map_err(Error::query(what))?;
-            let row = rows
-                .last()
-                .ok_or_else(|| Error::query(what)(sqlx::Error::RowNotFound))?;
-            T::from_row(row).map_err(Error::query(what))
+            // Each statement's rows come before its completion; the rows wanted are those
+            // of the last statement (the `set_config` row, none before PostgreSQL 11, is
+            // the second's).
+            let mut stream = sqlx::Executor::fetch_many(p, sqlx::raw_sql(&text));
+            let (mut done, mut rows) = (Vec::new(), Vec::new());
+            while let Some(item) = stream.try_next().await.map_err(Error::query(what))? {
+                match item {
+                    sqlx::Either::Left(_) => done = std::mem::take(&mut rows),
+                    sqlx::Either::Right(row) => rows.push(row),
+                }
+            }
+            done.iter()
+                .map(|row| T::from_row(row).map_err(Error::query(what)))
+                .collect()
         }
         .await;
         match out {
@@ -211,6 +223,21 @@ where
             out => break out,
         }
     }
+}
+
+/// The one row of `sql` (an aggregate), read as [`pg_read_rows`] reads.
+///
+/// # Errors
+/// [`Error::Query`] when the database fails or returns no row.
+pub(crate) async fn pg_read_row<T>(p: &PgPool, sql: &str, what: &'static str) -> Result<T, Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    pg_read_rows(p, sql, what)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::query(what)(sqlx::Error::RowNotFound))
 }
 
 impl Pool {

@@ -1,7 +1,7 @@
 //! The figures read straight from tt-bot's tables (`docs/figures.md`): one SQL text per
 //! figure, counted in the database, never by fetching every row.
 
-use super::pool::{Pool, on_read, pg_read_row};
+use super::pool::{Pool, on_read, pg_read_row, pg_read_rows};
 use super::{Error, Source};
 use crate::domain::{
     BySign, Download, DownloadCounts, OtherData, Ranking, Table, UserCard, floor_to,
@@ -365,18 +365,24 @@ impl Source {
     /// # Errors
     /// [`Error::Query`] when the database fails.
     pub async fn top_referrals(&self, limit: i64) -> Result<Ranking<String>, Error> {
-        self.resilient(|_| async move {
-            on_read!(&self.pool, "referrals", c => {
-                sqlx::query_as(
-                    "SELECT link, COUNT(*) AS n FROM users WHERE user_id <> 0 AND link IS NOT NULL AND link <> '' \
-                     GROUP BY link ORDER BY n DESC, link LIMIT $1",
-                )
-                .bind(limit)
-                .persistent(false)
-                .fetch_all(&mut *c)
-                .await
-                .map_err(Error::query("referrals"))
-            })
+        let what = "referrals";
+        // The limit is an integer, written into the text so that the statement can go in
+        // one round trip on PostgreSQL.
+        let sql = format!(
+            "SELECT link, COUNT(*) AS n FROM users WHERE user_id <> 0 AND link IS NOT NULL AND link <> '' \
+             GROUP BY link ORDER BY n DESC, link LIMIT {limit}"
+        );
+        self.resilient(|_| async {
+            match &self.pool {
+                Pool::Postgres(p) => pg_read_rows(p, &sql, what).await,
+                pool @ Pool::Sqlite(_) => on_read!(pool, what, c => {
+                    sqlx::query_as(&sql)
+                        .persistent(false)
+                        .fetch_all(&mut *c)
+                        .await
+                        .map_err(Error::query(what))
+                }),
+            }
         })
         .await
     }
