@@ -6,7 +6,7 @@
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
-use super::pool::{Pool, on_read, on_upkeep_read, pg_read_row};
+use super::pool::{Pool, on_read, on_upkeep_read};
 use super::{Error, Schema, Source};
 use crate::domain::{HOUR, MIN_TIME, Table};
 
@@ -268,16 +268,7 @@ impl Source {
                     videos = row_columns(Table::Videos, schema),
                     music = row_columns(Table::Music, schema),
                 );
-                match &self.pool {
-                    Pool::Postgres(p) => pg_read_row(p, &sql, what).await,
-                    pool @ Pool::Sqlite(_) => on_read!(pool, what, c => {
-                        sqlx::query_as(&sql)
-                            .persistent(false)
-                            .fetch_one(&mut *c)
-                            .await
-                            .map_err(Error::query(what))
-                    }),
-                }
+                self.pool.read_row(&sql, what).await
             })
             .await?;
         Ok(Probe {

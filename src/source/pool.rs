@@ -225,22 +225,49 @@ where
     }
 }
 
-/// The one row of `sql` (an aggregate), read as [`pg_read_rows`] reads.
-///
-/// # Errors
-/// [`Error::Query`] when the database fails or returns no row.
-pub(crate) async fn pg_read_row<T>(p: &PgPool, sql: &str, what: &'static str) -> Result<T, Error>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
-{
-    pg_read_rows(p, sql, what)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::query(what)(sqlx::Error::RowNotFound))
-}
-
 impl Pool {
+    /// The rows of `sql`, one statement without parameters, in a read-only transaction: on
+    /// PostgreSQL in one round trip ([`pg_read_rows`]), on SQLite as [`on_read!`] reads.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails.
+    pub(crate) async fn read_rows<T>(&self, sql: &str, what: &'static str) -> Result<Vec<T>, Error>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + Send
+            + Unpin,
+    {
+        match self {
+            Pool::Postgres(p) => pg_read_rows(p, sql, what).await,
+            pool @ Pool::Sqlite(_) => on_read!(pool, what, c => {
+                sqlx::query_as(sql)
+                    .persistent(false)
+                    .fetch_all(&mut *c)
+                    .await
+                    .map_err(Error::query(what))
+            }),
+        }
+    }
+
+    /// The one row of `sql` (an aggregate), read as [`Pool::read_rows`] reads.
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the database fails or returns no row.
+    pub(crate) async fn read_row<T>(&self, sql: &str, what: &'static str) -> Result<T, Error>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + Send
+            + Unpin,
+    {
+        self.read_rows(sql, what)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::query(what)(sqlx::Error::RowNotFound))
+    }
+
     /// Connects to `url`, failing within [`CONNECT_TIMEOUT`] with a message that names the
     /// database and the cause.
     pub(crate) async fn connect(url: &DbUrl, access: Access) -> Result<Pool, Error> {

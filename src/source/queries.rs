@@ -1,7 +1,7 @@
 //! The figures read straight from tt-bot's tables (`docs/figures.md`): one SQL text per
 //! figure, counted in the database, never by fetching every row.
 
-use super::pool::{Pool, on_read, pg_read_row, pg_read_rows};
+use super::pool::on_read;
 use super::{Error, Source};
 use crate::domain::{
     BySign, Download, DownloadCounts, OtherData, Ranking, Table, UserCard, floor_to,
@@ -100,7 +100,7 @@ impl Source {
         untimed: bool,
     ) -> Result<BySign<i64>, Error> {
         // The bounds are integers written into the text, so that PostgreSQL gets the
-        // statement in one round trip ([`pg_read_row`]).
+        // statement in one round trip ([`Pool::read_row`]).
         let mut parts = Vec::new();
         for &(from, to) in ranges {
             let mut part = "SELECT user_id FROM users WHERE user_id <> 0".to_string();
@@ -130,14 +130,7 @@ impl Source {
         let sql = &sql;
         self.resilient(|_| async move {
             let what = "the number of chats";
-            let (users, groups): (i64, i64) = match &self.pool {
-                Pool::Postgres(p) => pg_read_row(p, sql, what).await?,
-                pool @ Pool::Sqlite(_) => on_read!(pool, what, c => sqlx::query_as(sql)
-                    .persistent(false)
-                    .fetch_one(&mut *c)
-                    .await
-                    .map_err(Error::query(what)))?,
-            };
+            let (users, groups): (i64, i64) = self.pool.read_row(sql, what).await?;
             Ok(BySign { users, groups })
         })
         .await
@@ -372,19 +365,7 @@ impl Source {
             "SELECT link, COUNT(*) AS n FROM users WHERE user_id <> 0 AND link IS NOT NULL AND link <> '' \
              GROUP BY link ORDER BY n DESC, link LIMIT {limit}"
         );
-        self.resilient(|_| async {
-            match &self.pool {
-                Pool::Postgres(p) => pg_read_rows(p, &sql, what).await,
-                pool @ Pool::Sqlite(_) => on_read!(pool, what, c => {
-                    sqlx::query_as(&sql)
-                        .persistent(false)
-                        .fetch_all(&mut *c)
-                        .await
-                        .map_err(Error::query(what))
-                }),
-            }
-        })
-        .await
+        self.resilient(|_| self.pool.read_rows(&sql, what)).await
     }
 
     /// Chats with file mode on and every language (most chats first).
