@@ -47,13 +47,38 @@ pub const CONFLICT_PAUSE_MAX: Duration = Duration::from_secs(1);
 /// Reads re-sent after a recovery conflict since the process started.
 static CONFLICT_RETRIED: AtomicU64 = AtomicU64::new(0);
 
-/// Counts and logs one resend of `what` after a recovery conflict.
-pub(crate) fn note_conflict_retry(what: &str, attempt: u32) {
-    CONFLICT_RETRIED.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(
-        attempt,
-        "the standby cancelled the read of {what} (conflict with recovery); sending it again"
-    );
+/// The resends of one read that a standby cancels for recovery conflicts: again and
+/// again, with a growing pause, until [`CONFLICT_BUDGET`] has passed since the first try.
+/// Shared by [`on_read!`] and [`pg_read_rows`].
+pub(crate) struct ConflictRetry {
+    first_try: std::time::Instant,
+    tries: u32,
+}
+
+impl ConflictRetry {
+    /// Starts counting at the first try.
+    pub(crate) fn start() -> ConflictRetry {
+        ConflictRetry {
+            first_try: std::time::Instant::now(),
+            tries: 0,
+        }
+    }
+
+    /// Whether the read that failed with `e` is sent again.
+    pub(crate) fn retries(&self, e: &Error) -> bool {
+        e.is_recovery_conflict() && self.first_try.elapsed() < CONFLICT_BUDGET
+    }
+
+    /// Counts and logs one resend of `what`, then waits its pause.
+    pub(crate) async fn pause(&mut self, what: &str) {
+        self.tries += 1;
+        CONFLICT_RETRIED.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            attempt = self.tries,
+            "the standby cancelled the read of {what} (conflict with recovery); sending it again"
+        );
+        tokio::time::sleep((CONFLICT_PAUSE * self.tries).min(CONFLICT_PAUSE_MAX)).await;
+    }
 }
 
 /// How many reads were sent again after a standby's recovery conflict since the process
@@ -93,8 +118,7 @@ macro_rules! on_read {
             $crate::source::pool::Pool::Postgres(p) => {
                 // A standby cancels a read that conflicts with the changes it replays
                 // (`docs/settings.md#reading-from-a-standby`): the same read is sent again.
-                let mut tries = 0u32;
-                let first_try = std::time::Instant::now();
+                let mut retry = $crate::source::pool::ConflictRetry::start();
                 loop {
                     let out: Result<_, $crate::source::Error> = async {
                         let mut $c = p
@@ -111,18 +135,7 @@ macro_rules! on_read {
                     }
                     .await;
                     match out {
-                        Err(e)
-                            if e.is_recovery_conflict()
-                                && first_try.elapsed() < $crate::source::pool::CONFLICT_BUDGET =>
-                        {
-                            tries += 1;
-                            $crate::source::pool::note_conflict_retry($what, tries);
-                            tokio::time::sleep(
-                                ($crate::source::pool::CONFLICT_PAUSE * tries)
-                                    .min($crate::source::pool::CONFLICT_PAUSE_MAX),
-                            )
-                            .await;
-                        }
+                        Err(e) if retry.retries(&e) => retry.pause($what).await,
                         out => break out,
                     }
                 }
@@ -192,8 +205,7 @@ where
          SELECT set_config('jit', 'off', true) WHERE current_setting('jit', true) IS NOT NULL; \
          {sql}"
     );
-    let first_try = std::time::Instant::now();
-    let mut tries = 0u32;
+    let mut retry = ConflictRetry::start();
     loop {
         let out: Result<Vec<T>, Error> = async {
             // Through the pool's own `Executor` (a boxed, `Send` stream): `RawSql`'s
@@ -215,11 +227,7 @@ where
         }
         .await;
         match out {
-            Err(e) if e.is_recovery_conflict() && first_try.elapsed() < CONFLICT_BUDGET => {
-                tries += 1;
-                note_conflict_retry(what, tries);
-                tokio::time::sleep((CONFLICT_PAUSE * tries).min(CONFLICT_PAUSE_MAX)).await;
-            }
+            Err(e) if retry.retries(&e) => retry.pause(what).await,
             out => break out,
         }
     }
