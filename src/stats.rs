@@ -579,17 +579,26 @@ impl Stats {
     }
 
     /// Active chats per UTC day over the last 30 days, with the 7- and 30-day actives
-    /// ending with each day (`docs/figures.md#insights-graphs`), from the downloads of the
-    /// last 59 days counted by the database ([`Source::activity_gaps`]).
+    /// ending with each day (`docs/figures.md#insights-graphs`): from the rollup when it
+    /// can answer ([`Rollup::activity`]: today from the last download times, the completed
+    /// days kept), otherwise from the downloads of the last 59 days counted by the
+    /// database ([`Source::activity_gaps`]).
     ///
     /// # Errors
     /// [`Error::Source`] when tt-bot's database fails.
     pub async fn activity(&self, chat: ChatType) -> Result<ActivitySeries, Error> {
         let at = self.now();
         let start = graph_first_day(at);
+        if let Some(r) = self.rollup.as_ref().filter(|r| r.available()) {
+            match r.activity(&self.source, at).await {
+                Ok(Some(days)) => return Ok(ActivitySeries::from_days(chat, start, &days)),
+                Ok(None) => {}
+                Err(e) => r.note_failure(&e),
+            }
+        }
         let from = start - (GRAPH_DAYS - 1) * crate::domain::DAY;
         let gaps = self.source.activity_gaps(chat, from, at).await?;
-        Ok(ActivitySeries::from_gaps(chat, start, &gaps))
+        Ok(ActivitySeries::from_signed_gaps(chat, start, &gaps))
     }
 
     /// Video downloads per UTC day over the last 30 days, split by platform or surface

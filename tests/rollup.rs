@@ -167,7 +167,7 @@ async fn assert_all_equal(t: &TestDb, db: &Stats, rollup: &Rollup, now: i64, wha
         "{what}: every answer from the rollup: {u:?}"
     );
     // The Insights figures that the rollup answers: active chats, the current window of
-    // growth, referral funnels. A download timed after now leaves the last download times
+    // growth, referral funnels, the activity graph. A download timed after now leaves the last download times
     // unable to tell activity up to now, so then every one of them reads the tables.
     for chat in ChatType::ALL {
         assert_eq!(
@@ -187,6 +187,15 @@ async fn assert_all_equal(t: &TestDb, db: &Stats, rollup: &Rollup, now: i64, wha
             t.data.expected_funnel(chat, now),
             "{what}: funnel {chat}"
         );
+        // Twice: the first may count the completed days in the tables and keep them, the
+        // second reads them kept.
+        for round in 0..2 {
+            assert_eq!(
+                db.activity(chat).await.unwrap(),
+                t.data.expected_activity(chat, now),
+                "{what}: activity graph {chat}, round {round}"
+            );
+        }
     }
     let future = t
         .data
@@ -196,7 +205,7 @@ async fn assert_all_equal(t: &TestDb, db: &Stats, rollup: &Rollup, now: i64, wha
         .chain(t.data.music.iter().map(|m| (m.user_id, m.downloaded_at)))
         .any(|(id, at)| id != 0 && at.is_some_and(|at| at > now));
     let after = rollup.usage();
-    let insights = 3 * (1 + Window::ALL.len() as u64 + 1);
+    let insights = 3 * (1 + Window::ALL.len() as u64 + 1 + 2);
     assert_eq!(
         (
             after.failed - u.failed,
@@ -524,6 +533,102 @@ async fn a_state_file_of_another_database_is_rebuilt(#[values(Postgres, Sqlite)]
     assert_all_equal(&b, &db_b, &rb, NOW, "database B on A's state file").await;
     assert_eq!(rb.usage().builds, 1, "rebuilt for B");
     rb.close().await;
+}
+
+/// The activity graph's completed days are counted once and kept in the state file: a kept
+/// day is what the next graphs show (here one altered in the file), `check` compares the
+/// kept days with the database and names the one that differs, and the repair counts them
+/// again. A row timed on a kept day that a refresh adds forgets it.
+#[rstest]
+#[tokio::test]
+async fn the_activity_graph_keeps_its_completed_days_and_check_compares_them(
+    #[values(Postgres, Sqlite)] backend: Backend,
+) {
+    use sqlx::Connection as _;
+    // Downloads of the rollup tests' chats over the last 40 days, none after now (a
+    // download timed after now would send the whole graph to the tables).
+    let now = NOW;
+    let mut d = rollup_users(NOW);
+    let ids: Vec<i64> = d.users.iter().map(|u| u.user_id).collect();
+    let mut rng = Rng::new(21);
+    let pick = |rng: &mut Rng| {
+        let user = ids[rng.below(ids.len() as u64) as usize];
+        (user, Some(now - rng.below(40 * D as u64)))
+    };
+    for _ in 0..300 {
+        let (user, at) = pick(&mut rng);
+        d.video(user, at, rng.below(3) == 0);
+    }
+    for _ in 0..120 {
+        let (user, at) = pick(&mut rng);
+        d.music(user, at);
+    }
+    let mut t = TestDb::with(backend, Current, d).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.sqlite");
+    let clock = Clock::fixed(now);
+    let (db, rollup) = t.stats_with_rollup(&state, &clock).await;
+    let want = t.data.expected_activity(ChatType::Users, now);
+    assert_eq!(db.activity(ChatType::Users).await.unwrap(), want);
+    let report = rollup.check(db.source()).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.mismatches);
+
+    // 29 completed days, people and groups: 58 rows kept.
+    let mut file = sqlx::SqliteConnection::connect(&format!("sqlite://{}", state.display()))
+        .await
+        .unwrap();
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM activity_days")
+        .fetch_one(&mut file)
+        .await
+        .unwrap();
+    assert_eq!(kept, 58);
+    // The fifth day of the graph, altered behind tt-stats' back.
+    let day = want.start + 4 * D;
+    sqlx::query("UPDATE activity_days SET dau = dau + 1 WHERE day = ? AND sign = 1")
+        .bind(day)
+        .execute(&mut file)
+        .await
+        .unwrap();
+    file.close().await.unwrap();
+    let mut altered = want.clone();
+    altered.dau[4] += 1;
+    assert_eq!(db.activity(ChatType::Users).await.unwrap(), altered);
+    let report = rollup.check(db.source()).await.unwrap();
+    let date = jiff::Timestamp::from_second(day)
+        .unwrap()
+        .strftime("%Y-%m-%d")
+        .to_string();
+    assert_eq!(
+        report.mismatches,
+        vec![format!(
+            "active chats per day: 1 day(s) differ, the first {date} (users): rollup {}/{}/{} \
+             but database {}/{}/{} (that day, 7 days, 30 days)",
+            want.dau[4] + 1,
+            want.wau[4],
+            want.mau[4],
+            want.dau[4],
+            want.wau[4],
+            want.mau[4]
+        )]
+    );
+    rollup.check_and_repair(db.source()).await.unwrap();
+    assert_eq!(db.activity(ChatType::Users).await.unwrap(), want);
+
+    // A late row on that day, from a chat with no download in the graph's days: the days
+    // from it on are forgotten and counted again with it.
+    let mut late = Dataset::default();
+    late.video_pk(50_000, 777_777, Some(day + 3_600), false);
+    t.insert(late).await;
+    for chat in ChatType::ALL {
+        let expected = t.data.expected_activity(chat, now);
+        assert_eq!(db.activity(chat).await.unwrap(), expected, "{chat}");
+    }
+    let users = t.data.expected_activity(ChatType::Users, now);
+    assert_eq!(users.dau[4], want.dau[4] + 1);
+    assert_eq!(users.mau[29], want.mau[29] + 1);
+    let report = rollup.check(db.source()).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.mismatches);
+    rollup.close().await;
 }
 
 /// A row deleted in the source is invisible to the rollup; `check` notices, `rebuild` fixes.

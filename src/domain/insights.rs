@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::{ChatType, DAY, Period, Ranking};
+use super::{BySign, ChatType, DAY, Period, Ranking};
 
 /// The length of an activity window: the last day, week or 30 days, ending now. A chat is
 /// active in a window when it has a download with time in `(now - seconds, now]`.
@@ -421,6 +421,77 @@ impl ActivitySeries {
             wau,
             mau,
         }
+    }
+}
+
+impl ActivitySeries {
+    /// [`ActivitySeries::from_gaps`] over the rows of `gaps` whose sign `chat` covers:
+    /// `(sign, day, gap, chats)` as [`crate::source::Source::activity_gaps`] reads them.
+    pub fn from_signed_gaps(
+        chat: ChatType,
+        start: i64,
+        gaps: &[(i64, i64, i64, i64)],
+    ) -> ActivitySeries {
+        let rows: Vec<(i64, i64, i64)> = gaps
+            .iter()
+            .filter(|r| chat.contains(r.0))
+            .map(|&(_, day, gap, chats)| (day, gap, chats))
+            .collect();
+        ActivitySeries::from_gaps(chat, start, &rows)
+    }
+
+    /// The series of `chat` from the actives of each day from `start` on, people and groups
+    /// apart ([`DayActives`], one per day).
+    pub fn from_days(chat: ChatType, start: i64, days: &[DayActives]) -> ActivitySeries {
+        ActivitySeries {
+            chat,
+            start,
+            dau: days.iter().map(|d| d.dau.get(chat)).collect(),
+            wau: days.iter().map(|d| d.wau.get(chat)).collect(),
+            mau: days.iter().map(|d| d.mau.get(chat)).collect(),
+        }
+    }
+
+    /// Day `i`'s `(DAU, 7-day, 30-day)` actives.
+    fn day(&self, i: usize) -> (i64, i64, i64) {
+        (self.dau[i], self.wau[i], self.mau[i])
+    }
+}
+
+/// One UTC day's active chats, people and groups apart: with a download on the day (DAU),
+/// on the 7 days and on the 30 days ending with it (`docs/figures.md#insights-graphs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DayActives {
+    /// Chats active on the day.
+    pub dau: BySign<i64>,
+    /// Chats active on the 7 days ending with the day.
+    pub wau: BySign<i64>,
+    /// Chats active on the 30 days ending with the day.
+    pub mau: BySign<i64>,
+}
+
+impl DayActives {
+    /// The days of a people's series and a groups' series of the same days, side by side.
+    pub fn of_series(users: &ActivitySeries, groups: &ActivitySeries) -> Vec<DayActives> {
+        (0..users.dau.len().min(groups.dau.len()))
+            .map(|i| {
+                let ((du, wu, mu), (dg, wg, mg)) = (users.day(i), groups.day(i));
+                DayActives {
+                    dau: BySign {
+                        users: du,
+                        groups: dg,
+                    },
+                    wau: BySign {
+                        users: wu,
+                        groups: wg,
+                    },
+                    mau: BySign {
+                        users: mu,
+                        groups: mg,
+                    },
+                }
+            })
+            .collect()
     }
 }
 

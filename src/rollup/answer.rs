@@ -37,7 +37,7 @@ impl Rollup {
     /// module docs: a row committed after its gap expired, a row changed in place), so the
     /// answer stays one snapshot. `false` when more than [`MAX_NEW_SECOND_HOURS`] are
     /// missing.
-    async fn keep_seconds(
+    pub(super) async fn keep_seconds(
         &self,
         source: &Source,
         f: &mut Fresh<'_>,
@@ -578,7 +578,7 @@ impl Rollup {
 
 /// Chats of both tables whose last download is at or after `from`, from the last-time
 /// histograms (the seconds of `from`'s hour must be kept: [`Rollup::keep_seconds`]).
-async fn chats_after(tx: &mut SqliteConnection, from: i64) -> sqlx::Result<BySign<i64>> {
+pub(super) async fn chats_after(tx: &mut SqliteConnection, from: i64) -> sqlx::Result<BySign<i64>> {
     let mut out = BySign::default();
     for p in plan(Some(from), None) {
         let (table, col, from, to) = match p {

@@ -3,7 +3,9 @@
 //! on demand by `tt-stats db check`) and rebuilt on a difference.
 
 use super::{Error, Rollup};
-use crate::domain::{BySign, ChatType, DAY, DownloadCounts, Period, Ranking, Table};
+use crate::domain::{
+    BySign, ChatType, DAY, DayActives, DownloadCounts, Period, Ranking, Table, graph_first_day,
+};
 use crate::source::mix::breakdown_of;
 use crate::source::{BreakdownCounts, Source};
 
@@ -52,8 +54,8 @@ impl Rollup {
 
     /// Compares the all-time and last-24-hours counters (chats registered and downloads),
     /// the per-day counts of the all-time graphs, Other Data's top chats, the last week's
-    /// active chats (over both tables) and the breakdowns of all time and of the last week
-    /// with the direct queries.
+    /// active chats (over both tables), the breakdowns of all time and of the last week and
+    /// the activity graph's kept days with the direct queries.
     /// A live database may gain rows between the two reads, so a difference is confirmed by
     /// a second comparison before it is reported.
     ///
@@ -160,6 +162,12 @@ impl Rollup {
                     }
                 }
             }
+            // The activity graph's completed days kept in the state file, if any.
+            let kept = self.kept_activity(source, now).await?;
+            if !kept.is_empty() {
+                let theirs = super::activity::direct_days(source, now).await?;
+                compare_activity(&mut report, graph_first_day(now), &kept, &theirs);
+            }
             if report.is_ok() || attempt == 2 {
                 break;
             }
@@ -204,6 +212,45 @@ fn compare_days(
             ),
             a.get(&first).copied().unwrap_or(0),
             b.get(&first).copied().unwrap_or(0)
+        ));
+    }
+}
+
+/// Reports the kept activity days (`(day, sign, DAU, 7-day, 30-day)`) that differ from the
+/// days counted by the database (from `start` on): how many, and the first of them.
+fn compare_activity(
+    report: &mut CheckReport,
+    start: i64,
+    kept: &[(i64, i64, i64, i64, i64)],
+    theirs: &[DayActives],
+) {
+    let differ: Vec<_> = kept
+        .iter()
+        .filter_map(|&(day, sign, dau, wau, mau)| {
+            let d = usize::try_from((day - start).div_euclid(DAY))
+                .ok()
+                .and_then(|i| theirs.get(i))
+                .copied()
+                .unwrap_or_default();
+            let pick = |b: BySign<i64>| if sign > 0 { b.users } else { b.groups };
+            let db = (pick(d.dau), pick(d.wau), pick(d.mau));
+            (db != (dau, wau, mau)).then_some((day, sign, (dau, wau, mau), db))
+        })
+        .collect();
+    if let Some(&(day, sign, mine, db)) = differ.first() {
+        report.mismatches.push(format!(
+            "active chats per day: {} day(s) differ, the first {} ({}): rollup {}/{}/{} \
+             but database {}/{}/{} (that day, 7 days, 30 days)",
+            differ.len(),
+            jiff::Timestamp::from_second(day)
+                .map_or_else(|_| day.to_string(), |t| t.strftime("%Y-%m-%d").to_string()),
+            if sign > 0 { "users" } else { "groups" },
+            mine.0,
+            mine.1,
+            mine.2,
+            db.0,
+            db.1,
+            db.2
         ));
     }
 }

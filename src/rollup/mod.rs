@@ -52,6 +52,7 @@
 //! [`window`] (the pure window planner), `sync` (refresh and build), `answer` (reads),
 //! `check` (comparison with the direct queries).
 
+mod activity;
 mod answer;
 mod check;
 pub mod delta;
@@ -535,6 +536,9 @@ impl Rollup {
             }
             // The answers meanwhile come from the rollup: the read holds no lock.
             if let Err(e) = me.warm_breakdowns(&source).await {
+                me.note_failure(&e);
+            }
+            if let Err(e) = me.warm_activity(&source).await {
                 me.note_failure(&e);
             }
         });

@@ -14,7 +14,7 @@ use crate::source::{ChatRow, SourceRow};
 
 /// The layout of the state file (`PRAGMA user_version`); a file of another version is
 /// emptied and rebuilt.
-pub const FORMAT_VERSION: i64 = 8;
+pub const FORMAT_VERSION: i64 = 9;
 
 /// Rows per multi-row INSERT into the state file (each binds at most 10 values). A full
 /// chunk's SQL is always the same, so it is kept prepared ([`full_chunk`]): a build writes
@@ -58,6 +58,9 @@ pub(crate) const DDL: &[&str] = &[
      hi INTEGER NOT NULL, seen_at INTEGER NOT NULL, PRIMARY KEY (kind, lo)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS second_hours (hour INTEGER PRIMARY KEY, used_at INTEGER NOT NULL) \
      WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS activity_days (day INTEGER NOT NULL, sign INTEGER NOT NULL, \
+     dau INTEGER NOT NULL, wau INTEGER NOT NULL, mau INTEGER NOT NULL, \
+     PRIMARY KEY (day, sign)) WITHOUT ROWID",
 ];
 
 pub(crate) const TABLES: &[&str] = &[
@@ -73,6 +76,7 @@ pub(crate) const TABLES: &[&str] = &[
     "last_seconds",
     "gaps",
     "second_hours",
+    "activity_days",
 ];
 
 /// The `kind` of the rows that follow a chat over both download tables (its rows and last
@@ -110,6 +114,11 @@ pub(crate) struct Meta {
     /// exclusive; the Chats counter reads the rest from `users`
     /// (`docs/figures.md#what-the-rollup-stores`). `None`: nothing held.
     pub users_until: Option<i64>,
+    /// Moves on whenever kept activity days may have become wrong (a refresh added rows
+    /// timed before today, or a build): an answer that read the tables for those days
+    /// keeps them only if it has not moved meanwhile. Bumped by [`forget_activity`] in the
+    /// file itself, never written back from here, so it only ever grows.
+    pub activity_epoch: i64,
 }
 
 impl Meta {
@@ -138,6 +147,7 @@ fn meta_from(rows: impl IntoIterator<Item = (String, Option<i64>, Option<String>
         music_watermark: 0,
         mix_from: None,
         users_until: None,
+        activity_epoch: 0,
     };
     for (key, num, txt) in rows {
         match (key.as_str(), num) {
@@ -147,6 +157,7 @@ fn meta_from(rows: impl IntoIterator<Item = (String, Option<i64>, Option<String>
             ("wm_music", Some(n)) => meta.music_watermark = n,
             ("mix_from", n) => meta.mix_from = n,
             ("users_until", n) => meta.users_until = n,
+            ("activity_epoch", Some(n)) => meta.activity_epoch = n,
             _ => {}
         }
     }
@@ -253,6 +264,73 @@ pub(crate) async fn prune(
         "DELETE FROM last_hours WHERE chats = 0",
     ] {
         sqlx::query(sql).execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Forgets the kept activity days from `day` on (a UTC day start): rows timed on that day
+/// were just counted, and they change its actives and those of the 29 days after it. With
+/// `bump`, also moves [`Meta::activity_epoch`] on, so that an answer reading the tables for
+/// days it wants to keep meanwhile does not keep them.
+pub(crate) async fn forget_activity(
+    tx: &mut SqliteConnection,
+    day: i64,
+    bump: bool,
+) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM activity_days WHERE day >= ?")
+        .bind(day)
+        .execute(&mut *tx)
+        .await?;
+    if bump {
+        sqlx::query(
+            "INSERT INTO meta (key, num) VALUES ('activity_epoch', 1) \
+             ON CONFLICT(key) DO UPDATE SET num = COALESCE(num, 0) + 1",
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The kept activity days in `[from, to)`: `(day, sign, DAU, 7-day, 30-day)`, by day and
+/// sign.
+pub(crate) async fn activity_days(
+    tx: &mut SqliteConnection,
+    from: i64,
+    to: i64,
+) -> sqlx::Result<Vec<(i64, i64, i64, i64, i64)>> {
+    sqlx::query_as(
+        "SELECT day, sign, dau, wau, mau FROM activity_days WHERE day >= ? AND day < ? \
+         ORDER BY day, sign",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *tx)
+    .await
+}
+
+/// Keeps completed days' actives: `(day, sign, DAU, 7-day, 30-day)`, replacing what is kept
+/// for those days, and forgets the days before `keep_from` (no graph shows them any more).
+pub(crate) async fn keep_activity_days(
+    tx: &mut SqliteConnection,
+    keep_from: i64,
+    rows: &[(i64, i64, i64, i64, i64)],
+) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM activity_days WHERE day < ?")
+        .bind(keep_from)
+        .execute(&mut *tx)
+        .await?;
+    for chunk in rows.chunks(WRITE_CHUNK) {
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT OR REPLACE INTO activity_days (day, sign, dau, wau, mau) ");
+        q.push_values(chunk, |mut b, &(day, sign, dau, wau, mau)| {
+            b.push_bind(day)
+                .push_bind(sign)
+                .push_bind(dau)
+                .push_bind(wau)
+                .push_bind(mau);
+        });
+        q.build().persistent(false).execute(&mut *tx).await?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use super::delta::{Delta, SecondHours, sign_of};
 use super::store::{self, Buckets, LastHours, Meta, WRITE_CHUNK, kind_id};
 use super::{Error, Refreshed, Rollup};
-use crate::domain::{HOUR, MIN_TIME, Table, floor_to};
+use crate::domain::{DAY, HOUR, MIN_TIME, Table, floor_to};
 use crate::source::{ChatRow, Probe, Snapshot, Source};
 
 /// How long the per-second counts of an hour are kept after the last answer that used
@@ -101,6 +101,9 @@ impl Rollup {
         let (mut meta, mut reason, mut kept, mut gaps) = state?;
         let before = meta.clone();
         let mut out = Refreshed::default();
+        // The earliest time among the rows this refresh adds: kept activity days from its
+        // day on no longer hold.
+        let mut earliest: Option<i64> = None;
         if reason.is_none() {
             let probe = match probe {
                 Some(probe) => probe?,
@@ -112,9 +115,13 @@ impl Rollup {
                     .advance(source, tx, table, &mut meta, &kept, now, probe, gaps)
                     .await?
                 {
-                    Some((new, late)) => {
+                    Some((new, late, first)) => {
                         out.new_rows += new;
                         out.late_rows += late;
+                        earliest = match (earliest, first) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        };
                     }
                     None => {
                         reason = Some(format!(
@@ -143,6 +150,14 @@ impl Rollup {
         } else {
             self.advance_registrations(source, tx, &mut meta, now)
                 .await?;
+            if let Some(t) = earliest {
+                // Rows of today change no completed day, unless the clock went back past
+                // days kept earlier: those are forgotten, with no need to move the epoch.
+                let day = floor_to(t, DAY);
+                let bump = day < floor_to(now, DAY);
+                store::forget_activity(tx, day, bump).await.map_err(&err)?;
+                meta.activity_epoch += i64::from(bump);
+            }
         }
         if !out.rebuilt && meta != before {
             store::write_meta(tx, &meta).await.map_err(&err)?;
@@ -180,8 +195,8 @@ impl Rollup {
     }
 
     /// Reads the rows of `table` added since the watermark (and late rows in `gaps`, the
-    /// table's remembered gaps) into the rollup: `(new rows, late rows)`. `None` when the
-    /// source's `pk_id`s went backwards.
+    /// table's remembered gaps) into the rollup: `(new rows, late rows, the earliest time
+    /// among them)`. `None` when the source's `pk_id`s went backwards.
     #[allow(clippy::too_many_arguments)]
     async fn advance(
         &self,
@@ -193,7 +208,7 @@ impl Rollup {
         now: i64,
         probe: Probe,
         gaps: Vec<(i64, i64, i64)>,
-    ) -> Result<Option<(u64, u64)>, Error> {
+    ) -> Result<Option<(u64, u64, Option<i64>)>, Error> {
         let err = self.err();
         let k = kind_id(table);
         // Gaps are timed by the primary's commits as the source has replayed them: on a
@@ -206,11 +221,13 @@ impl Rollup {
         let mut counted: Vec<i64> = Vec::new();
         // Late commits inside earlier gaps.
         let mut late = 0u64;
+        let mut earliest: Option<i64> = None;
         if !gaps.is_empty() {
             let bounds: Vec<(i64, i64)> = gaps.iter().map(|&(lo, hi, _)| (lo, hi)).collect();
             let rows = source.rows_in_gaps(table, &bounds).await?;
             if !rows.is_empty() {
                 late = rows.len() as u64;
+                earliest = rows.iter().filter_map(|r| r.2).min();
                 if mix_from.is_some() {
                     counted.extend(rows.iter().map(|r| r.0));
                 }
@@ -253,6 +270,9 @@ impl Rollup {
                 break;
             }
             new += rows.len() as u64;
+            if let Some(t) = rows.iter().filter_map(|r| r.2).min() {
+                earliest = Some(earliest.map_or(t, |e| e.min(t)));
+            }
             if mix_from.is_some() {
                 counted.extend(rows.iter().map(|r| r.0));
             }
@@ -292,7 +312,7 @@ impl Rollup {
                 .await
                 .map_err(&err)?;
         }
-        Ok(Some((new, late)))
+        Ok(Some((new, late, earliest)))
     }
 
     /// Empties the state and recomputes it from one snapshot of the source (aggregated
@@ -310,6 +330,9 @@ impl Rollup {
     ) -> Result<(), Error> {
         let err = self.err();
         store::clear(tx).await.map_err(&err)?;
+        store::forget_activity(tx, i64::MIN, true)
+            .await
+            .map_err(&err)?;
         let started = std::time::Instant::now();
         let mut meta = Meta {
             source: Some(identity.to_string()),
@@ -318,6 +341,7 @@ impl Rollup {
             music_watermark: 0,
             mix_from: None,
             users_until: Some(registration_boundary(now)),
+            activity_epoch: 0,
         };
         let snap = source.snapshot().await?;
         let (pieces, inbox) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);

@@ -431,10 +431,11 @@ impl Source {
         Ok(out)
     }
 
-    /// The activity graph's histogram of `chat`: for each UTC day in `[from, now]` (its
-    /// 00:00) on which chats downloaded something (a `videos` or `music` row timed up to
-    /// `now`), how many of them next downloaded `gap` days later, `gap` in `1..=30`, or not
-    /// within 30 days (`gap` 31, also when never up to `now`): `(day, gap, chats)`, sparse.
+    /// The activity graph's histogram of `chat`, by sign: for each UTC day in `[from, now]`
+    /// (its 00:00) on which chats downloaded something (a `videos` or `music` row timed up
+    /// to `now`), how many people (sign 1) or groups (sign -1) next downloaded `gap` days
+    /// later, `gap` in `1..=30`, or not within 30 days (`gap` 31, also when never up to
+    /// `now`): `(sign, day, gap, chats)`, sparse.
     ///
     /// A few thousand rows whatever the number of downloads: the database pairs each chat's
     /// active days with the next one (`LEAD`) and counts, instead of sending every
@@ -448,15 +449,17 @@ impl Source {
         chat: ChatType,
         from: i64,
         now: i64,
-    ) -> Result<Vec<(i64, i64, i64)>, Error> {
+    ) -> Result<Vec<(i64, i64, i64, i64)>, Error> {
         let sql = format!(
-            "SELECT q.day, CAST(CASE WHEN q.nxt IS NULL OR q.nxt - q.day > {month} THEN 31 \
+            "SELECT CAST(CASE WHEN q.user_id > 0 THEN 1 ELSE -1 END AS BIGINT) AS sign, q.day, \
+             CAST(CASE WHEN q.nxt IS NULL OR q.nxt - q.day > {month} THEN 31 \
              ELSE (q.nxt - q.day) / {DAY} END AS BIGINT) AS gap, COUNT(*) \
-             FROM (SELECT p.day, LEAD(p.day) OVER (PARTITION BY p.user_id ORDER BY p.day) AS nxt \
+             FROM (SELECT p.user_id, p.day, \
+             LEAD(p.day) OVER (PARTITION BY p.user_id ORDER BY p.day) AS nxt \
              FROM (SELECT v.user_id AS user_id, {vd} AS day FROM videos v WHERE {pv} \
              AND v.downloaded_at >= $1 AND v.downloaded_at <= $2 \
              UNION SELECT m.user_id, {md} FROM music m WHERE {pm} AND m.downloaded_at >= $1 \
-             AND m.downloaded_at <= $2) p) q GROUP BY 1, 2",
+             AND m.downloaded_at <= $2) p) q GROUP BY 1, 2, 3",
             month = 30 * DAY,
             vd = day_of("v.downloaded_at"),
             md = day_of("m.downloaded_at"),
