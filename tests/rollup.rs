@@ -582,6 +582,7 @@ async fn the_activity_graph_keeps_its_completed_days_and_check_compares_them(
         .await
         .unwrap();
     assert_eq!(kept, 58);
+    assert_eq!(rollup.status().await.unwrap().activity_days, 29);
     // The fifth day of the graph, altered behind tt-stats' back.
     let day = want.start + 4 * D;
     sqlx::query("UPDATE activity_days SET dau = dau + 1 WHERE day = ? AND sign = 1")
@@ -1089,6 +1090,7 @@ async fn the_command_line_with_and_without_the_rollup(
          second buckets:  {} (in {} edge hours)\n\
          breakdowns:      {} groups by hour and platform, every row\n\
          registrations:   held up to {}\n\
+         activity days:   0 kept\n\
          pk gaps watched: {}\n",
         identity(&t).await,
         sizes.videos_watermark,

@@ -101,6 +101,7 @@ pub async fn run(cfg: &DbConfig, clock: Clock, cmd: DbCommand) -> Result<()> {
                         Some(t) => format!("held up to {}", utc_hour(t)),
                     }
                 ),
+                format!("activity days:   {} kept", s.activity_days),
                 format!("pk gaps watched: {}", s.gaps),
             ];
             print_line(&lines.join("\n"))

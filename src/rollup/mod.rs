@@ -216,6 +216,8 @@ pub struct Status {
     /// Breakdown groups stored per hour: distinct (UTC hour, people or groups, platform) of
     /// `videos`, rows without a time in one more hour of their own.
     pub mix_groups: i64,
+    /// Completed days of the activity graph kept (`docs/figures.md#insights-graphs`).
+    pub activity_days: i64,
     /// The earliest hour the breakdown groups cover (Unix seconds, UTC):
     /// `Some(`[`crate::source::mix::UNTIMED`]`)` when they cover every row, `None` when no
     /// breakdown has been asked since the build.
@@ -679,6 +681,7 @@ impl Rollup {
             days: count("days").await?,
             seconds: count("seconds").await?,
             mix_groups: count("mix_hours").await?,
+            activity_days: count("(SELECT DISTINCT day FROM activity_days)").await?,
             mix_from: meta.mix_from,
             users_until: meta.users_until,
             gaps: count("gaps").await?,
