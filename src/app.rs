@@ -17,7 +17,10 @@ use crate::botstat::BotstatClient;
 use crate::cli::{self, Cli, Command};
 use crate::config::{AlertSettings, BotSettings, DigestSettings};
 use crate::exporter::{self, Exporter};
-use crate::jobs::{self, alerts::AlertJob, digest::DigestJob, rollup_check::RollupCheck};
+use crate::jobs::{
+    self, activity_days::ActivityDays, alerts::AlertJob, digest::DigestJob,
+    rollup_check::RollupCheck,
+};
 use crate::stats::Stats;
 use crate::telegram;
 
@@ -287,6 +290,12 @@ pub async fn serve_with(
             stats: stats.clone(),
         };
         jobs::spawn(check, every, every, stop.child_token(), &tracker);
+        let days = ActivityDays {
+            stats: stats.clone(),
+        };
+        let first = jobs::activity_days::first_run(stats.now());
+        let every = jobs::activity_days::EVERY;
+        jobs::spawn(days, first, every, stop.child_token(), &tracker);
     }
     tracker.close();
 

@@ -535,8 +535,8 @@ async fn a_state_file_of_another_database_is_rebuilt(#[values(Postgres, Sqlite)]
     rb.close().await;
 }
 
-/// The activity graph's completed days are counted once and kept in the state file: a kept
-/// day is what the next graphs show (here one altered in the file), `check` compares the
+/// The activity graph's completed days are counted once (by the bot's daily job here) and
+/// kept in the state file: a kept day is what the next graphs show (here one altered in the file), `check` compares the
 /// kept days with the database and names the one that differs, and the repair counts them
 /// again. A row timed on a kept day that a refresh adds forgets it.
 #[rstest]
@@ -545,6 +545,8 @@ async fn the_activity_graph_keeps_its_completed_days_and_check_compares_them(
     #[values(Postgres, Sqlite)] backend: Backend,
 ) {
     use sqlx::Connection as _;
+    use tt_stats::jobs::Job as _;
+    use tt_stats::jobs::activity_days::ActivityDays;
     // Downloads of the rollup tests' chats over the last 40 days, none after now (a
     // download timed after now would send the whole graph to the tables).
     let now = NOW;
@@ -568,6 +570,13 @@ async fn the_activity_graph_keeps_its_completed_days_and_check_compares_them(
     let state = dir.path().join("state.sqlite");
     let clock = Clock::fixed(now);
     let (db, rollup) = t.stats_with_rollup(&state, &clock).await;
+    // The bot's daily job counts the days once the rollup is built, and only then.
+    let job = ActivityDays { stats: db.clone() };
+    assert!(!job.run_once().await.unwrap(), "no rollup built yet");
+    assert_eq!(rollup.usage().builds, 0);
+    rollup.refresh(db.source()).await.unwrap();
+    assert!(job.run_once().await.unwrap());
+    assert_eq!(rollup.status().await.unwrap().activity_days, 29);
     let want = t.data.expected_activity(ChatType::Users, now);
     assert_eq!(db.activity(ChatType::Users).await.unwrap(), want);
     let report = rollup.check(db.source()).await.unwrap();

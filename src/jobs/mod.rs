@@ -1,5 +1,6 @@
-//! Work the running bot does on a timer: the channel messages ([`channel`]) and the daily
-//! rollup check ([`rollup_check`]).
+//! Work the running bot does on a timer: the channel messages ([`channel`]), the daily
+//! rollup check ([`rollup_check`]) and the daily count of the activity graph's days
+//! ([`activity_days`]).
 //!
 //! Each job is a pure step, [`Job::run_once`], and one loop, [`spawn`], that only decides
 //! when to call it: runs of one job never overlap, a missed tick runs once as soon as
@@ -7,6 +8,7 @@
 //! panics costs only that run: the loop goes on. Every loop stops when its
 //! [`CancellationToken`] is cancelled, even in the middle of a run.
 
+pub mod activity_days;
 pub mod alerts;
 pub mod channel;
 pub mod digest;

@@ -54,14 +54,23 @@ impl Rollup {
         }
     }
 
-    /// Counts and keeps the activity graph's completed days if they are not kept yet, after
-    /// a background build: the first graph is then as fast as the next ones.
-    pub(super) async fn warm_activity(&self, source: &Source) -> Result<(), Error> {
-        let now = self.inner.clock.now();
-        if let Some(read) = self.read_activity(source, now).await? {
-            self.complete_activity(source, now, read).await?;
+    /// Counts and keeps the activity graph's completed days if they are not kept yet (after
+    /// a background build, and daily just after midnight UTC): the first graph is then as
+    /// fast as the next ones. Does nothing, and returns `false`, while the rollup is not
+    /// built (it starts no build) or cannot tell today's actives.
+    ///
+    /// # Errors
+    /// [`Error`] when the state file or the source fails.
+    pub async fn warm_activity(&self, source: &Source) -> Result<bool, Error> {
+        if self.is_building() || self.needs_build(source).await? {
+            return Ok(false);
         }
-        Ok(())
+        let now = self.inner.clock.now();
+        let Some(read) = self.read_activity(source, now).await? else {
+            return Ok(false);
+        };
+        self.complete_activity(source, now, read).await?;
+        Ok(true)
     }
 
     /// Today's actives from the last download times and the kept days, after a refresh.
