@@ -6,8 +6,9 @@
 //! day and every one after it.
 
 use super::answer::chats_after;
+use super::store::{self, KeptDay};
 use super::window::plan;
-use super::{Error, Rollup, store};
+use super::{Error, Rollup};
 use crate::domain::{
     ActivitySeries, BySign, ChatType, DAY, DayActives, GRAPH_DAYS, floor_to, graph_first_day,
 };
@@ -20,8 +21,8 @@ const COMPLETED: usize = GRAPH_DAYS as usize - 1;
 struct Read {
     /// Today's actives, from the last download times.
     today: DayActives,
-    /// The kept completed days of the graph: `(day, sign, DAU, 7-day, 30-day)`.
-    kept: Vec<(i64, i64, i64, i64, i64)>,
+    /// The kept completed days of the graph.
+    kept: Vec<KeptDay>,
     /// [`store::Meta::activity_epoch`] as of that refresh.
     epoch: i64,
 }
@@ -161,13 +162,13 @@ impl Rollup {
         f.tx.commit().await.map_err(&err)
     }
 
-    /// The completed days of the activity graph ending at `now` that the state file keeps
-    /// (`(day, sign, DAU, 7-day, 30-day)`), as of a refresh: what `db check` compares.
+    /// The completed days of the activity graph ending at `now` that the state file keeps,
+    /// as of a refresh: what `db check` compares.
     pub(super) async fn kept_activity(
         &self,
         source: &Source,
         now: i64,
-    ) -> Result<Vec<(i64, i64, i64, i64, i64)>, Error> {
+    ) -> Result<Vec<KeptDay>, Error> {
         let err = self.err();
         let mut f = self.fresh(source, false).await?;
         let kept = store::activity_days(&mut f.tx, graph_first_day(now), floor_to(now, DAY))
@@ -179,7 +180,7 @@ impl Rollup {
 }
 
 /// Every completed day from `start` on, from the kept rows, or `None` when one is missing.
-fn completed_days(start: i64, kept: &[(i64, i64, i64, i64, i64)]) -> Option<Vec<DayActives>> {
+fn completed_days(start: i64, kept: &[KeptDay]) -> Option<Vec<DayActives>> {
     let mut days = vec![DayActives::default(); COMPLETED];
     let mut signs = [0u8; COMPLETED];
     for &(day, sign, dau, wau, mau) in kept {

@@ -206,22 +206,25 @@ fn compare_days(
             "{} per day: {} day(s) differ, the first {}: rollup {} but database {}",
             table.name(),
             differ.len(),
-            jiff::Timestamp::from_second(first).map_or_else(
-                |_| first.to_string(),
-                |t| t.strftime("%Y-%m-%d").to_string()
-            ),
+            utc_date(first),
             a.get(&first).copied().unwrap_or(0),
             b.get(&first).copied().unwrap_or(0)
         ));
     }
 }
 
-/// Reports the kept activity days (`(day, sign, DAU, 7-day, 30-day)`) that differ from the
+/// `2026-12-07`: the UTC date of `t` (Unix seconds), or the number when out of range.
+fn utc_date(t: i64) -> String {
+    jiff::Timestamp::from_second(t)
+        .map_or_else(|_| t.to_string(), |t| t.strftime("%Y-%m-%d").to_string())
+}
+
+/// Reports the kept activity days that differ from the
 /// days counted by the database (from `start` on): how many, and the first of them.
 fn compare_activity(
     report: &mut CheckReport,
     start: i64,
-    kept: &[(i64, i64, i64, i64, i64)],
+    kept: &[super::store::KeptDay],
     theirs: &[DayActives],
 ) {
     let differ: Vec<_> = kept
@@ -242,8 +245,7 @@ fn compare_activity(
             "active chats per day: {} day(s) differ, the first {} ({}): rollup {}/{}/{} \
              but database {}/{}/{} (that day, 7 days, 30 days)",
             differ.len(),
-            jiff::Timestamp::from_second(day)
-                .map_or_else(|_| day.to_string(), |t| t.strftime("%Y-%m-%d").to_string()),
+            utc_date(day),
             if sign > 0 { "users" } else { "groups" },
             mine.0,
             mine.1,

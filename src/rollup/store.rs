@@ -268,6 +268,10 @@ pub(crate) async fn prune(
     Ok(())
 }
 
+/// One kept day of the activity graph: `(day, sign, DAU, 7-day, 30-day)` (the day's 00:00
+/// UTC, 1 for people or -1 for groups, then its three counts of active chats).
+pub(crate) type KeptDay = (i64, i64, i64, i64, i64);
+
 /// Forgets the kept activity days from `day` on (a UTC day start): rows timed on that day
 /// were just counted, and they change its actives and those of the 29 days after it. With
 /// `bump`, also moves [`Meta::activity_epoch`] on, so that an answer reading the tables for
@@ -292,13 +296,12 @@ pub(crate) async fn forget_activity(
     Ok(())
 }
 
-/// The kept activity days in `[from, to)`: `(day, sign, DAU, 7-day, 30-day)`, by day and
-/// sign.
+/// The kept activity days in `[from, to)`, by day and sign.
 pub(crate) async fn activity_days(
     tx: &mut SqliteConnection,
     from: i64,
     to: i64,
-) -> sqlx::Result<Vec<(i64, i64, i64, i64, i64)>> {
+) -> sqlx::Result<Vec<KeptDay>> {
     sqlx::query_as(
         "SELECT day, sign, dau, wau, mau FROM activity_days WHERE day >= ? AND day < ? \
          ORDER BY day, sign",
@@ -309,12 +312,12 @@ pub(crate) async fn activity_days(
     .await
 }
 
-/// Keeps completed days' actives: `(day, sign, DAU, 7-day, 30-day)`, replacing what is kept
+/// Keeps completed days' actives, replacing what is kept
 /// for those days, and forgets the days before `keep_from` (no graph shows them any more).
 pub(crate) async fn keep_activity_days(
     tx: &mut SqliteConnection,
     keep_from: i64,
-    rows: &[(i64, i64, i64, i64, i64)],
+    rows: &[KeptDay],
 ) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM activity_days WHERE day < ?")
         .bind(keep_from)

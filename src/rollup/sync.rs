@@ -118,10 +118,7 @@ impl Rollup {
                     Some((new, late, first)) => {
                         out.new_rows += new;
                         out.late_rows += late;
-                        earliest = match (earliest, first) {
-                            (Some(a), Some(b)) => Some(a.min(b)),
-                            (a, b) => a.or(b),
-                        };
+                        earliest = earlier(earliest, first);
                     }
                     None => {
                         reason = Some(format!(
@@ -227,7 +224,7 @@ impl Rollup {
             let rows = source.rows_in_gaps(table, &bounds).await?;
             if !rows.is_empty() {
                 late = rows.len() as u64;
-                earliest = rows.iter().filter_map(|r| r.2).min();
+                earliest = earlier(earliest, rows.iter().filter_map(|r| r.2).min());
                 if mix_from.is_some() {
                     counted.extend(rows.iter().map(|r| r.0));
                 }
@@ -270,9 +267,7 @@ impl Rollup {
                 break;
             }
             new += rows.len() as u64;
-            if let Some(t) = rows.iter().filter_map(|r| r.2).min() {
-                earliest = Some(earliest.map_or(t, |e| e.min(t)));
-            }
+            earliest = earlier(earliest, rows.iter().filter_map(|r| r.2).min());
             if mix_from.is_some() {
                 counted.extend(rows.iter().map(|r| r.0));
             }
@@ -446,6 +441,14 @@ impl Rollup {
         );
         store::write_meta(tx, &meta).await.map_err(&err)?;
         Ok(())
+    }
+}
+
+/// The earlier of two optional times (either when the other is `None`).
+fn earlier(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
