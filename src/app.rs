@@ -18,8 +18,7 @@ use crate::cli::{self, Cli, Command};
 use crate::config::{AlertSettings, BotSettings, DigestSettings};
 use crate::exporter::{self, Exporter};
 use crate::jobs::{
-    self, activity_days::ActivityDays, alerts::AlertJob, digest::DigestJob,
-    rollup_check::RollupCheck,
+    self, alerts::AlertJob, digest::DigestJob, kept_counts::KeptCounts, rollup_check::RollupCheck,
 };
 use crate::stats::Stats;
 use crate::telegram;
@@ -290,12 +289,12 @@ pub async fn serve_with(
             stats: stats.clone(),
         };
         jobs::spawn(check, every, every, stop.child_token(), &tracker);
-        let days = ActivityDays {
+        let kept = KeptCounts {
             stats: stats.clone(),
         };
-        let first = jobs::activity_days::first_run(stats.now());
-        let every = jobs::activity_days::EVERY;
-        jobs::spawn(days, first, every, stop.child_token(), &tracker);
+        let first = jobs::kept_counts::first_run(stats.now());
+        let every = jobs::kept_counts::EVERY;
+        jobs::spawn(kept, first, every, stop.child_token(), &tracker);
     }
     tracker.close();
 

@@ -6,10 +6,10 @@
 
 use crate::config::DbConfig;
 use crate::domain::{
-    Active, ActivitySeries, Breakdown, BySign, COHORTS, ChatType, Clock, Cohort, Counters,
-    Download, Funnel, FunnelStep, GRAPH_DAYS, GraphKind, Growth, OtherData, PerWindow, Period,
-    QuickStats, Ranking, Retention, Series, Split, StackedSeries, Summary, Table, TopContent,
-    UserCard, WEEK, Window, WindowFigures, graph_first_day, week_start,
+    Active, ActivitySeries, Breakdown, BySign, COHORTS, ChatType, Clock, Counters, Download,
+    Funnel, FunnelStep, GRAPH_DAYS, GraphKind, Growth, OtherData, PerWindow, Period, QuickStats,
+    Ranking, Retention, Series, Split, StackedSeries, Summary, Table, TopContent, UserCard, WEEK,
+    Window, WindowFigures, graph_first_day, week_start,
 };
 use crate::rollup::{self, BuildPolicy, Downloads, Rollup};
 use crate::source::Schema;
@@ -437,38 +437,23 @@ impl Stats {
     }
 
     /// Weekly retention of `chat`: the last [`COHORTS`] registration weeks (UTC, from
-    /// Monday), the current one last (`docs/figures.md#retention`).
+    /// Monday), the current one last (`docs/figures.md#retention`). The completed weeks
+    /// come from the rollup when it keeps them, the current week from the tables.
     ///
     /// # Errors
     /// [`Error::Source`] when tt-bot's database fails.
     pub async fn retention(&self, chat: ChatType) -> Result<Retention, Error> {
         let at = self.now();
-        let last = week_start(at);
-        let first = last - (COHORTS as i64 - 1) * WEEK;
-        let (sizes, retained) = self.source.cohorts(chat, first, at).await?;
-        let mut cohorts: Vec<Cohort> = (0..COHORTS as i64)
-            .map(|i| Cohort {
-                start: first + i * WEEK,
-                size: 0,
-                retained: vec![0; (COHORTS as i64 - i) as usize],
-            })
-            .collect();
-        let index = |wk: i64| usize::try_from((wk - first) / WEEK).ok();
-        for (wk, n) in sizes {
-            if let Some(c) = index(wk).and_then(|i| cohorts.get_mut(i)) {
-                c.size = n;
+        if let Some(r) = self.rollup.as_ref().filter(|r| r.available()) {
+            match r.retention(&self.source, at).await {
+                Ok(Some(counts)) => return Ok(Retention::from_counts(chat, at, &counts)),
+                Ok(None) => {}
+                Err(e) => r.note_failure(&e),
             }
         }
-        for (wk, dwk, n) in retained {
-            if let (Some(c), Ok(k)) = (
-                index(wk).and_then(|i| cohorts.get_mut(i)),
-                usize::try_from((dwk - wk) / WEEK),
-            ) && let Some(slot) = c.retained.get_mut(k)
-            {
-                *slot = n;
-            }
-        }
-        Ok(Retention { chat, at, cohorts })
+        let first = week_start(at) - (COHORTS as i64 - 1) * WEEK;
+        let counts = self.source.cohorts(chat, first, first, at).await?;
+        Ok(Retention::from_counts(chat, at, &counts))
     }
 
     /// Breakdowns of the video downloads of `chat` in `period` by kind, surface, delivery

@@ -219,6 +219,28 @@ async fn assert_all_equal(t: &TestDb, db: &Stats, rollup: &Rollup, now: i64, wha
         },
         "{what}: Insights from the rollup unless a download is timed after now ({future}): {after:?}"
     );
+    // Retention: the completed weeks kept (counted on the first ask), the current week and
+    // the cohort sizes from the tables, whatever the download times.
+    let r = rollup.usage();
+    for chat in ChatType::ALL {
+        for round in 0..2 {
+            assert_eq!(
+                db.retention(chat).await.unwrap(),
+                t.data.expected_retention(chat, now),
+                "{what}: retention {chat}, round {round}"
+            );
+        }
+    }
+    let kept = rollup.usage();
+    assert_eq!(
+        (
+            kept.failed - r.failed,
+            kept.uncovered - r.uncovered,
+            kept.answered - r.answered
+        ),
+        (0, 0, 6),
+        "{what}: retention from the rollup: {kept:?}"
+    );
 }
 
 /// The chats over both tables come out of a build as the direct queries count them:
@@ -546,7 +568,7 @@ async fn the_activity_graph_keeps_its_completed_days_and_check_compares_them(
 ) {
     use sqlx::Connection as _;
     use tt_stats::jobs::Job as _;
-    use tt_stats::jobs::activity_days::ActivityDays;
+    use tt_stats::jobs::kept_counts::KeptCounts;
     // Downloads of the rollup tests' chats over the last 40 days, none after now (a
     // download timed after now would send the whole graph to the tables).
     let now = NOW;
@@ -571,7 +593,7 @@ async fn the_activity_graph_keeps_its_completed_days_and_check_compares_them(
     let clock = Clock::fixed(now);
     let (db, rollup) = t.stats_with_rollup(&state, &clock).await;
     // The bot's daily job counts the days once the rollup is built, and only then.
-    let job = ActivityDays { stats: db.clone() };
+    let job = KeptCounts { stats: db.clone() };
     assert!(!job.run_once().await.unwrap(), "no rollup built yet");
     assert_eq!(rollup.usage().builds, 0);
     rollup.refresh(db.source()).await.unwrap();
@@ -636,6 +658,194 @@ async fn the_activity_graph_keeps_its_completed_days_and_check_compares_them(
     let users = t.data.expected_activity(ChatType::Users, now);
     assert_eq!(users.dau[4], want.dau[4] + 1);
     assert_eq!(users.mau[29], want.mau[29] + 1);
+    let report = rollup.check(db.source()).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.mismatches);
+    rollup.close().await;
+}
+
+/// Retention's completed weeks are counted in the tables once and kept (by the bot's daily
+/// job, or by the first heat map of the week), only the current week read each time; `db
+/// check` compares them, a late download in a completed week forgets them, and a cohort
+/// whose size in `users` changed behind the rollup's back has them counted again.
+#[rstest]
+#[tokio::test]
+async fn retention_keeps_its_completed_weeks_and_check_compares_them(
+    #[values(Postgres, Sqlite)] backend: Backend,
+) {
+    use sqlx::Connection as _;
+    use tt_stats::jobs::Job as _;
+    use tt_stats::jobs::kept_counts::KeptCounts;
+    const WEEK: i64 = 7 * D;
+    let now = NOW;
+    // 5 January 1970 was a Monday.
+    let monday = 4 * D + (now - 4 * D).div_euclid(WEEK) * WEEK;
+    let mut d = Dataset::default();
+    let mut rng = Rng::new(33);
+    let mut ids = Vec::new();
+    for i in 0..80 {
+        let id = if i % 5 == 0 { -1_000 - i } else { 1 + i };
+        d.user(id, Some(now - rng.below(84 * D as u64)), "en", None, false);
+        ids.push(id);
+    }
+    for _ in 0..400 {
+        let user = ids[rng.below(ids.len() as u64) as usize];
+        let at = Some(now - rng.below(90 * D as u64));
+        if rng.below(3) == 0 {
+            d.music(user, at);
+        } else {
+            d.video(user, at, false);
+        }
+    }
+    // Chat 555 downloads in completed weeks before its users row exists.
+    for w in [3, 5] {
+        d.video(555, Some(monday - w * WEEK + 3_600), false);
+    }
+    let mut t = TestDb::with(backend, Current, d).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.sqlite");
+    let clock = Clock::fixed(now);
+    let (db, rollup) = t.stats_with_rollup(&state, &clock).await;
+    let job = KeptCounts { stats: db.clone() };
+    assert!(!job.run_once().await.unwrap(), "no rollup built yet");
+    assert_eq!(rollup.status().await.unwrap().retention_week, None);
+    rollup.refresh(db.source()).await.unwrap();
+    assert!(job.run_once().await.unwrap());
+    assert_eq!(rollup.status().await.unwrap().retention_week, Some(monday));
+    for chat in ChatType::ALL {
+        assert_eq!(
+            db.retention(chat).await.unwrap(),
+            t.data.expected_retention(chat, now),
+            "{chat}"
+        );
+    }
+    let report = rollup.check(db.source()).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.mismatches);
+
+    // 11 completed cohorts, people and groups, zero sizes included.
+    let mut file = sqlx::SqliteConnection::connect(&format!("sqlite://{}", state.display()))
+        .await
+        .unwrap();
+    let sizes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM retention_sizes")
+        .fetch_one(&mut file)
+        .await
+        .unwrap();
+    assert_eq!(sizes, 22);
+    // A cell of the people's oldest cohort with someone retained, altered behind tt-stats'
+    // back: the heat map shows it (it is read from the file), the check names it.
+    let want = t.data.expected_retention(ChatType::Users, now);
+    let (c, k) = (0..11)
+        .flat_map(|c| (0..11 - c).map(move |k| (c, k)))
+        .find(|&(c, k)| want.cohorts[c].retained[k] > 0)
+        .expect("a retained chat in a completed week");
+    let cohort = want.cohorts[c].start;
+    let changed = sqlx::query(
+        "UPDATE retention_cells SET chats = chats + 1 WHERE sign = 1 AND cohort = ? AND dweek = ?",
+    )
+    .bind(cohort)
+    .bind(cohort + k as i64 * WEEK)
+    .execute(&mut file)
+    .await
+    .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+    file.close().await.unwrap();
+    let mut altered = want.clone();
+    altered.cohorts[c].retained[k] += 1;
+    assert_eq!(db.retention(ChatType::Users).await.unwrap(), altered);
+    let report = rollup.check(db.source()).await.unwrap();
+    let date = jiff::Timestamp::from_second(cohort)
+        .unwrap()
+        .strftime("%Y-%m-%d")
+        .to_string();
+    assert_eq!(
+        report.mismatches,
+        vec![format!(
+            "retention: 1 count(s) differ, the first the cohort of {date} (users), its week {k}: \
+             rollup {} but database {}",
+            want.cohorts[c].retained[k] + 1,
+            want.cohorts[c].retained[k]
+        )]
+    );
+    rollup.check_and_repair(db.source()).await.unwrap();
+    assert_eq!(db.retention(ChatType::Users).await.unwrap(), want);
+
+    // Chat 555 registers (its row written late, with a time in a completed week): the
+    // cohort's size no longer matches, its weeks are counted again, with 555's downloads.
+    let mut late = Dataset::default();
+    late.user(555, Some(monday - 6 * WEEK + 60), "en", None, false);
+    t.insert(late).await;
+    let with_555 = t.data.expected_retention(ChatType::Users, now);
+    assert_eq!(
+        with_555.cohorts[5].retained[..4],
+        [
+            want.cohorts[5].retained[0],
+            want.cohorts[5].retained[1] + 1,
+            want.cohorts[5].retained[2],
+            want.cohorts[5].retained[3] + 1,
+        ],
+        "555 downloaded in the cohort's weeks 1 and 3 (5 and 3 weeks before this one)"
+    );
+    for chat in ChatType::ALL {
+        assert_eq!(
+            db.retention(chat).await.unwrap(),
+            t.data.expected_retention(chat, now),
+            "{chat}"
+        );
+    }
+    // The check finds the late registration among the all-time chats (as for any chat
+    // added behind the rollup's back), not among retention's counts.
+    let people = t.data.users.iter().filter(|u| u.user_id > 0).count();
+    let groups = t.data.users.iter().filter(|u| u.user_id < 0).count();
+    let report = rollup.check(db.source()).await.unwrap();
+    assert_eq!(
+        report.mismatches,
+        vec![format!(
+            "all time, chats registered: rollup {} users and {groups} groups but database \
+             {people} users and {groups} groups",
+            people - 1
+        )]
+    );
+    rollup.check_and_repair(db.source()).await.unwrap();
+
+    // A late download in a completed week, from a chat that had none that week: the kept
+    // weeks are forgotten and counted again with it.
+    let (id, week) = ids
+        .iter()
+        .filter(|&&id| id > 0)
+        .find_map(|&id| {
+            let reg = t
+                .data
+                .users
+                .iter()
+                .find(|u| u.user_id == id)?
+                .registered_at?;
+            let own = 4 * D + (reg - 4 * D).div_euclid(WEEK) * WEEK;
+            (own..monday)
+                .step_by(WEEK as usize)
+                .find(|&w| {
+                    !t.data
+                        .videos
+                        .iter()
+                        .map(|v| (v.user_id, v.downloaded_at))
+                        .chain(t.data.music.iter().map(|m| (m.user_id, m.downloaded_at)))
+                        .any(|(u, at)| u == id && at.is_some_and(|at| at >= w && at < w + WEEK))
+                })
+                .map(|w| (id, w))
+        })
+        .expect("a chat with a completed week without downloads");
+    let before = t.data.expected_retention(ChatType::Users, now);
+    let mut late = Dataset::default();
+    late.video_pk(50_000, id, Some(week + 7_200), false);
+    t.insert(late).await;
+    let after = t.data.expected_retention(ChatType::Users, now);
+    assert_ne!(after, before, "the late row adds a retained chat");
+    for chat in ChatType::ALL {
+        assert_eq!(
+            db.retention(chat).await.unwrap(),
+            t.data.expected_retention(chat, now),
+            "{chat}"
+        );
+    }
+    assert_eq!(rollup.status().await.unwrap().retention_week, Some(monday));
     let report = rollup.check(db.source()).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.mismatches);
     rollup.close().await;
@@ -1100,6 +1310,7 @@ async fn the_command_line_with_and_without_the_rollup(
          breakdowns:      {} groups by hour and platform, every row\n\
          registrations:   held up to {}\n\
          activity days:   0 kept\n\
+         retention:       no completed week kept\n\
          pk gaps watched: {}\n",
         identity(&t).await,
         sizes.videos_watermark,

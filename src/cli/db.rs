@@ -102,6 +102,13 @@ pub async fn run(cfg: &DbConfig, clock: Clock, cmd: DbCommand) -> Result<()> {
                     }
                 ),
                 format!("activity days:   {} kept", s.activity_days),
+                format!(
+                    "retention:       {}",
+                    match s.retention_week {
+                        None => "no completed week kept".to_string(),
+                        Some(w) => format!("completed weeks kept as of the week of {}", utc_day(w)),
+                    }
+                ),
                 format!("pk gaps watched: {}", s.gaps),
             ];
             print_line(&lines.join("\n"))
@@ -174,6 +181,12 @@ async fn indexes(cfg: &DbConfig, dry_run: bool) -> Result<()> {
 }
 
 /// `2026-11-24 10:00 UTC`, or the seconds when out of the calendar's range.
+/// `2026-12-07`: the UTC date of `t` (Unix seconds), or the number when out of range.
+fn utc_day(t: i64) -> String {
+    jiff::Timestamp::from_second(t)
+        .map_or_else(|_| t.to_string(), |ts| ts.strftime("%Y-%m-%d").to_string())
+}
+
 fn utc_hour(t: i64) -> String {
     jiff::Timestamp::from_second(t).map_or_else(
         |_| t.to_string(),

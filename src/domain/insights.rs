@@ -245,6 +245,58 @@ pub struct Retention {
     pub cohorts: Vec<Cohort>,
 }
 
+impl Retention {
+    /// The retention of `chat` at `at` (Unix seconds) from the counts of the [`COHORTS`]
+    /// registration weeks ending with the week of `at`: a cohort or a cell the counts do not
+    /// name is 0, and what lies outside those weeks (or belongs to another chat type) is
+    /// left out.
+    pub fn from_counts(chat: ChatType, at: i64, counts: &CohortCounts) -> Retention {
+        let first = week_start(at) - (COHORTS as i64 - 1) * WEEK;
+        let mut cohorts: Vec<Cohort> = (0..COHORTS as i64)
+            .map(|i| Cohort {
+                start: first + i * WEEK,
+                size: 0,
+                retained: vec![0; (COHORTS as i64 - i) as usize],
+            })
+            .collect();
+        let index = |wk: i64| {
+            usize::try_from((wk - first).div_euclid(WEEK))
+                .ok()
+                .filter(|_| (wk - first).rem_euclid(WEEK) == 0)
+        };
+        for &(_, wk, n) in counts.sizes.iter().filter(|s| chat.contains(s.0)) {
+            if let Some(c) = index(wk).and_then(|i| cohorts.get_mut(i)) {
+                c.size += n;
+            }
+        }
+        for &(_, wk, dwk, n) in counts.cells.iter().filter(|c| chat.contains(c.0)) {
+            let (Some(i), Some(j)) = (index(wk), index(dwk)) else {
+                continue;
+            };
+            let slot = j
+                .checked_sub(i)
+                .and_then(|k| cohorts.get_mut(i)?.retained.get_mut(k));
+            if let Some(slot) = slot {
+                *slot += n;
+            }
+        }
+        Retention { chat, at, cohorts }
+    }
+}
+
+/// Retention's counts as tt-bot's database gives them, people and groups apart (sparse,
+/// in no particular order): what [`Retention::from_counts`] turns into the cohorts, and
+/// what the rollup keeps of the completed weeks (`docs/figures.md#retention`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CohortCounts {
+    /// `(sign, cohort, chats)`: the chats registered in the week starting at `cohort`
+    /// (Monday 00:00 UTC, Unix seconds); sign 1 for people, -1 for groups.
+    pub sizes: Vec<(i64, i64, i64)>,
+    /// `(sign, cohort, week, chats)`: how many of the cohort's chats have a download in the
+    /// week starting at `week` (at or after `cohort`).
+    pub cells: Vec<(i64, i64, i64, i64)>,
+}
+
 /// Cache hits among the downloads whose delivery mode is known.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheRate {

@@ -1,6 +1,6 @@
 //! Work the running bot does on a timer: the channel messages ([`channel`]), the daily
-//! rollup check ([`rollup_check`]) and the daily count of the activity graph's days
-//! ([`activity_days`]).
+//! rollup check ([`rollup_check`]) and the daily count of what the rollup keeps of
+//! tt-bot's tables: the activity graph's days and retention's weeks ([`kept_counts`]).
 //!
 //! Each job is a pure step, [`Job::run_once`], and one loop, [`spawn`], that only decides
 //! when to call it: runs of one job never overlap, a missed tick runs once as soon as
@@ -8,10 +8,10 @@
 //! panics costs only that run: the loop goes on. Every loop stops when its
 //! [`CancellationToken`] is cancelled, even in the middle of a run.
 
-pub mod activity_days;
 pub mod alerts;
 pub mod channel;
 pub mod digest;
+pub mod kept_counts;
 pub mod rollup_check;
 
 use std::future::Future;

@@ -23,7 +23,7 @@ struct Read {
     today: DayActives,
     /// The kept completed days of the graph.
     kept: Vec<KeptDay>,
-    /// [`store::Meta::activity_epoch`] as of that refresh.
+    /// [`store::Meta::kept_epoch`] as of that refresh.
     epoch: i64,
 }
 
@@ -103,7 +103,7 @@ impl Rollup {
                 Ok::<_, sqlx::Error>(Some(Read {
                     today: DayActives { dau, wau, mau },
                     kept,
-                    epoch: f.meta.activity_epoch,
+                    epoch: f.meta.kept_epoch,
                 }))
             };
             out = read.await.map_err(&err)?;
@@ -144,7 +144,7 @@ impl Rollup {
     ) -> Result<(), Error> {
         let err = self.err();
         let mut f = self.fresh(source, false).await?;
-        if f.meta.activity_epoch == epoch {
+        if f.meta.kept_epoch == epoch {
             let rows: Vec<_> = days
                 .iter()
                 .zip((0..).map(|i| start + i * DAY))

@@ -4,7 +4,8 @@
 
 use super::{Error, Rollup};
 use crate::domain::{
-    BySign, ChatType, DAY, DayActives, DownloadCounts, Period, Ranking, Table, graph_first_day,
+    BySign, ChatType, CohortCounts, DAY, DayActives, DownloadCounts, Period, Ranking, Table, WEEK,
+    graph_first_day,
 };
 use crate::source::mix::breakdown_of;
 use crate::source::{BreakdownCounts, Source};
@@ -168,6 +169,10 @@ impl Rollup {
                 let theirs = super::activity::direct_days(source, now).await?;
                 compare_activity(&mut report, graph_first_day(now), &kept, &theirs);
             }
+            // Retention's completed weeks kept in the state file, if any.
+            if let Some((kept, theirs)) = self.kept_retention(source, now).await? {
+                compare_retention(&mut report, &kept, &theirs);
+            }
             if report.is_ok() || attempt == 2 {
                 break;
             }
@@ -253,6 +258,44 @@ fn compare_activity(
             db.0,
             db.1,
             db.2
+        ));
+    }
+}
+
+/// Reports the kept retention counts (cohort sizes and cells) that differ from those
+/// counted by the database: how many, and the first of them (oldest cohort first, its size
+/// before its weeks).
+fn compare_retention(report: &mut CheckReport, kept: &CohortCounts, theirs: &CohortCounts) {
+    use std::collections::BTreeMap;
+    // (cohort, sign, week): `None` for the cohort's size, `Some(k)` for its week k.
+    let as_map = |c: &CohortCounts| {
+        let mut m = BTreeMap::<(i64, i64, Option<i64>), i64>::new();
+        for &(sign, cohort, n) in &c.sizes {
+            *m.entry((cohort, -sign, None)).or_default() += n;
+        }
+        for &(sign, cohort, week, n) in &c.cells {
+            *m.entry((cohort, -sign, Some((week - cohort) / WEEK)))
+                .or_default() += n;
+        }
+        m
+    };
+    let (a, b) = (as_map(kept), as_map(theirs));
+    let keys: std::collections::BTreeSet<_> = a.keys().chain(b.keys()).copied().collect();
+    let get = |m: &BTreeMap<_, i64>, k| m.get(k).copied().unwrap_or(0);
+    let differ: Vec<_> = keys.iter().filter(|k| get(&a, k) != get(&b, k)).collect();
+    if let Some(&&(cohort, sign, week)) = differ.first() {
+        let what = match week {
+            None => "its size".to_string(),
+            Some(k) => format!("its week {k}"),
+        };
+        report.mismatches.push(format!(
+            "retention: {} count(s) differ, the first the cohort of {} ({}), {what}: rollup {} \
+             but database {}",
+            differ.len(),
+            utc_date(cohort),
+            if sign < 0 { "users" } else { "groups" },
+            get(&a, differ[0]),
+            get(&b, differ[0])
         ));
     }
 }

@@ -56,6 +56,7 @@ mod activity;
 mod answer;
 mod check;
 pub mod delta;
+mod retention;
 pub mod store;
 mod sync;
 pub mod window;
@@ -218,6 +219,9 @@ pub struct Status {
     pub mix_groups: i64,
     /// Completed days of the activity graph kept (`docs/figures.md#insights-graphs`).
     pub activity_days: i64,
+    /// The week (its Monday 00:00 UTC) as of which retention's completed weeks are kept
+    /// (`docs/figures.md#retention`); `None` when none are.
+    pub retention_week: Option<i64>,
     /// The earliest hour the breakdown groups cover (Unix seconds, UTC):
     /// `Some(`[`crate::source::mix::UNTIMED`]`)` when they cover every row, `None` when no
     /// breakdown has been asked since the build.
@@ -543,6 +547,9 @@ impl Rollup {
             if let Err(e) = me.warm_activity(&source).await {
                 me.note_failure(&e);
             }
+            if let Err(e) = me.warm_retention(&source).await {
+                me.note_failure(&e);
+            }
         });
     }
 
@@ -664,6 +671,10 @@ impl Rollup {
         let err = self.err();
         let mut conn = self.inner.state.acquire().await.map_err(&err)?;
         let meta = store::read_meta(&mut conn).await.map_err(&err)?;
+        let retention_week = sqlx::query_scalar("SELECT MAX(week) FROM retention_sizes")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(&err)?;
         let mut count = async |from: &str| -> Result<i64, Error> {
             sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {from}"))
                 .fetch_one(&mut *conn)
@@ -682,6 +693,7 @@ impl Rollup {
             seconds: count("seconds").await?,
             mix_groups: count("mix_hours").await?,
             activity_days: count("(SELECT DISTINCT day FROM activity_days)").await?,
+            retention_week,
             mix_from: meta.mix_from,
             users_until: meta.users_until,
             gaps: count("gaps").await?,

@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::delta::{Delta, LastDelta, SecondHours, Sum, move_last, sign_of};
-use crate::domain::{DAY, HOUR, MIN_TIME, Table, floor_to};
+use crate::domain::{CohortCounts, DAY, HOUR, MIN_TIME, Table, floor_to};
 use crate::source::mix::{MixCounts, MixRow};
 use crate::source::{ChatRow, SourceRow};
 
@@ -61,6 +61,12 @@ pub(crate) const DDL: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS activity_days (day INTEGER NOT NULL, sign INTEGER NOT NULL, \
      dau INTEGER NOT NULL, wau INTEGER NOT NULL, mau INTEGER NOT NULL, \
      PRIMARY KEY (day, sign)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS retention_sizes (week INTEGER NOT NULL, sign INTEGER NOT NULL, \
+     cohort INTEGER NOT NULL, chats INTEGER NOT NULL, PRIMARY KEY (week, sign, cohort)) \
+     WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS retention_cells (week INTEGER NOT NULL, sign INTEGER NOT NULL, \
+     cohort INTEGER NOT NULL, dweek INTEGER NOT NULL, chats INTEGER NOT NULL, \
+     PRIMARY KEY (week, sign, cohort, dweek)) WITHOUT ROWID",
 ];
 
 pub(crate) const TABLES: &[&str] = &[
@@ -77,6 +83,8 @@ pub(crate) const TABLES: &[&str] = &[
     "gaps",
     "second_hours",
     "activity_days",
+    "retention_sizes",
+    "retention_cells",
 ];
 
 /// The `kind` of the rows that follow a chat over both download tables (its rows and last
@@ -114,11 +122,11 @@ pub(crate) struct Meta {
     /// exclusive; the Chats counter reads the rest from `users`
     /// (`docs/figures.md#what-the-rollup-stores`). `None`: nothing held.
     pub users_until: Option<i64>,
-    /// Moves on whenever kept activity days may have become wrong (a refresh added rows
-    /// timed before today, or a build): an answer that read the tables for those days
-    /// keeps them only if it has not moved meanwhile. Bumped by [`forget_activity`] in the
-    /// file itself, never written back from here, so it only ever grows.
-    pub activity_epoch: i64,
+    /// Moves on whenever kept activity days or retention weeks may have become wrong (a
+    /// refresh added rows timed before today, or a build): an answer that read the tables
+    /// for them keeps them only if it has not moved meanwhile. Bumped by [`forget_kept`] in
+    /// the file itself, never written back from here, so it only ever grows.
+    pub kept_epoch: i64,
 }
 
 impl Meta {
@@ -147,7 +155,7 @@ fn meta_from(rows: impl IntoIterator<Item = (String, Option<i64>, Option<String>
         music_watermark: 0,
         mix_from: None,
         users_until: None,
-        activity_epoch: 0,
+        kept_epoch: 0,
     };
     for (key, num, txt) in rows {
         match (key.as_str(), num) {
@@ -157,7 +165,7 @@ fn meta_from(rows: impl IntoIterator<Item = (String, Option<i64>, Option<String>
             ("wm_music", Some(n)) => meta.music_watermark = n,
             ("mix_from", n) => meta.mix_from = n,
             ("users_until", n) => meta.users_until = n,
-            ("activity_epoch", Some(n)) => meta.activity_epoch = n,
+            ("kept_epoch", Some(n)) => meta.kept_epoch = n,
             _ => {}
         }
     }
@@ -272,22 +280,27 @@ pub(crate) async fn prune(
 /// UTC, 1 for people or -1 for groups, then its three counts of active chats).
 pub(crate) type KeptDay = (i64, i64, i64, i64, i64);
 
-/// Forgets the kept activity days from `day` on (a UTC day start): rows timed on that day
-/// were just counted, and they change its actives and those of the 29 days after it. With
-/// `bump`, also moves [`Meta::activity_epoch`] on, so that an answer reading the tables for
-/// days it wants to keep meanwhile does not keep them.
-pub(crate) async fn forget_activity(
+/// Forgets what is kept of the days from `day` on (a UTC day start): rows timed on that
+/// day were just counted, and they change its actives and those of the 29 days after it,
+/// and the retention of its week and after (kept as of a later week). With `bump`, also
+/// moves [`Meta::kept_epoch`] on, so that an answer reading the tables for what it wants to
+/// keep meanwhile does not keep it.
+pub(crate) async fn forget_kept(
     tx: &mut SqliteConnection,
     day: i64,
     bump: bool,
 ) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM activity_days WHERE day >= ?")
-        .bind(day)
-        .execute(&mut *tx)
-        .await?;
+    // Retention kept as of week `w` counted the rows timed before `w`.
+    for sql in [
+        "DELETE FROM activity_days WHERE day >= ?",
+        "DELETE FROM retention_sizes WHERE week > ?",
+        "DELETE FROM retention_cells WHERE week > ?",
+    ] {
+        sqlx::query(sql).bind(day).execute(&mut *tx).await?;
+    }
     if bump {
         sqlx::query(
-            "INSERT INTO meta (key, num) VALUES ('activity_epoch', 1) \
+            "INSERT INTO meta (key, num) VALUES ('kept_epoch', 1) \
              ON CONFLICT(key) DO UPDATE SET num = COALESCE(num, 0) + 1",
         )
         .execute(&mut *tx)
@@ -332,6 +345,84 @@ pub(crate) async fn keep_activity_days(
                 .push_bind(dau)
                 .push_bind(wau)
                 .push_bind(mau);
+        });
+        q.build().persistent(false).execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// The retention counts kept as of the week starting at `week`: every completed cohort's
+/// size (zeros included, so that a whole set is told from none) and its cells. `None`
+/// unless `cohorts` sizes of each sign are kept.
+pub(crate) async fn retention(
+    tx: &mut SqliteConnection,
+    week: i64,
+    cohorts: usize,
+) -> sqlx::Result<Option<CohortCounts>> {
+    let sizes: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT sign, cohort, chats FROM retention_sizes WHERE week = ? ORDER BY sign, cohort",
+    )
+    .bind(week)
+    .fetch_all(&mut *tx)
+    .await?;
+    if sizes.len() != 2 * cohorts {
+        return Ok(None);
+    }
+    let cells = sqlx::query_as(
+        "SELECT sign, cohort, dweek, chats FROM retention_cells WHERE week = ? \
+         ORDER BY sign, cohort, dweek",
+    )
+    .bind(week)
+    .fetch_all(&mut *tx)
+    .await?;
+    let sizes = sizes.into_iter().filter(|s| s.2 != 0).collect();
+    Ok(Some(CohortCounts { sizes, cells }))
+}
+
+/// Keeps `counts` as the retention of the completed weeks as of the week starting at
+/// `week`, for the cohorts starting at each of `cohorts` (people and groups, zero sizes
+/// written too), and forgets what was kept as of any other week.
+pub(crate) async fn keep_retention(
+    tx: &mut SqliteConnection,
+    week: i64,
+    cohorts: &[i64],
+    counts: &CohortCounts,
+) -> sqlx::Result<()> {
+    for sql in ["DELETE FROM retention_sizes", "DELETE FROM retention_cells"] {
+        sqlx::query(sql).execute(&mut *tx).await?;
+    }
+    let size = |sign: i64, cohort: i64| {
+        counts
+            .sizes
+            .iter()
+            .filter(|s| (s.0, s.1) == (sign, cohort))
+            .map(|s| s.2)
+            .sum::<i64>()
+    };
+    let sizes: Vec<(i64, i64, i64)> = [1, -1]
+        .into_iter()
+        .flat_map(|sign| cohorts.iter().map(move |&c| (sign, c)))
+        .map(|(sign, c)| (sign, c, size(sign, c)))
+        .collect();
+    let mut q: QueryBuilder<Sqlite> =
+        QueryBuilder::new("INSERT INTO retention_sizes (week, sign, cohort, chats) ");
+    q.push_values(&sizes, |mut b, &(sign, cohort, chats)| {
+        b.push_bind(week)
+            .push_bind(sign)
+            .push_bind(cohort)
+            .push_bind(chats);
+    });
+    q.build().persistent(false).execute(&mut *tx).await?;
+    for chunk in counts.cells.chunks(WRITE_CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT OR REPLACE INTO retention_cells (week, sign, cohort, dweek, chats) ",
+        );
+        q.push_values(chunk, |mut b, &(sign, cohort, dweek, chats)| {
+            b.push_bind(week)
+                .push_bind(sign)
+                .push_bind(cohort)
+                .push_bind(dweek)
+                .push_bind(chats);
         });
         q.build().persistent(false).execute(&mut *tx).await?;
     }

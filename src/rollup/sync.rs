@@ -152,8 +152,8 @@ impl Rollup {
                 // days kept earlier: those are forgotten, with no need to move the epoch.
                 let day = floor_to(t, DAY);
                 let bump = day < floor_to(now, DAY);
-                store::forget_activity(tx, day, bump).await.map_err(&err)?;
-                meta.activity_epoch += i64::from(bump);
+                store::forget_kept(tx, day, bump).await.map_err(&err)?;
+                meta.kept_epoch += i64::from(bump);
             }
         }
         if !out.rebuilt && meta != before {
@@ -325,9 +325,7 @@ impl Rollup {
     ) -> Result<(), Error> {
         let err = self.err();
         store::clear(tx).await.map_err(&err)?;
-        store::forget_activity(tx, i64::MIN, true)
-            .await
-            .map_err(&err)?;
+        store::forget_kept(tx, i64::MIN, true).await.map_err(&err)?;
         let started = std::time::Instant::now();
         let mut meta = Meta {
             source: Some(identity.to_string()),
@@ -336,7 +334,7 @@ impl Rollup {
             music_watermark: 0,
             mix_from: None,
             users_until: Some(registration_boundary(now)),
-            activity_epoch: 0,
+            kept_epoch: 0,
         };
         let snap = source.snapshot().await?;
         let (pieces, inbox) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);

@@ -10,8 +10,8 @@ use super::{Error, Schema, Source};
 #[cfg(doc)]
 use crate::domain::ActivitySeries;
 use crate::domain::{
-    BySign, CacheRate, ChatType, Counters, Creator, DAY, DeliveryModes, DownloadCounts, Post,
-    Ranking, Split, Summary, WEEK, WindowFigures,
+    BySign, CacheRate, ChatType, CohortCounts, Counters, Creator, DAY, DeliveryModes,
+    DownloadCounts, Post, Ranking, Split, Summary, WEEK, WindowFigures,
 };
 
 /// The SQL predicate of a chat type on the `user_id` column of `alias`. Constant text.
@@ -121,10 +121,11 @@ impl Source {
         })
     }
 
-    /// Weekly cohorts of `chat` registered in `[first, now]` (`first` a Monday 00:00 UTC):
-    /// `(week start, chats)` per registration week, and `(cohort week, download week,
-    /// chats)` for every week at or after the cohort's in which that many of its chats
-    /// downloaded (downloads timed up to `now`). Sparse, in no particular order.
+    /// Weekly cohorts of `chat` registered in `[first, now]` (`first` a Monday 00:00 UTC),
+    /// people and groups apart: each registration week's size, and for every week at or
+    /// after a cohort's how many of its chats downloaded in it, counting the downloads
+    /// timed in `[from, now]` (`from` a Monday at or after `first`: the retention reads
+    /// `first`, the rollup only the current week).
     ///
     /// # Errors
     /// [`Error::Query`] when the database fails.
@@ -132,23 +133,26 @@ impl Source {
         &self,
         chat: ChatType,
         first: i64,
+        from: i64,
         now: i64,
-    ) -> Result<(Vec<(i64, i64)>, Vec<(i64, i64, i64)>), Error> {
+    ) -> Result<CohortCounts, Error> {
+        // Which chats: people 1, groups -1 (chat 0 is in neither).
+        let sign = "CAST(CASE WHEN u.user_id > 0 THEN 1 ELSE -1 END AS BIGINT)";
         let sizes = format!(
-            "SELECT {wk} AS wk, COUNT(*) FROM users u WHERE {p} AND u.registered_at >= $1 \
-             AND u.registered_at <= $2 GROUP BY {wk}",
+            "SELECT {sign}, {wk} AS wk, COUNT(*) FROM users u WHERE {p} \
+             AND u.registered_at >= $1 AND u.registered_at <= $2 GROUP BY {sign}, {wk}",
             wk = week_of("u.registered_at"),
             p = chat_predicate(chat, "u"),
         );
-        let retained = format!(
-            "SELECT c.wk, d.dwk, COUNT(DISTINCT c.user_id) FROM \
-             (SELECT u.user_id, {uwk} AS wk FROM users u WHERE {pu} AND u.registered_at >= $1 \
-              AND u.registered_at <= $2) c \
+        let cells = format!(
+            "SELECT c.sign, c.wk, d.dwk, COUNT(DISTINCT c.user_id) FROM \
+             (SELECT u.user_id, {sign} AS sign, {uwk} AS wk FROM users u WHERE {pu} \
+              AND u.registered_at >= $1 AND u.registered_at <= $3) c \
              JOIN (SELECT v.user_id, {vwk} AS dwk FROM videos v WHERE {pv} \
-                   AND v.downloaded_at >= $1 AND v.downloaded_at <= $2 \
+                   AND v.downloaded_at >= $2 AND v.downloaded_at <= $3 \
                    UNION ALL SELECT m.user_id, {mwk} AS dwk FROM music m WHERE {pm} \
-                   AND m.downloaded_at >= $1 AND m.downloaded_at <= $2) d \
-             ON d.user_id = c.user_id WHERE d.dwk >= c.wk GROUP BY c.wk, d.dwk",
+                   AND m.downloaded_at >= $2 AND m.downloaded_at <= $3) d \
+             ON d.user_id = c.user_id WHERE d.dwk >= c.wk GROUP BY c.sign, c.wk, d.dwk",
             uwk = week_of("u.registered_at"),
             vwk = week_of("v.downloaded_at"),
             mwk = week_of("m.downloaded_at"),
@@ -158,21 +162,22 @@ impl Source {
         );
         let what = "retention cohorts";
         on_read!(&self.pool, what, c => {
-            let s: Vec<(i64, i64)> = sqlx::query_as(&sizes)
+            let sizes = sqlx::query_as(&sizes)
                 .persistent(false)
                 .bind(first)
                 .bind(now)
                 .fetch_all(&mut *c)
                 .await
                 .map_err(Error::query(what))?;
-            let r: Vec<(i64, i64, i64)> = sqlx::query_as(&retained)
+            let cells = sqlx::query_as(&cells)
                 .persistent(false)
                 .bind(first)
+                .bind(from)
                 .bind(now)
                 .fetch_all(&mut *c)
                 .await
                 .map_err(Error::query(what))?;
-            Ok((s, r))
+            Ok(CohortCounts { sizes, cells })
         })
     }
 

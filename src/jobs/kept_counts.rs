@@ -1,6 +1,7 @@
-//! Counts the activity graph's completed days once a day, a few minutes after 00:00 UTC, so
-//! that the first activity graph an operator asks for on a new day does not wait for the
-//! count in tt-bot's database (`docs/figures.md#insights-graphs`).
+//! Counts the activity graph's completed days and retention's completed weeks once a day, a
+//! few minutes after 00:00 UTC, so that the first activity graph (or retention heat map on a
+//! Monday) an operator asks for does not wait for the count in tt-bot's database
+//! (`docs/figures.md#insights-graphs`, `docs/figures.md#retention`).
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use super::{Error, Job};
 use crate::domain::DAY;
 use crate::stats::Stats;
 
-/// How often the days are counted.
+/// How often the counts are made.
 pub const EVERY: Duration = Duration::from_secs(DAY as u64);
 
 /// Seconds after 00:00 UTC at which the count runs: the downloads of the day that just ended
@@ -23,27 +24,30 @@ pub fn first_run(now: i64) -> Duration {
     Duration::from_secs(u64::try_from(next - now).unwrap_or(0))
 }
 
-/// The daily count of the activity graph's completed days in the rollup of `stats` (a job
-/// only when a rollup is attached).
+/// The daily count of the activity graph's completed days and retention's completed weeks
+/// in the rollup of `stats` (a job only when a rollup is attached).
 #[derive(Debug, Clone)]
-pub struct ActivityDays {
-    /// The figures whose rollup keeps the days.
+pub struct KeptCounts {
+    /// The figures whose rollup keeps the counts.
     pub stats: Stats,
 }
 
-impl Job for ActivityDays {
-    /// Whether the days were counted (the rollup was built and could answer).
+impl Job for KeptCounts {
+    /// Whether the days and weeks were counted (the rollup was built and could answer).
     type Outcome = bool;
 
     fn name(&self) -> &'static str {
-        "activity days"
+        "kept counts"
     }
 
     async fn run_once(&self) -> Result<bool, Error> {
         let Some(rollup) = self.stats.rollup() else {
             return Ok(false);
         };
-        Ok(rollup.warm_activity(self.stats.source()).await?)
+        let source = self.stats.source();
+        let days = rollup.warm_activity(source).await?;
+        let weeks = rollup.warm_retention(source).await?;
+        Ok(days && weeks)
     }
 }
 
