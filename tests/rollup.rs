@@ -805,6 +805,52 @@ async fn retention_keeps_its_completed_weeks_and_check_compares_them(
         )]
     );
     rollup.check_and_repair(db.source()).await.unwrap();
+    assert_eq!(
+        db.retention(ChatType::Users).await.unwrap(),
+        with_555,
+        "kept again"
+    );
+
+    // A chat of a completed cohort with downloads in it takes another id (as a group does
+    // when it becomes a supergroup) that has none: the cohort keeps its size, but not its
+    // chats, and its weeks are counted again.
+    let (old, cohort) = t
+        .data
+        .users
+        .iter()
+        .filter(|u| u.user_id > 0)
+        .find_map(|u| {
+            let reg = u.registered_at?;
+            let own = 4 * D + (reg - 4 * D).div_euclid(WEEK) * WEEK;
+            let busy = own < monday
+                && t.data.videos.iter().any(|v| {
+                    v.user_id == u.user_id && v.downloaded_at.is_some_and(|at| at < monday)
+                });
+            busy.then_some((u.user_id, own))
+        })
+        .expect("a chat of a completed cohort with downloads");
+    let new = 9_000_000;
+    t.exec(&format!(
+        "UPDATE users SET user_id = {new} WHERE user_id = {old}"
+    ))
+    .await;
+    t.data
+        .users
+        .iter_mut()
+        .filter(|u| u.user_id == old)
+        .for_each(|u| u.user_id = new);
+    let renamed = t.data.expected_retention(ChatType::Users, now);
+    let i = ((cohort - renamed.cohorts[0].start) / WEEK) as usize;
+    assert_eq!(renamed.cohorts[i].size, with_555.cohorts[i].size);
+    assert_ne!(renamed.cohorts[i].retained, with_555.cohorts[i].retained);
+    for chat in ChatType::ALL {
+        assert_eq!(
+            db.retention(chat).await.unwrap(),
+            t.data.expected_retention(chat, now),
+            "{chat}"
+        );
+    }
+    rollup.check_and_repair(db.source()).await.unwrap();
 
     // A late download in a completed week, from a chat that had none that week: the kept
     // weeks are forgotten and counted again with it.

@@ -180,13 +180,13 @@ async fn indexes(cfg: &DbConfig, dry_run: bool) -> Result<()> {
     Ok(())
 }
 
-/// `2026-11-24 10:00 UTC`, or the seconds when out of the calendar's range.
 /// `2026-12-07`: the UTC date of `t` (Unix seconds), or the number when out of range.
 fn utc_day(t: i64) -> String {
     jiff::Timestamp::from_second(t)
         .map_or_else(|_| t.to_string(), |ts| ts.strftime("%Y-%m-%d").to_string())
 }
 
+/// `2026-11-24 10:00 UTC`, or the seconds when out of the calendar's range.
 fn utc_hour(t: i64) -> String {
     jiff::Timestamp::from_second(t).map_or_else(
         |_| t.to_string(),

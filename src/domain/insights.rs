@@ -208,6 +208,10 @@ pub fn week_start(t: i64) -> i64 {
     (t - MONDAY).div_euclid(WEEK) * WEEK + MONDAY
 }
 
+/// The modulus of the chat ids summed into [`CohortCounts::sizes`]: a prime, small enough
+/// that the sum of any number of terms stays far from `i64`'s bounds.
+pub const COHORT_IDS_MODULUS: i64 = 1_000_003;
+
 /// The number of weekly cohorts retention shows.
 pub const COHORTS: usize = 12;
 
@@ -264,7 +268,7 @@ impl Retention {
                 .ok()
                 .filter(|_| (wk - first).rem_euclid(WEEK) == 0)
         };
-        for &(_, wk, n) in counts.sizes.iter().filter(|s| chat.contains(s.0)) {
+        for &(_, wk, n, _) in counts.sizes.iter().filter(|s| chat.contains(s.0)) {
             if let Some(c) = index(wk).and_then(|i| cohorts.get_mut(i)) {
                 c.size += n;
             }
@@ -289,9 +293,12 @@ impl Retention {
 /// what the rollup keeps of the completed weeks (`docs/figures.md#retention`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CohortCounts {
-    /// `(sign, cohort, chats)`: the chats registered in the week starting at `cohort`
-    /// (Monday 00:00 UTC, Unix seconds); sign 1 for people, -1 for groups.
-    pub sizes: Vec<(i64, i64, i64)>,
+    /// `(sign, cohort, chats, ids)`: the chats registered in the week starting at `cohort`
+    /// (Monday 00:00 UTC, Unix seconds), sign 1 for people and -1 for groups, and `ids`, the
+    /// sum of their `user_id`s modulo [`COHORT_IDS_MODULUS`] (each term taking the sign of its
+    /// id): which chats they are, so that the rollup notices a cohort whose members changed
+    /// while its size did not.
+    pub sizes: Vec<(i64, i64, i64, i64)>,
     /// `(sign, cohort, week, chats)`: how many of the cohort's chats have a download in the
     /// week starting at `week` (at or after `cohort`).
     pub cells: Vec<(i64, i64, i64, i64)>,

@@ -270,7 +270,7 @@ fn compare_retention(report: &mut CheckReport, kept: &CohortCounts, theirs: &Coh
     // (cohort, sign, week): `None` for the cohort's size, `Some(k)` for its week k.
     let as_map = |c: &CohortCounts| {
         let mut m = BTreeMap::<(i64, i64, Option<i64>), i64>::new();
-        for &(sign, cohort, n) in &c.sizes {
+        for &(sign, cohort, n, _) in &c.sizes {
             *m.entry((cohort, -sign, None)).or_default() += n;
         }
         for &(sign, cohort, week, n) in &c.cells {

@@ -4,8 +4,9 @@
 //! every download and is counted in tt-bot's tables each time (a week of rows by the time
 //! index); the completed weeks' cells do not, so they are counted there once a week and
 //! kept. A row the rollup counts later with a time before the kept week (or a build)
-//! forgets them; a cohort whose size in `users` no longer matches the kept one (a chat
-//! added or removed behind the rollup's back) has them counted again.
+//! forgets them; a cohort whose chats in `users` are no longer the kept ones (by their number
+//! and the sum of their ids: a chat added, removed or given another id behind the rollup's
+//! back) has them counted again.
 
 use super::store;
 use super::{Error, Rollup};
@@ -28,8 +29,8 @@ impl Rollup {
     /// Retention's counts at `now` (Unix seconds) for people and groups: the completed
     /// weeks' cells kept in the state file, the cohort sizes and the current week's column
     /// from tt-bot's tables (by the `registered_at` and `downloaded_at` indexes). When the
-    /// completed weeks are not kept as of this week, or a kept cohort's size differs from
-    /// `users`, they are counted in the tables (the direct query's time) and kept for the
+    /// completed weeks are not kept as of this week, or a kept cohort's chats differ from
+    /// those of `users` (their number or the sum of their ids), they are counted in the tables (the direct query's time) and kept for the
     /// next answers. `Ok(None)` when the rollup is not built yet and its
     /// [`super::BuildPolicy`] says not to wait for it.
     ///
@@ -136,15 +137,15 @@ impl Rollup {
     }
 }
 
-/// Whether the completed cohorts' sizes in `kept` are those `users` holds now (`current`,
-/// every cohort up to the week starting at `week`).
+/// Whether the completed cohorts in `kept` are those `users` holds now (`current`, every
+/// cohort up to the week starting at `week`): the same sizes and the same sums of ids.
 fn same_sizes(kept: &CohortCounts, current: &CohortCounts, week: i64) -> bool {
     let sorted = |c: &CohortCounts| {
         let mut v: Vec<_> = c
             .sizes
             .iter()
             .copied()
-            .filter(|&(_, cohort, n)| cohort < week && n != 0)
+            .filter(|&(_, cohort, n, _)| cohort < week && n != 0)
             .collect();
         v.sort_unstable();
         v
@@ -157,21 +158,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_compare_the_completed_cohorts_only() {
+    fn sizes_and_ids_compare_the_completed_cohorts_only() {
         let week = 100 * WEEK;
         let kept = CohortCounts {
-            sizes: vec![(1, week - WEEK, 3), (-1, week - 2 * WEEK, 1)],
+            sizes: vec![(1, week - WEEK, 3, 60), (-1, week - 2 * WEEK, 1, -7)],
             cells: vec![],
         };
         let mut current = CohortCounts {
-            sizes: vec![(-1, week - 2 * WEEK, 1), (1, week, 7), (1, week - WEEK, 3)],
+            sizes: vec![
+                (-1, week - 2 * WEEK, 1, -7),
+                (1, week, 7, 5),
+                (1, week - WEEK, 3, 60),
+            ],
             cells: vec![(1, week, week, 2)],
         };
         assert!(same_sizes(&kept, &current, week));
+        // A chat more; another chat instead of one (the same size); a cohort more.
         current.sizes[2].2 = 4;
         assert!(!same_sizes(&kept, &current, week));
         current.sizes[2].2 = 3;
-        current.sizes.push((-1, week - 3 * WEEK, 1));
+        current.sizes[2].3 = 61;
+        assert!(!same_sizes(&kept, &current, week));
+        current.sizes[2].3 = 60;
+        current.sizes.push((-1, week - 3 * WEEK, 1, -9));
         assert!(!same_sizes(&kept, &current, week));
     }
 }

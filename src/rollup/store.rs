@@ -14,7 +14,7 @@ use crate::source::{ChatRow, SourceRow};
 
 /// The layout of the state file (`PRAGMA user_version`); a file of another version is
 /// emptied and rebuilt.
-pub const FORMAT_VERSION: i64 = 9;
+pub const FORMAT_VERSION: i64 = 10;
 
 /// Rows per multi-row INSERT into the state file (each binds at most 10 values). A full
 /// chunk's SQL is always the same, so it is kept prepared ([`full_chunk`]): a build writes
@@ -62,7 +62,8 @@ pub(crate) const DDL: &[&str] = &[
      dau INTEGER NOT NULL, wau INTEGER NOT NULL, mau INTEGER NOT NULL, \
      PRIMARY KEY (day, sign)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS retention_sizes (week INTEGER NOT NULL, sign INTEGER NOT NULL, \
-     cohort INTEGER NOT NULL, chats INTEGER NOT NULL, PRIMARY KEY (week, sign, cohort)) \
+     cohort INTEGER NOT NULL, chats INTEGER NOT NULL, ids INTEGER NOT NULL, \
+     PRIMARY KEY (week, sign, cohort)) \
      WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS retention_cells (week INTEGER NOT NULL, sign INTEGER NOT NULL, \
      cohort INTEGER NOT NULL, dweek INTEGER NOT NULL, chats INTEGER NOT NULL, \
@@ -359,8 +360,9 @@ pub(crate) async fn retention(
     week: i64,
     cohorts: usize,
 ) -> sqlx::Result<Option<CohortCounts>> {
-    let sizes: Vec<(i64, i64, i64)> = sqlx::query_as(
-        "SELECT sign, cohort, chats FROM retention_sizes WHERE week = ? ORDER BY sign, cohort",
+    let sizes: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT sign, cohort, chats, ids FROM retention_sizes WHERE week = ? \
+         ORDER BY sign, cohort",
     )
     .bind(week)
     .fetch_all(&mut *tx)
@@ -391,26 +393,27 @@ pub(crate) async fn keep_retention(
     for sql in ["DELETE FROM retention_sizes", "DELETE FROM retention_cells"] {
         sqlx::query(sql).execute(&mut *tx).await?;
     }
+    // One row per (sign, cohort) from the source: a cohort it does not name is empty.
     let size = |sign: i64, cohort: i64| {
         counts
             .sizes
             .iter()
-            .filter(|s| (s.0, s.1) == (sign, cohort))
-            .map(|s| s.2)
-            .sum::<i64>()
+            .find(|s| (s.0, s.1) == (sign, cohort))
+            .map_or((0, 0), |s| (s.2, s.3))
     };
-    let sizes: Vec<(i64, i64, i64)> = [1, -1]
+    let sizes: Vec<(i64, i64, (i64, i64))> = [1, -1]
         .into_iter()
         .flat_map(|sign| cohorts.iter().map(move |&c| (sign, c)))
         .map(|(sign, c)| (sign, c, size(sign, c)))
         .collect();
     let mut q: QueryBuilder<Sqlite> =
-        QueryBuilder::new("INSERT INTO retention_sizes (week, sign, cohort, chats) ");
-    q.push_values(&sizes, |mut b, &(sign, cohort, chats)| {
+        QueryBuilder::new("INSERT INTO retention_sizes (week, sign, cohort, chats, ids) ");
+    q.push_values(&sizes, |mut b, &(sign, cohort, (chats, ids))| {
         b.push_bind(week)
             .push_bind(sign)
             .push_bind(cohort)
-            .push_bind(chats);
+            .push_bind(chats)
+            .push_bind(ids);
     });
     q.build().persistent(false).execute(&mut *tx).await?;
     for chunk in counts.cells.chunks(WRITE_CHUNK) {

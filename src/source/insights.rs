@@ -10,8 +10,8 @@ use super::{Error, Schema, Source};
 #[cfg(doc)]
 use crate::domain::ActivitySeries;
 use crate::domain::{
-    BySign, CacheRate, ChatType, CohortCounts, Counters, Creator, DAY, DeliveryModes,
-    DownloadCounts, Post, Ranking, Split, Summary, WEEK, WindowFigures,
+    BySign, COHORT_IDS_MODULUS, CacheRate, ChatType, CohortCounts, Counters, Creator, DAY,
+    DeliveryModes, DownloadCounts, Post, Ranking, Split, Summary, WEEK, WindowFigures,
 };
 
 /// The SQL predicate of a chat type on the `user_id` column of `alias`. Constant text.
@@ -139,7 +139,8 @@ impl Source {
         // Which chats: people 1, groups -1 (chat 0 is in neither).
         let sign = "CAST(CASE WHEN u.user_id > 0 THEN 1 ELSE -1 END AS BIGINT)";
         let sizes = format!(
-            "SELECT {sign}, {wk} AS wk, COUNT(*) FROM users u WHERE {p} \
+            "SELECT {sign}, {wk} AS wk, COUNT(*), \
+             CAST(SUM(u.user_id % {COHORT_IDS_MODULUS}) AS BIGINT) FROM users u WHERE {p} \
              AND u.registered_at >= $1 AND u.registered_at <= $2 GROUP BY {sign}, {wk}",
             wk = week_of("u.registered_at"),
             p = chat_predicate(chat, "u"),
