@@ -880,6 +880,24 @@ async fn a_rollup_path_on_the_tt_bot_file_never_writes_to_it() {
         ),
         "db status",
     );
+    // The same file under another name (a hard link) is the same database.
+    let link = dir.path().join("hard-link.sqlite");
+    std::fs::hard_link(&file, &link).unwrap();
+    let linked = link.to_str().unwrap();
+    let out = run_in(
+        dir.path(),
+        &["db", "status"],
+        &[("DB_URL", &t.url), ("ROLLUP_PATH", linked)],
+    );
+    fails(
+        &out,
+        1,
+        &format!(
+            "error: the rollup state file {linked}: it is the tt-bot database itself; choose \
+             another ROLLUP_PATH\n"
+        ),
+        "db status through a hard link",
+    );
     assert!(
         std::fs::read(&file).unwrap() == before,
         "tt-bot's file changed"

@@ -282,7 +282,7 @@ fn refuse_source_file(path: &Path, source: &Source) -> Result<(), Error> {
         return Ok(());
     };
     let same = match (std::fs::canonicalize(&file), std::fs::canonicalize(path)) {
-        (Ok(a), Ok(b)) => a == b,
+        (Ok(a), Ok(b)) => a == b || same_file(&a, &b),
         _ => file == path,
     };
     if same {
@@ -292,6 +292,24 @@ fn refuse_source_file(path: &Path, source: &Source) -> Result<(), Error> {
         });
     }
     Ok(())
+}
+
+/// Whether two existing paths are one file under two names (a hard link): the same device
+/// and inode. Paths that cannot be read are not.
+#[cfg(unix)]
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+/// Whether two existing paths are one file under two names; only the canonical paths are
+/// compared off Unix.
+#[cfg(not(unix))]
+fn same_file(_: &Path, _: &Path) -> bool {
+    false
 }
 
 /// Whether `source` holds at most [`SMALL_SOURCE`] download rows (by the largest `pk_id`s).
