@@ -897,6 +897,55 @@ async fn retention_keeps_its_completed_weeks_and_check_compares_them(
     rollup.close().await;
 }
 
+/// A row of tt-bot's that retention's statements cannot read (a registration time stored as
+/// a fraction, which SQLite allows) fails the heat map with the database's error, as the
+/// direct query does; the rollup, which did not fail, is not put to rest and goes on
+/// answering the other figures.
+#[tokio::test]
+async fn a_retention_statement_failing_in_the_database_does_not_rest_the_rollup() {
+    let mut d = rollup_users(NOW);
+    let ids: Vec<i64> = d.users.iter().map(|u| u.user_id).collect();
+    for (i, &id) in ids.iter().enumerate() {
+        d.video(id, Some(NOW - (i as i64 + 1) * 40_000), false);
+    }
+    let t = TestDb::with(Sqlite, Current, d).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::fixed(NOW);
+    let (db, rollup) = t
+        .stats_with_rollup(&dir.path().join("state.sqlite"), &clock)
+        .await;
+    rollup.refresh(db.source()).await.unwrap();
+    assert_eq!(
+        db.retention(ChatType::All).await.unwrap(),
+        t.data.expected_retention(ChatType::All, NOW)
+    );
+    t.exec(&format!(
+        "INSERT INTO users (user_id, registered_at, lang, link, file_mode) \
+         VALUES (123450001, {}.5, 'en', NULL, 0)",
+        NOW - 2 * 3_600
+    ))
+    .await;
+    let direct = db.direct().retention(ChatType::All).await.unwrap_err();
+    let before = rollup.usage();
+    let answer = db.retention(ChatType::All).await.unwrap_err();
+    assert_eq!(answer.to_string(), direct.to_string());
+    assert!(direct.to_string().contains("retention cohorts"), "{direct}");
+    let after = rollup.usage();
+    assert_eq!(
+        (after.failed, after.uncovered),
+        (before.failed, before.uncovered + 1),
+        "{after:?}"
+    );
+    assert!(rollup.available());
+    let s = since(NOW, Period::Week);
+    assert_eq!(
+        db.counters(ChatType::Users, s).await.unwrap(),
+        t.data.expected_counters(ChatType::Users, s)
+    );
+    assert_eq!(rollup.usage().answered, after.answered + 1);
+    rollup.close().await;
+}
+
 /// A row deleted in the source is invisible to the rollup; `check` notices, `rebuild` fixes.
 #[rstest]
 #[case::postgres_legacy(Postgres, Legacy)]

@@ -208,10 +208,6 @@ pub fn week_start(t: i64) -> i64 {
     (t - MONDAY).div_euclid(WEEK) * WEEK + MONDAY
 }
 
-/// The modulus of the chat ids summed into [`CohortCounts::sizes`]: a prime, small enough
-/// that the sum of any number of terms stays far from `i64`'s bounds.
-pub const COHORT_IDS_MODULUS: i64 = 1_000_003;
-
 /// The number of weekly cohorts retention shows.
 pub const COHORTS: usize = 12;
 
@@ -294,10 +290,10 @@ impl Retention {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CohortCounts {
     /// `(sign, cohort, chats, ids)`: the chats registered in the week starting at `cohort`
-    /// (Monday 00:00 UTC, Unix seconds), sign 1 for people and -1 for groups, and `ids`, the
-    /// sum of their `user_id`s modulo [`COHORT_IDS_MODULUS`] (each term taking the sign of its
-    /// id): which chats they are, so that the rollup notices a cohort whose members changed
-    /// while its size did not.
+    /// (Monday 00:00 UTC, Unix seconds), sign 1 for people and -1 for groups, and `ids`, a
+    /// checksum of their `user_id`s (the sum over the chats of `(id % 1000003) * (id % 999983)
+    /// % 1000003`, each `%` keeping the sign of `id` as SQL's does): which chats they are, so
+    /// that the rollup notices a cohort whose chats changed while their number did not.
     pub sizes: Vec<(i64, i64, i64, i64)>,
     /// `(sign, cohort, week, chats)`: how many of the cohort's chats have a download in the
     /// week starting at `week` (at or after `cohort`).

@@ -14,10 +14,9 @@ use std::str::FromStr;
 
 pub use counters::{BySign, Counters, DownloadCounts, QuickStats, Summary};
 pub use insights::{
-    Active, ActivitySeries, Breakdown, COHORT_IDS_MODULUS, COHORTS, CacheRate, Change, Cohort,
-    CohortCounts, Creator, DayActives, DeliveryModes, Funnel, FunnelStep, GRAPH_DAYS, Growth,
-    PerWindow, Post, Retention, Split, StackedSeries, TopContent, WEEK, Window, WindowFigures,
-    graph_first_day, week_start,
+    Active, ActivitySeries, Breakdown, COHORTS, CacheRate, Change, Cohort, CohortCounts, Creator,
+    DayActives, DeliveryModes, Funnel, FunnelStep, GRAPH_DAYS, Growth, PerWindow, Post, Retention,
+    Split, StackedSeries, TopContent, WEEK, Window, WindowFigures, graph_first_day, week_start,
 };
 pub use records::{BadUserId, Download, OtherData, Ranking, UserCard, parse_user_id};
 pub use series::{ALL_TIME_SPAN, GraphWindow, Series};

@@ -33,7 +33,8 @@ pub struct KeptCounts {
 }
 
 impl Job for KeptCounts {
-    /// Whether the days and weeks were counted (the rollup was built and could answer).
+    /// Whether the days and weeks are counted and kept (the rollup was built and could
+    /// answer, and tt-bot's database gave the counts).
     type Outcome = bool;
 
     fn name(&self) -> &'static str {

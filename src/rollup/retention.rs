@@ -32,7 +32,9 @@ impl Rollup {
     /// completed weeks are not kept as of this week, or a kept cohort's chats differ from
     /// those of `users` (their number or the sum of their ids), they are counted in the tables (the direct query's time) and kept for the
     /// next answers. `Ok(None)` when the rollup is not built yet and its
-    /// [`super::BuildPolicy`] says not to wait for it.
+    /// [`super::BuildPolicy`] says not to wait for it, and when tt-bot's database fails one
+    /// of retention's own statements: the direct answer sends the same ones and tells the
+    /// error, and the rollup, which did not fail, is not put to rest.
     ///
     /// # Errors
     /// [`Error`] when the state file or the source fails.
@@ -46,23 +48,31 @@ impl Rollup {
         }
         let (kept, epoch) = self.read_retention(source, now).await?;
         let (first, week) = weeks(now);
-        let current = source.cohorts(ChatType::All, first, week, now).await?;
-        let kept = kept.filter(|k| same_sizes(k, &current, week));
-        let completed = match kept {
-            Some(kept) => kept,
-            None => self.count_retention(source, now, epoch).await?,
+        let current = match source.cohorts(ChatType::All, first, week, now).await {
+            Ok(current) => Some(current),
+            Err(e) => not_now(e),
         };
-        self.count(true);
-        Ok(Some(CohortCounts {
-            sizes: current.sizes,
-            cells: completed.cells.into_iter().chain(current.cells).collect(),
-        }))
+        let kept = kept.filter(|k| current.as_ref().is_some_and(|c| same_sizes(k, c, week)));
+        let completed = match (kept, &current) {
+            (Some(kept), _) => Some(kept),
+            (None, Some(_)) => self.count_retention(source, now, epoch).await?,
+            (None, None) => None,
+        };
+        let out = current
+            .zip(completed)
+            .map(|(current, completed)| CohortCounts {
+                sizes: current.sizes,
+                cells: completed.cells.into_iter().chain(current.cells).collect(),
+            });
+        self.count(out.is_some());
+        Ok(out)
     }
 
     /// Counts and keeps retention's completed weeks if they are not kept as of this week
     /// (after a background build, and daily just after midnight UTC, so on Mondays): the
     /// first heat map of a week is then as fast as the next ones. Does nothing, and returns
-    /// `false`, while the rollup is not built (it starts no build).
+    /// `false`, while the rollup is not built (it starts no build), and returns `false` when
+    /// tt-bot's database fails the count.
     ///
     /// # Errors
     /// [`Error`] when the state file or the source fails.
@@ -71,10 +81,10 @@ impl Rollup {
             return Ok(false);
         }
         let now = self.inner.clock.now();
-        if let (None, epoch) = self.read_retention(source, now).await? {
-            self.count_retention(source, now, epoch).await?;
+        match self.read_retention(source, now).await? {
+            (None, epoch) => Ok(self.count_retention(source, now, epoch).await?.is_some()),
+            (Some(_), _) => Ok(true),
         }
-        Ok(true)
     }
 
     /// The completed weeks kept as of the week of `now`, after a refresh, and
@@ -97,17 +107,19 @@ impl Rollup {
     /// Counts the completed weeks as of the week of `now` in tt-bot's tables (every chat
     /// registered and every download timed before this week's Monday) and keeps them,
     /// unless rows timed before today were counted (or the rollup was built) since `epoch`
-    /// was read: they may have been read without them.
+    /// was read: they may have been read without them. `None` when tt-bot's database fails
+    /// the count.
     async fn count_retention(
         &self,
         source: &Source,
         now: i64,
         epoch: i64,
-    ) -> Result<CohortCounts, Error> {
+    ) -> Result<Option<CohortCounts>, Error> {
         let (first, week) = weeks(now);
-        let counts = source
-            .cohorts(ChatType::All, first, first, week - 1)
-            .await?;
+        let counts = match source.cohorts(ChatType::All, first, first, week - 1).await {
+            Ok(counts) => counts,
+            Err(e) => return Ok(not_now(e)),
+        };
         let err = self.err();
         let mut f = self.fresh(source, false).await?;
         if f.meta.kept_epoch == epoch {
@@ -116,7 +128,7 @@ impl Rollup {
                 .map_err(&err)?;
         }
         f.tx.commit().await.map_err(&err)?;
-        Ok(counts)
+        Ok(Some(counts))
     }
 
     /// The completed weeks kept as of the week of `now`, as of a refresh, and the same
@@ -135,6 +147,16 @@ impl Rollup {
             .await?;
         Ok(Some((kept, theirs)))
     }
+}
+
+/// No answer from the rollup because tt-bot's database failed one of retention's statements
+/// (`e`, logged at debug level): the direct answer sends the same statements and tells it.
+fn not_now(e: crate::source::Error) -> Option<CohortCounts> {
+    tracing::debug!(
+        "retention cohorts left to the direct query: {}",
+        crate::error_chain(&e)
+    );
+    None
 }
 
 /// Whether the completed cohorts in `kept` are those `users` holds now (`current`, every

@@ -10,8 +10,8 @@ use super::{Error, Schema, Source};
 #[cfg(doc)]
 use crate::domain::ActivitySeries;
 use crate::domain::{
-    BySign, COHORT_IDS_MODULUS, CacheRate, ChatType, CohortCounts, Counters, Creator, DAY,
-    DeliveryModes, DownloadCounts, Post, Ranking, Split, Summary, WEEK, WindowFigures,
+    BySign, CacheRate, ChatType, CohortCounts, Counters, Creator, DAY, DeliveryModes,
+    DownloadCounts, Post, Ranking, Split, Summary, WEEK, WindowFigures,
 };
 
 /// The SQL predicate of a chat type on the `user_id` column of `alias`. Constant text.
@@ -138,9 +138,13 @@ impl Source {
     ) -> Result<CohortCounts, Error> {
         // Which chats: people 1, groups -1 (chat 0 is in neither).
         let sign = "CAST(CASE WHEN u.user_id > 0 THEN 1 ELSE -1 END AS BIGINT)";
+        // The checksum of the ids (`CohortCounts::sizes`): a product of two residues, so that
+        // neither moving two ids by opposite amounts nor one by either modulus keeps it; each
+        // term is below 10^6 in size, so no sum of them overflows.
         let sizes = format!(
             "SELECT {sign}, {wk} AS wk, COUNT(*), \
-             CAST(SUM(u.user_id % {COHORT_IDS_MODULUS}) AS BIGINT) FROM users u WHERE {p} \
+             CAST(SUM((u.user_id % 1000003) * (u.user_id % 999983) % 1000003) AS BIGINT) \
+             FROM users u WHERE {p} \
              AND u.registered_at >= $1 AND u.registered_at <= $2 GROUP BY {sign}, {wk}",
             wk = week_of("u.registered_at"),
             p = chat_predicate(chat, "u"),
