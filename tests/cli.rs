@@ -570,6 +570,24 @@ async fn bad_arguments_are_named() {
         ),
         "time zones",
     );
+    // "Now" outside years 1 to 9999 (9999-12-31T23:59:59Z is 253402300799).
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["-9223372036854775808", "253402300800"] {
+        let out = run_in(
+            dir.path(),
+            &["retention"],
+            &[("DB_URL", &t.url), ("TT_STATS_NOW", bad)],
+        );
+        fails(
+            &out,
+            2,
+            &usage_error(&format!(
+                "invalid value '{bad}' for '--now <NOW>': {bad} is not in \
+                 -62135596800..=253402300799"
+            )),
+            "now",
+        );
+    }
     let out = tt_stats(&t.url, &["--log-level", "loud", "report"]);
     fails(
         &out,

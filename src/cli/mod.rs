@@ -24,6 +24,9 @@ use crate::present::{chart, csv, json, labels, text};
 use crate::stats::Stats;
 use output::{print_json, print_line, print_text, write_file, write_stdout};
 
+/// The latest "now" `TT_STATS_NOW` accepts: 9999-12-31T23:59:59Z.
+const MAX_NOW: i64 = 253_402_300_799;
+
 /// The command line as clap parses it.
 #[derive(Debug, Parser)]
 #[command(
@@ -36,13 +39,16 @@ pub struct Cli {
     #[command(flatten)]
     pub db: DbConfig,
 
-    /// Fixes "now" (Unix seconds, UTC) for reproducible output; for tests.
+    /// Fixes "now" (Unix seconds, UTC) for reproducible output; for tests. From year 1 to
+    /// year 9999: the figures' week and day arithmetic has no meaning (and could overflow)
+    /// beyond.
     #[arg(
         long = "now",
         env = "TT_STATS_NOW",
         hide = true,
         global = true,
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(i64).range(crate::domain::MIN_TIME..=MAX_NOW)
     )]
     pub now: Option<i64>,
 
