@@ -557,6 +557,31 @@ async fn a_state_file_of_another_database_is_rebuilt(#[values(Postgres, Sqlite)]
     rb.close().await;
 }
 
+/// The check finds nothing to report.
+async fn assert_consistent(db: &Stats, rollup: &Rollup) {
+    let report = rollup.check(db.source()).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.mismatches);
+}
+
+/// Retention of every chat type is what the inserted rows give.
+async fn assert_retention(t: &TestDb, db: &Stats, now: i64) {
+    for chat in ChatType::ALL {
+        assert_eq!(
+            db.retention(chat).await.unwrap(),
+            t.data.expected_retention(chat, now),
+            "{chat}"
+        );
+    }
+}
+
+/// A connection of its own to the state file, to look inside or alter it.
+async fn open_state(state: &Path) -> sqlx::SqliteConnection {
+    use sqlx::Connection as _;
+    sqlx::SqliteConnection::connect(&format!("sqlite://{}", state.display()))
+        .await
+        .unwrap()
+}
+
 /// The activity graph's completed days are counted once (by the bot's daily job here) and
 /// kept in the state file: a kept day is what the next graphs show (here one altered in the file), `check` compares the
 /// kept days with the database and names the one that differs, and the repair counts them
@@ -601,13 +626,10 @@ async fn the_activity_graph_keeps_its_completed_days_and_check_compares_them(
     assert_eq!(rollup.status().await.unwrap().activity_days, 29);
     let want = t.data.expected_activity(ChatType::Users, now);
     assert_eq!(db.activity(ChatType::Users).await.unwrap(), want);
-    let report = rollup.check(db.source()).await.unwrap();
-    assert!(report.is_ok(), "{:?}", report.mismatches);
+    assert_consistent(&db, &rollup).await;
 
     // 29 completed days, people and groups: 58 rows kept.
-    let mut file = sqlx::SqliteConnection::connect(&format!("sqlite://{}", state.display()))
-        .await
-        .unwrap();
+    let mut file = open_state(&state).await;
     let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM activity_days")
         .fetch_one(&mut file)
         .await
@@ -658,8 +680,7 @@ async fn the_activity_graph_keeps_its_completed_days_and_check_compares_them(
     let users = t.data.expected_activity(ChatType::Users, now);
     assert_eq!(users.dau[4], want.dau[4] + 1);
     assert_eq!(users.mau[29], want.mau[29] + 1);
-    let report = rollup.check(db.source()).await.unwrap();
-    assert!(report.is_ok(), "{:?}", report.mismatches);
+    assert_consistent(&db, &rollup).await;
     rollup.close().await;
 }
 
@@ -711,20 +732,11 @@ async fn retention_keeps_its_completed_weeks_and_check_compares_them(
     rollup.refresh(db.source()).await.unwrap();
     assert!(job.run_once().await.unwrap());
     assert_eq!(rollup.status().await.unwrap().retention_week, Some(monday));
-    for chat in ChatType::ALL {
-        assert_eq!(
-            db.retention(chat).await.unwrap(),
-            t.data.expected_retention(chat, now),
-            "{chat}"
-        );
-    }
-    let report = rollup.check(db.source()).await.unwrap();
-    assert!(report.is_ok(), "{:?}", report.mismatches);
+    assert_retention(&t, &db, now).await;
+    assert_consistent(&db, &rollup).await;
 
     // 11 completed cohorts, people and groups, zero sizes included.
-    let mut file = sqlx::SqliteConnection::connect(&format!("sqlite://{}", state.display()))
-        .await
-        .unwrap();
+    let mut file = open_state(&state).await;
     let sizes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM retention_sizes")
         .fetch_one(&mut file)
         .await
@@ -784,13 +796,7 @@ async fn retention_keeps_its_completed_weeks_and_check_compares_them(
         ],
         "555 downloaded in the cohort's weeks 1 and 3 (5 and 3 weeks before this one)"
     );
-    for chat in ChatType::ALL {
-        assert_eq!(
-            db.retention(chat).await.unwrap(),
-            t.data.expected_retention(chat, now),
-            "{chat}"
-        );
-    }
+    assert_retention(&t, &db, now).await;
     // The check finds the late registration among the all-time chats (as for any chat
     // added behind the rollup's back), not among retention's counts.
     let people = t.data.users.iter().filter(|u| u.user_id > 0).count();
@@ -843,13 +849,7 @@ async fn retention_keeps_its_completed_weeks_and_check_compares_them(
     let i = ((cohort - renamed.cohorts[0].start) / WEEK) as usize;
     assert_eq!(renamed.cohorts[i].size, with_555.cohorts[i].size);
     assert_ne!(renamed.cohorts[i].retained, with_555.cohorts[i].retained);
-    for chat in ChatType::ALL {
-        assert_eq!(
-            db.retention(chat).await.unwrap(),
-            t.data.expected_retention(chat, now),
-            "{chat}"
-        );
-    }
+    assert_retention(&t, &db, now).await;
     rollup.check_and_repair(db.source()).await.unwrap();
 
     // A late download in a completed week, from a chat that had none that week: the kept
@@ -884,16 +884,9 @@ async fn retention_keeps_its_completed_weeks_and_check_compares_them(
     t.insert(late).await;
     let after = t.data.expected_retention(ChatType::Users, now);
     assert_ne!(after, before, "the late row adds a retained chat");
-    for chat in ChatType::ALL {
-        assert_eq!(
-            db.retention(chat).await.unwrap(),
-            t.data.expected_retention(chat, now),
-            "{chat}"
-        );
-    }
+    assert_retention(&t, &db, now).await;
     assert_eq!(rollup.status().await.unwrap().retention_week, Some(monday));
-    let report = rollup.check(db.source()).await.unwrap();
-    assert!(report.is_ok(), "{:?}", report.mismatches);
+    assert_consistent(&db, &rollup).await;
     rollup.close().await;
 }
 
