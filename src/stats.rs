@@ -6,10 +6,10 @@
 
 use crate::config::DbConfig;
 use crate::domain::{
-    Active, ActivitySeries, Breakdown, BySign, COHORTS, ChatType, Clock, Counters, Download,
-    Funnel, FunnelStep, GRAPH_DAYS, GraphKind, Growth, OtherData, PerWindow, Period, QuickStats,
-    Ranking, Retention, Series, Split, StackedSeries, Summary, Table, TopContent, UserCard, WEEK,
-    Window, WindowFigures, graph_first_day, week_start,
+    Active, ActivitySeries, Breakdown, BySign, ChatType, Clock, Counters, Download, Funnel,
+    FunnelStep, GRAPH_DAYS, GraphKind, Growth, OtherData, PerWindow, Period, QuickStats, Ranking,
+    Retention, Series, Split, StackedSeries, Summary, Table, TopContent, UserCard, Window,
+    WindowFigures, first_cohort, graph_first_day,
 };
 use crate::rollup::{self, BuildPolicy, Downloads, Rollup};
 use crate::source::Schema;
@@ -436,7 +436,7 @@ impl Stats {
         Ok(Some(figures))
     }
 
-    /// Weekly retention of `chat`: the last [`COHORTS`] registration weeks (UTC, from
+    /// Weekly retention of `chat`: the last [`COHORTS`](crate::domain::COHORTS) registration weeks (UTC, from
     /// Monday), the current one last (`docs/figures.md#retention`). The completed weeks
     /// come from the rollup when it keeps them, the current week from the tables.
     ///
@@ -451,7 +451,7 @@ impl Stats {
                 Err(e) => r.note_failure(&e),
             }
         }
-        let first = week_start(at) - (COHORTS as i64 - 1) * WEEK;
+        let first = first_cohort(at);
         let counts = self.source.cohorts(chat, first, first, at).await?;
         Ok(Retention::from_counts(chat, at, &counts))
     }

@@ -106,7 +106,10 @@ pub async fn run(cfg: &DbConfig, clock: Clock, cmd: DbCommand) -> Result<()> {
                     "retention:       {}",
                     match s.retention_week {
                         None => "no completed week kept".to_string(),
-                        Some(w) => format!("completed weeks kept as of the week of {}", utc_day(w)),
+                        Some(w) => format!(
+                            "completed weeks kept as of the week of {}",
+                            crate::domain::utc_date(w)
+                        ),
                     }
                 ),
                 format!("pk gaps watched: {}", s.gaps),
@@ -178,12 +181,6 @@ async fn indexes(cfg: &DbConfig, dry_run: bool) -> Result<()> {
     }
     admin.close().await;
     Ok(())
-}
-
-/// `2026-12-07`: the UTC date of `t` (Unix seconds), or the number when out of range.
-fn utc_day(t: i64) -> String {
-    jiff::Timestamp::from_second(t)
-        .map_or_else(|_| t.to_string(), |ts| ts.strftime("%Y-%m-%d").to_string())
 }
 
 /// `2026-11-24 10:00 UTC`, or the seconds when out of the calendar's range.

@@ -211,6 +211,12 @@ pub fn week_start(t: i64) -> i64 {
 /// The number of weekly cohorts retention shows.
 pub const COHORTS: usize = 12;
 
+/// The Monday 00:00 UTC that starts the oldest of the [`COHORTS`] cohorts retention shows at
+/// `at` (Unix seconds): the current week's is the last.
+pub fn first_cohort(at: i64) -> i64 {
+    week_start(at) - (COHORTS as i64 - 1) * WEEK
+}
+
 /// One registration week's chats and how many of them downloaded in each week since.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cohort {
@@ -251,7 +257,7 @@ impl Retention {
     /// name is 0, and what lies outside those weeks (or belongs to another chat type) is
     /// left out.
     pub fn from_counts(chat: ChatType, at: i64, counts: &CohortCounts) -> Retention {
-        let first = week_start(at) - (COHORTS as i64 - 1) * WEEK;
+        let first = first_cohort(at);
         let mut cohorts: Vec<Cohort> = (0..COHORTS as i64)
             .map(|i| Cohort {
                 start: first + i * WEEK,

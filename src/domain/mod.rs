@@ -16,11 +16,12 @@ pub use counters::{BySign, Counters, DownloadCounts, QuickStats, Summary};
 pub use insights::{
     Active, ActivitySeries, Breakdown, COHORTS, CacheRate, Change, Cohort, CohortCounts, Creator,
     DayActives, DeliveryModes, Funnel, FunnelStep, GRAPH_DAYS, Growth, PerWindow, Post, Retention,
-    Split, StackedSeries, TopContent, WEEK, Window, WindowFigures, graph_first_day, week_start,
+    Split, StackedSeries, TopContent, WEEK, Window, WindowFigures, first_cohort, graph_first_day,
+    week_start,
 };
 pub use records::{BadUserId, Download, OtherData, Ranking, UserCard, parse_user_id};
 pub use series::{ALL_TIME_SPAN, GraphWindow, Series};
-pub use time::{Clock, DAY, HOUR, MIN_TIME, ceil_to, floor_to};
+pub use time::{Clock, DAY, HOUR, MIN_TIME, ceil_to, floor_to, utc_date};
 
 /// Which chats a figure covers: people (`user_id > 0`), groups (`user_id < 0`) or both
 /// (`user_id <> 0`). See `docs/figures.md#chat-types`.

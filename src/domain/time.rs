@@ -20,6 +20,14 @@ pub fn floor_to(t: i64, bucket: i64) -> i64 {
     t.div_euclid(bucket).saturating_mul(bucket)
 }
 
+/// `YYYY-MM-DD` of a Unix time (UTC); the number itself when out of the calendar's range.
+pub fn utc_date(t: i64) -> String {
+    match jiff::Timestamp::from_second(t) {
+        Ok(ts) => ts.strftime("%Y-%m-%d").to_string(),
+        Err(_) => t.to_string(),
+    }
+}
+
 /// Rounds `t` up to a multiple of `bucket`.
 pub fn ceil_to(t: i64, bucket: i64) -> i64 {
     -floor_to(-t, bucket)

@@ -4,11 +4,11 @@
 
 use std::fmt::Write as _;
 
-use jiff::Timestamp;
-
 use super::labels::{self, NOT_ON_LEGACY, chat_type_heading, period_phrase, window_phrase};
 use super::text::{Fit, escape};
-use crate::domain::{Active, Breakdown, Change, Funnel, Growth, Retention, TopContent, Window};
+use crate::domain::{
+    Active, Breakdown, Change, Funnel, Growth, Retention, TopContent, Window, utc_date,
+};
 
 /// `part` as a percentage of `whole` with one decimal (`66.7%`); `None` when `whole` is 0.
 pub fn percent_of(part: i64, whole: i64) -> Option<String> {
@@ -28,14 +28,6 @@ pub fn change(c: Change) -> String {
 /// value is 0 (no percent of nothing).
 pub fn change_percent(c: Change) -> Option<String> {
     c.percent().map(|p| format!("{p:+.1}%"))
-}
-
-/// `YYYY-MM-DD` of a Unix time (UTC).
-pub fn utc_date(t: i64) -> String {
-    match Timestamp::from_second(t) {
-        Ok(ts) => ts.strftime("%Y-%m-%d").to_string(),
-        Err(_) => t.to_string(),
-    }
 }
 
 /// Active chats: one line per window with the new and returning chats.

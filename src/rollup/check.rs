@@ -5,7 +5,7 @@
 use super::{Error, Rollup};
 use crate::domain::{
     BySign, ChatType, CohortCounts, DAY, DayActives, DownloadCounts, Period, Ranking, Table, WEEK,
-    graph_first_day,
+    graph_first_day, utc_date,
 };
 use crate::source::mix::breakdown_of;
 use crate::source::{BreakdownCounts, Source};
@@ -216,12 +216,6 @@ fn compare_days(
             b.get(&first).copied().unwrap_or(0)
         ));
     }
-}
-
-/// `2026-12-07`: the UTC date of `t` (Unix seconds), or the number when out of range.
-fn utc_date(t: i64) -> String {
-    jiff::Timestamp::from_second(t)
-        .map_or_else(|_| t.to_string(), |t| t.strftime("%Y-%m-%d").to_string())
 }
 
 /// Reports the kept activity days that differ from the

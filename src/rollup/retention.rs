@@ -5,19 +5,25 @@
 //! index); the completed weeks' cells do not, so they are counted there once a week and
 //! kept. A row the rollup counts later with a time before the kept week (or a build)
 //! forgets them; a cohort whose chats in `users` are no longer the kept ones (by their number
-//! and the sum of their ids: a chat added, removed or given another id behind the rollup's
-//! back) has them counted again.
+//! and a checksum of their ids: a chat added, removed or given another id behind the
+//! rollup's back) has them counted again.
 
 use super::store;
 use super::{Error, Rollup};
-use crate::domain::{COHORTS, ChatType, CohortCounts, WEEK, week_start};
+use crate::domain::{COHORTS, ChatType, CohortCounts, WEEK, first_cohort, week_start};
 use crate::source::Source;
 
 /// The first cohort's week and the current week of the retention at `now` (Monday 00:00
 /// UTC, Unix seconds).
 fn weeks(now: i64) -> (i64, i64) {
-    let week = week_start(now);
-    (week - (COHORTS as i64 - 1) * WEEK, week)
+    (first_cohort(now), week_start(now))
+}
+
+/// The completed weeks as of the week of `now`, counted in tt-bot's tables: every chat
+/// registered and every download timed before this week's Monday.
+async fn completed_counts(source: &Source, now: i64) -> Result<CohortCounts, crate::source::Error> {
+    let (first, week) = weeks(now);
+    source.cohorts(ChatType::All, first, first, week - 1).await
 }
 
 /// The completed cohorts' weeks: all but the current one.
@@ -30,8 +36,8 @@ impl Rollup {
     /// weeks' cells kept in the state file, the cohort sizes and the current week's column
     /// from tt-bot's tables (by the `registered_at` and `downloaded_at` indexes). When the
     /// completed weeks are not kept as of this week, or a kept cohort's chats differ from
-    /// those of `users` (their number or the sum of their ids), they are counted in the tables (the direct query's time) and kept for the
-    /// next answers. `Ok(None)` when the rollup is not built yet and its
+    /// those of `users` (their number or the checksum of their ids), they are counted in the
+    /// tables (the direct query's time) and kept for the next answers. `Ok(None)` when the rollup is not built yet and its
     /// [`super::BuildPolicy`] says not to wait for it, and when tt-bot's database fails one
     /// of retention's own statements: the direct answer sends the same ones and tells the
     /// error, and the rollup, which did not fail, is not put to rest.
@@ -52,7 +58,7 @@ impl Rollup {
             Ok(current) => Some(current),
             Err(e) => not_now(e),
         };
-        let kept = kept.filter(|k| current.as_ref().is_some_and(|c| same_sizes(k, c, week)));
+        let kept = kept.filter(|k| current.as_ref().is_some_and(|c| same_cohorts(k, c, week)));
         let completed = match (kept, &current) {
             (Some(kept), _) => Some(kept),
             (None, Some(_)) => self.count_retention(source, now, epoch).await?,
@@ -104,8 +110,8 @@ impl Rollup {
         Ok((kept, epoch))
     }
 
-    /// Counts the completed weeks as of the week of `now` in tt-bot's tables (every chat
-    /// registered and every download timed before this week's Monday) and keeps them,
+    /// Counts the completed weeks as of the week of `now` in tt-bot's tables
+    /// ([`completed_counts`]) and keeps them,
     /// unless rows timed before today were counted (or the rollup was built) since `epoch`
     /// was read: they may have been read without them. `None` when tt-bot's database fails
     /// the count.
@@ -115,11 +121,11 @@ impl Rollup {
         now: i64,
         epoch: i64,
     ) -> Result<Option<CohortCounts>, Error> {
-        let (first, week) = weeks(now);
-        let counts = match source.cohorts(ChatType::All, first, first, week - 1).await {
+        let counts = match completed_counts(source, now).await {
             Ok(counts) => counts,
             Err(e) => return Ok(not_now(e)),
         };
+        let (first, week) = weeks(now);
         let err = self.err();
         let mut f = self.fresh(source, false).await?;
         if f.meta.kept_epoch == epoch {
@@ -141,11 +147,7 @@ impl Rollup {
         let Some(kept) = self.read_retention(source, now).await?.0 else {
             return Ok(None);
         };
-        let (first, week) = weeks(now);
-        let theirs = source
-            .cohorts(ChatType::All, first, first, week - 1)
-            .await?;
-        Ok(Some((kept, theirs)))
+        Ok(Some((kept, completed_counts(source, now).await?)))
     }
 }
 
@@ -160,8 +162,8 @@ fn not_now(e: crate::source::Error) -> Option<CohortCounts> {
 }
 
 /// Whether the completed cohorts in `kept` are those `users` holds now (`current`, every
-/// cohort up to the week starting at `week`): the same sizes and the same sums of ids.
-fn same_sizes(kept: &CohortCounts, current: &CohortCounts, week: i64) -> bool {
+/// cohort up to the week starting at `week`): the same sizes and the same checksums of ids.
+fn same_cohorts(kept: &CohortCounts, current: &CohortCounts, week: i64) -> bool {
     let sorted = |c: &CohortCounts| {
         let mut v: Vec<_> = c
             .sizes
@@ -194,15 +196,15 @@ mod tests {
             ],
             cells: vec![(1, week, week, 2)],
         };
-        assert!(same_sizes(&kept, &current, week));
+        assert!(same_cohorts(&kept, &current, week));
         // A chat more; another chat instead of one (the same size); a cohort more.
         current.sizes[2].2 = 4;
-        assert!(!same_sizes(&kept, &current, week));
+        assert!(!same_cohorts(&kept, &current, week));
         current.sizes[2].2 = 3;
         current.sizes[2].3 = 61;
-        assert!(!same_sizes(&kept, &current, week));
+        assert!(!same_cohorts(&kept, &current, week));
         current.sizes[2].3 = 60;
         current.sizes.push((-1, week - 3 * WEEK, 1, -9));
-        assert!(!same_sizes(&kept, &current, week));
+        assert!(!same_cohorts(&kept, &current, week));
     }
 }

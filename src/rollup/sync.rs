@@ -102,7 +102,7 @@ impl Rollup {
         let before = meta.clone();
         let mut out = Refreshed::default();
         // The earliest time among the rows this refresh adds: kept activity days from its
-        // day on no longer hold.
+        // day on, and retention weeks kept as of a later Monday, no longer hold.
         let mut earliest: Option<i64> = None;
         if reason.is_none() {
             let probe = match probe {

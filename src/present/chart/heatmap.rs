@@ -7,7 +7,7 @@ use tiny_skia::{Color, ColorU8, Pixmap, Rect, Transform};
 use super::raster::{self, Anchor, Style, rule, solid};
 use super::{Error, GRID, HEIGHT, INK, MARGIN, MUTED, Result, SUBTITLE_SIZE, TITLE_SIZE, WIDTH};
 use crate::domain::Retention;
-use crate::present::insights::utc_date;
+use crate::domain::utc_date;
 use crate::present::labels;
 
 /// Left edge of the cells, in pixels: room for the cohorts' labels.
